@@ -1,0 +1,40 @@
+"""Named exceptions. The CLI and the HTTP layer map these to messages and status codes."""
+
+from __future__ import annotations
+
+
+class TsnegridError(Exception):
+    """Base class of every error tsnegrid raises on purpose."""
+
+
+class InputError(TsnegridError, ValueError):
+    """Bad user input: a file, an array or an option that cannot be used as given."""
+
+
+class ImageError(InputError):
+    """One image cannot be read; the loader skips it and reports why."""
+
+
+class NoImagesError(InputError):
+    """Nothing usable is left to lay out."""
+
+
+class GridError(InputError):
+    """The grid shape is malformed or too small for the images."""
+
+
+class OutputTooLargeError(InputError):
+    """The requested mosaic would exceed the configured pixel limit."""
+
+
+class MissingDependencyError(TsnegridError, ImportError):
+    """An optional backend was requested but its package is not installed."""
+
+    def __init__(self, package: str, extra: str | None = None) -> None:
+        hint = f"pip install 'tsnegrid[{extra}]'" if extra else f"pip install {package}"
+        super().__init__(f"this option needs the package {package!r}; install it with: {hint}")
+        self.package = package
+
+
+class ModelError(TsnegridError):
+    """An embedding model cannot be loaded, exported or run."""
