@@ -1,0 +1,180 @@
+"""Command line: a thin layer that parses options into ``Settings`` and calls the library."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import MISSING, fields
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from tsnegrid import assign as assign_mod
+from tsnegrid import errors
+from tsnegrid import reduce as reduce_mod
+from tsnegrid.grid import parse_grid
+from tsnegrid.settings import Settings
+
+EXIT_CODES: list[tuple[type[BaseException], int]] = [
+    (errors.NoImagesError, 3),
+    (errors.InputError, 2),
+    (errors.MissingDependencyError, 4),
+    (errors.ModelError, 5),
+    (errors.TsnegridError, 1),
+]
+
+
+class TsnegridCommand(click.Command):
+    """Turns library errors into one clear line and an exit code (a traceback only with --debug)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except errors.TsnegridError as exc:
+            if ctx.find_root().params.get("debug"):
+                raise
+            code = next(c for cls, c in EXIT_CODES if isinstance(exc, cls))
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(code)
+
+
+def settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """One option per ``Settings`` field, default and help taken from the field."""
+    for f in reversed(fields(Settings)):
+        name = "--" + f.name.replace("_", "-")
+        default = None if f.default is MISSING else f.default
+        helptext = f.metadata["help"]
+        if f.type in ("bool", bool):
+            command = click.option(name, is_flag=True, default=default, help=helptext)(command)
+        elif f.name == "cache_dir":
+            command = click.option(name, type=click.Path(path_type=Path), default=None,
+                                   help=helptext)(command)
+        else:
+            kind = int if f.type in ("int", int) else str
+            command = click.option(name, type=kind, default=default, show_default=True,
+                                   help=helptext)(command)
+    return command
+
+
+class Bars:
+    """A tqdm bar per stage on stderr."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.bars: dict[str, Any] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if self.quiet:
+            return
+        from tqdm import tqdm
+
+        bar = self.bars.get(stage)
+        if bar is None:
+            bar = self.bars[stage] = tqdm(total=total, desc=f"{stage:<7}", unit="img"
+                                          if stage in ("embed", "render") else "step",
+                                          leave=True, file=sys.stderr, dynamic_ncols=True)
+        if bar.total != total:
+            bar.total = total
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+
+@click.group()
+@click.version_option(package_name="tsnegrid")
+@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars or summary.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
+    """Lay out images on a grid so that images that look alike sit next to each other."""
+    ctx.ensure_object(dict)
+    ctx.obj["quiet"] = quiet
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+@cli.command(cls=TsnegridCommand)
+@click.argument("sources", nargs=-1, required=True)
+@click.option("--out", "-o", type=click.Path(path_type=Path), required=True,
+              help="Output folder (created if missing).")
+@click.option("--vectors", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Use these vectors (N x D .npy, one row per listed image) instead of a model.")
+@click.option("--coords", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Use these 2-D points (N x 2 .npy) instead of embedding and reducing.")
+@settings_options
+@click.pass_context
+def build(ctx: click.Context, sources: tuple[str, ...], out: Path, vectors: Path | None,
+          coords: Path | None, **options: Any) -> None:
+    """Build a grid from folders, globs or list files of images.
+
+    Writes grid.jpg (or .png/.webp), layout.csv, layout.json and report.txt into --out.
+    """
+    from tsnegrid.pipeline import build as run_build
+
+    quiet = ctx.obj["quiet"]
+    settings = Settings(**options)
+    layout = run_build(sources, out, settings, vectors=vectors, coords=coords,
+                       progress=Bars(quiet))
+    if not quiet:
+        click.echo(f"placed {len(layout.paths)} images on a {layout.rows}x{layout.cols} grid; "
+                   f"skipped {len(layout.skipped)}; wrote {out}/grid.{settings.format}, "
+                   f"layout.csv, layout.json, report.txt", err=True)
+        for s in layout.skipped:
+            click.echo(f"  skipped {s.path}: {s.reason}", err=True)
+
+
+def _load_npy(path: Path, what: str) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise errors.InputError(f"{what} {path}: cannot read as a .npy array ({exc})") from exc
+
+
+@cli.command("assign", cls=TsnegridCommand)
+@click.argument("points", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--grid", "grid_text", required=True, help="Grid shape ROWSxCOLS.")
+@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Output .npy: cell index row*cols+col per point.")
+@click.option("--method", default=Settings.assign, show_default=True,
+              help="Solver: auto or one of the registered solvers.")
+@click.option("--metric", type=click.Choice(list(assign_mod.METRICS)), default="sqeuclidean",
+              show_default=True, help="Cost between a point and a cell centre.")
+@click.option("--fit/--no-fit", default=True, show_default=True,
+              help="Scale the points onto the grid first (off: points are in grid units).")
+def assign_cmd(points: Path, grid_text: str, out: Path, method: str, metric: str,
+               fit: bool) -> None:
+    """Snap N x 2 points to distinct grid cells, minimising total cost."""
+    from tsnegrid.grid import fit_to_grid
+
+    shape = parse_grid(grid_text)
+    if shape is None:
+        raise errors.GridError("assign needs an explicit --grid ROWSxCOLS")
+    rows, cols = shape
+    pts = assign_mod.validate_points(_load_npy(points, "points"), rows, cols)
+    if fit:
+        pts = fit_to_grid(pts, rows, cols)
+    cells = assign_mod.assign(pts, rows, cols, method=method, metric=metric)
+    np.save(out, cells)
+
+
+@cli.command("reduce", cls=TsnegridCommand)
+@click.argument("vectors", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Output .npy: N x 2 float.")
+@click.option("--method", default=Settings.reducer, show_default=True,
+              type=click.Choice(list(reduce_mod.REDUCERS)), help="Reduction method.")
+@click.option("--seed", default=Settings.seed, show_default=True, type=int, help="Random seed.")
+def reduce_cmd(vectors: Path, out: Path, method: str, seed: int) -> None:
+    """Reduce N x D vectors to N x 2 points."""
+    coords = reduce_mod.reduce(_load_npy(vectors, "vectors"), method=method, seed=seed)
+    np.save(out, coords)
+
+
+def main() -> None:
+    """Console entry point."""
+    cli(obj={})

@@ -1,0 +1,33 @@
+"""The embedder contract: turn decoded RGB images into fixed-length vectors."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image
+
+
+class Embedder(Protocol):
+    """An image model. ``model_id`` names the weights and settings, and keys the cache."""
+
+    model_id: str
+    input_size: int
+
+    def preprocess(self, image: Image.Image) -> NDArray[np.float32]:
+        """One RGB image to the model's input array (C x H x W)."""
+        ...
+
+    def embed_batch(self, batch: NDArray[np.float32]) -> NDArray[np.float32]:
+        """B x C x H x W inputs to B x D vectors."""
+        ...
+
+
+def to_unit_range(image: Image.Image, size: int) -> NDArray[np.float32]:
+    """Centre-crop and resize to size x size, RGB/255 then (x - 0.5) / 0.5, channels first."""
+    from PIL import ImageOps
+
+    im = ImageOps.fit(image, (size, size), Image.Resampling.BICUBIC)
+    arr = np.asarray(im, dtype=np.float32) / 255.0
+    return np.ascontiguousarray(((arr - 0.5) / 0.5).transpose(2, 0, 1))

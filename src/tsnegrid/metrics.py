@@ -1,0 +1,130 @@
+"""Layout quality: displacement, k-NN preservation, DPQ and grid-neighbour label agreement.
+
+All functions are pure; positions are grid cells (row, col) and vectors the embedding.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.spatial import cKDTree
+
+DPQ_MAX_ROWS = 2048
+
+
+def cell_positions(cells: NDArray[np.int64], cols: int) -> NDArray[np.float64]:
+    """Cell index to (x, y) = (col + 0.5, row + 0.5) in grid units."""
+    r, c = np.divmod(np.asarray(cells, dtype=np.int64), cols)
+    return np.column_stack([c + 0.5, r + 0.5]).astype(np.float64)
+
+
+def displacement(points: NDArray[np.float64], cells: NDArray[np.int64],
+                 cols: int) -> dict[str, float]:
+    """Mean and max distance (in cells) between each fitted point and its cell centre."""
+    d = np.linalg.norm(points - cell_positions(cells, cols), axis=1)
+    return {"mean_displacement": float(d.mean()), "max_displacement": float(d.max())}
+
+
+def _knn(x: NDArray[np.float64], k: int) -> NDArray[np.int64]:
+    """Indices of each row's k nearest other rows (ties broken by index)."""
+    _, idx = cKDTree(x).query(x, k=k + 1)
+    return np.asarray(idx[:, 1:], dtype=np.int64)
+
+
+def knn_preservation(vectors: NDArray[np.floating], positions: NDArray[np.float64],
+                     k: int = 10) -> float:
+    """Mean fraction of each item's k nearest neighbours in vector space that are also among
+    its k nearest in ``positions`` (2-D points or grid cells)."""
+    n = len(vectors)
+    k = min(k, n - 1)
+    if k < 1:
+        return 1.0
+    hi = _knn(np.asarray(vectors, dtype=np.float64), k)
+    # Many grid distances tie; a tiny deterministic jitter keeps the count at exactly k.
+    jitter = np.random.default_rng(0).uniform(-1e-6, 1e-6, positions.shape)
+    lo = _knn(positions + jitter, k)
+    hits = [len(np.intersect1d(a, b, assume_unique=True)) for a, b in zip(hi, lo, strict=True)]
+    return float(np.mean(hits) / k)
+
+
+def _mean_neighbour_distances(vectors: NDArray[np.float64], rows_idx: NDArray[np.int64],
+                              grid_xy: NDArray[np.float64] | None) -> NDArray[np.float64]:
+    """For the given rows: mean over rows of the running mean HD distance to the k nearest
+    neighbours, k = 1..N-1, nearest by HD distance (grid_xy None) or by grid distance (ties
+    ordered by HD distance, as in Barthel et al.)."""
+    n = len(vectors)
+    acc = np.zeros(n - 1)
+    sq = np.einsum("ij,ij->i", vectors, vectors)
+    for start in range(0, len(rows_idx), 256):
+        ids = rows_idx[start:start + 256]
+        d = np.sqrt(np.maximum(sq[ids, None] - 2 * vectors[ids] @ vectors.T + sq[None, :], 0))
+        d[np.arange(len(ids)), ids] = 0.0
+        if grid_xy is None:
+            key = d
+        else:
+            g = ((grid_xy[ids, None, :] - grid_xy[None, :, :]) ** 2).sum(-1)
+            dmax = d.max() * 1.0001 + 1e-12
+            key = g + d / dmax
+            key[np.arange(len(ids)), ids] = -1.0
+        order = np.argsort(key, axis=1, kind="stable")
+        sd = np.take_along_axis(d, order, axis=1)[:, 1:]
+        acc += (np.cumsum(sd, axis=1) / np.arange(1, n)).sum(axis=0)
+    return acc / len(rows_idx)
+
+
+def dpq(vectors: NDArray[np.floating], cells: NDArray[np.int64], cols: int, p: float = 16,
+        max_rows: int = DPQ_MAX_ROWS) -> float:
+    """Distance Preservation Quality DPQ_p (Barthel et al. 2022), in [0, 1], higher is better.
+
+    Holes do not count. Above ``max_rows`` items the per-row averages are estimated from a fixed
+    random sample of rows (every column still counts).
+    """
+    x = np.asarray(vectors, dtype=np.float64)
+    n = len(x)
+    if n < 3:
+        return 1.0
+    rows_idx = np.arange(n)
+    if n > max_rows:
+        rows_idx = np.sort(np.random.default_rng(0).choice(n, max_rows, replace=False))
+    grid_xy = cell_positions(cells, cols)
+    sq = np.einsum("ij,ij->i", x, x)
+    sample = x[rows_idx]
+    dsum = 0.0
+    for start in range(0, len(rows_idx), 256):
+        s = sample[start:start + 256]
+        d = np.sqrt(np.maximum(sq[rows_idx[start:start + 256], None] - 2 * s @ x.T + sq, 0))
+        dsum += d.sum()
+    mean_d = dsum / (len(rows_idx) * (n - 1))
+    if mean_d <= 0:
+        return 1.0
+    gain_grid = np.clip((mean_d - _mean_neighbour_distances(x, rows_idx, grid_xy)) / mean_d,
+                        0, None)
+    gain_best = np.clip((mean_d - _mean_neighbour_distances(x, rows_idx, None)) / mean_d, 0,
+                        None)
+    best = np.linalg.norm(gain_best, ord=p)
+    return float(np.linalg.norm(gain_grid, ord=p) / best) if best > 0 else 1.0
+
+
+def neighbour_agreement(labels: NDArray[np.generic], cells: NDArray[np.int64], rows: int,
+                        cols: int) -> float:
+    """Mean fraction of each image's occupied 8-neighbour cells holding the same label."""
+    board = np.full(rows * cols, -1, dtype=np.int64)
+    _, codes = np.unique(np.asarray(labels), return_inverse=True)
+    board[cells] = np.arange(len(cells))
+    board = board.reshape(rows, cols)
+    r, c = np.divmod(np.asarray(cells), cols)
+    same = np.zeros(len(cells))
+    seen = np.zeros(len(cells))
+    for dr in (-1, 0, 1):
+        for dc in (-1, 0, 1):
+            if dr == dc == 0:
+                continue
+            rr, cc = r + dr, c + dc
+            inside = (rr >= 0) & (rr < rows) & (cc >= 0) & (cc < cols)
+            other = np.full(len(cells), -1)
+            other[inside] = board[rr[inside], cc[inside]]
+            has = other >= 0
+            seen += has
+            same[has] += codes[other[has]] == codes[has]
+    ok = seen > 0
+    return float((same[ok] / seen[ok]).mean()) if ok.any() else 0.0

@@ -1,0 +1,58 @@
+"""Write a layout's files: mosaic, layout.csv, layout.json and report.txt."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from PIL import Image
+
+from tsnegrid.layout import Layout
+from tsnegrid.render import save_image
+
+
+def write_csv(layout: Layout, path: Path) -> None:
+    """Header ``path,row,col,x,y``, one row per placed image."""
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=["path", "row", "col", "x", "y"])
+        w.writeheader()
+        w.writerows(layout.records())
+
+
+def report_text(layout: Layout) -> str:
+    """Human summary: counts, skipped files with reasons, stage times, metrics."""
+    lines = [
+        "tsnegrid report",
+        f"images found:   {layout.n_found}",
+        f"images placed:  {len(layout.paths)}",
+        f"images skipped: {len(layout.skipped)}",
+        f"grid:           {layout.rows} x {layout.cols} ({layout.rows * layout.cols} cells, "
+        f"{layout.rows * layout.cols - len(layout.paths)} empty)",
+        f"model:          {layout.model_id}",
+        f"reducer:        {layout.settings.reducer}",
+        f"seed:           {layout.settings.seed}",
+        "",
+        "stage times (s):",
+        *(f"  {k:<10} {v:8.2f}" for k, v in layout.timings.items()),
+        "",
+        "metrics:",
+        *(f"  {k:<24} {v:.4f}" for k, v in layout.metrics.items()),
+    ]
+    if layout.skipped:
+        lines += ["", "skipped files:", *(f"  {s.path}: {s.reason}" for s in layout.skipped)]
+    return "\n".join(lines) + "\n"
+
+
+def write_outputs(layout: Layout, out_dir: Path, mosaic: Image.Image | None) -> dict[str, Path]:
+    """Write all output files into ``out_dir``; return their paths by kind."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = {"csv": out_dir / "layout.csv", "json": out_dir / "layout.json",
+             "report": out_dir / "report.txt"}
+    if mosaic is not None:
+        files["image"] = out_dir / f"grid.{layout.settings.format}"
+        save_image(mosaic, files["image"], layout.settings.format)
+    write_csv(layout, files["csv"])
+    files["json"].write_text(json.dumps(layout.to_dict(), indent=1), encoding="utf-8")
+    files["report"].write_text(report_text(layout), encoding="utf-8")
+    return files

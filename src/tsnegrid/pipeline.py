@@ -1,0 +1,166 @@
+"""The whole job: sources in, ``Layout`` (and, given an output folder, its files) out.
+
+Each stage is its own module and usable alone; this module only composes them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from tsnegrid import assign as assign_mod
+from tsnegrid import grid as grid_mod
+from tsnegrid import metrics as metrics_mod
+from tsnegrid.embed import embed_images, make_embedder
+from tsnegrid.embed.cache import EmbeddingCache
+from tsnegrid.errors import InputError, NoImagesError
+from tsnegrid.layout import Layout
+from tsnegrid.load import Skipped, discover, parse_colour
+from tsnegrid.output import write_outputs
+from tsnegrid.progress import ProgressFn, no_progress
+from tsnegrid.reduce import reduce
+from tsnegrid.render import check_size, render_mosaic
+from tsnegrid.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DPQ_P = 16
+KNN_K = 10
+
+
+@contextmanager
+def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+    t0 = time.perf_counter()
+    yield
+    timings[stage] = round(time.perf_counter() - t0, 3)
+
+
+def _load_array(path: Path | str, what: str, n: int, width: int | None) -> NDArray[np.float64]:
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{what} {path}: cannot read as a .npy array ({exc})") from exc
+    if arr.ndim != 2 or arr.shape[0] != n or (width is not None and arr.shape[1] != width):
+        want = f"{n} x {width}" if width else f"{n} x D"
+        raise InputError(f"{what} {path}: expected shape {want} (one row per listed image), "
+                         f"got {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.number) or not np.isfinite(arr).all():
+        raise InputError(f"{what} {path}: values must be finite numbers")
+    return arr.astype(np.float64)
+
+
+def precheck(n: int, settings: Settings) -> tuple[int, int] | None:
+    """Validate the grid string and the output size before any heavy work."""
+    shape = grid_mod.parse_grid(settings.grid)
+    rows, cols = shape if shape else grid_mod.auto_shape(max(n, 1))
+    check_size(rows, cols, settings.tile, settings.max_pixels, settings.format)
+    return shape
+
+
+def build(
+    sources: Sequence[str | Path],
+    out: str | Path | None = None,
+    settings: Settings | None = None,
+    *,
+    vectors: str | Path | None = None,
+    coords: str | Path | None = None,
+    progress: ProgressFn = no_progress,
+) -> Layout:
+    """Lay out the images named by ``sources``; with ``out``, also render and write the files.
+
+    ``vectors`` (N x D .npy) or ``coords`` (N x 2 .npy) replace the embedding or the reduction;
+    their rows follow the discovered image order.
+    """
+    settings = settings or Settings()
+    timings: dict[str, float] = {}
+    background = parse_colour(settings.background)
+    with _timed(timings, "load"):
+        progress("load", 0, 1)
+        found = discover(sources)
+        progress("load", 1, 1)
+    paths = list(found.paths)
+    skipped: list[Skipped] = list(found.skipped)
+    if not paths:
+        raise NoImagesError("no image files found in " + ", ".join(map(str, sources)))
+    shape = precheck(len(paths), settings)
+
+    model_id = settings.model
+    vecs: NDArray[np.float64] | None = None
+    pts: NDArray[np.float64] | None = None
+    if coords is not None:
+        pts = _load_array(coords, "--coords", len(paths), 2)
+        model_id = "coords"
+    elif vectors is not None:
+        vecs = _load_array(vectors, "--vectors", len(paths), None)
+        model_id = "vectors"
+    else:
+        with _timed(timings, "embed"):
+            embedder = make_embedder(settings.model, settings.cache_dir, settings.threads)
+            cache = EmbeddingCache(settings.cache_dir / "embeddings.sqlite")
+            try:
+                emb = embed_images(paths, embedder, cache, batch_size=settings.batch_size,
+                                   background=background,
+                                   max_pixels=settings.max_image_pixels, progress=progress)
+            finally:
+                cache.close()
+        model_id = embedder.model_id
+        skipped.extend(emb.skipped)
+        paths = [paths[i] for i in emb.kept]
+        vecs = emb.vectors.astype(np.float64)
+        if not paths:
+            raise NoImagesError("none of the images could be read; see the skipped files:\n"
+                                + "\n".join(f"  {s.path}: {s.reason}" for s in skipped))
+
+    n = len(paths)
+    if pts is None:
+        assert vecs is not None
+        with _timed(timings, "reduce"):
+            progress("reduce", 0, 1)
+            pts = reduce(vecs, method=settings.reducer, seed=settings.seed)
+            progress("reduce", 1, 1)
+
+    rows, cols = shape if shape else grid_mod.auto_shape(n, grid_mod.cloud_aspect(pts))
+    grid_mod.check_capacity(n, rows, cols)
+    check_size(rows, cols, settings.tile, settings.max_pixels, settings.format)
+    with _timed(timings, "assign"):
+        progress("assign", 0, 1)
+        fitted = grid_mod.fit_to_grid(pts, rows, cols)
+        cells = assign_mod.assign(fitted, rows, cols, method=settings.assign)
+        progress("assign", 1, 1)
+
+    with _timed(timings, "metrics"):
+        quality = metrics_mod.displacement(fitted, cells, cols)
+        reference = vecs if vecs is not None else pts
+        grid_xy = metrics_mod.cell_positions(cells, cols)
+        quality[f"knn{KNN_K}_preservation"] = metrics_mod.knn_preservation(reference, grid_xy,
+                                                                           KNN_K)
+        quality[f"dpq{DPQ_P}"] = metrics_mod.dpq(reference, cells, cols, p=DPQ_P)
+
+    layout = Layout(paths=tuple(str(p) for p in paths), cells=cells, coords=pts, rows=rows,
+                    cols=cols, model_id=model_id, settings=settings, skipped=tuple(skipped),
+                    n_found=len(found.paths), timings=timings, metrics=quality)
+    if out is not None:
+        layout = render_and_write(layout, Path(out), progress)
+    return layout
+
+
+def render_and_write(layout: Layout, out: Path, progress: ProgressFn = no_progress) -> Layout:
+    """Render the mosaic and write every output file; render failures join ``skipped``."""
+    s = layout.settings
+    t0 = time.perf_counter()
+    mosaic, failed = render_mosaic([Path(p) for p in layout.paths], layout.cells, layout.rows,
+                                   layout.cols, tile=s.tile, fit=s.fit,
+                                   background=parse_colour(s.background),
+                                   max_pixels=s.max_pixels,
+                                   max_image_pixels=s.max_image_pixels, progress=progress)
+    timings = {**layout.timings, "render": round(time.perf_counter() - t0, 3)}
+    layout = replace(layout, timings=timings, skipped=layout.skipped + tuple(failed))
+    write_outputs(layout, out, mosaic)
+    return layout

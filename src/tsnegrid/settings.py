@@ -1,0 +1,81 @@
+"""The one source of defaults: every option of the pipeline, its default and its help text.
+
+The CLI builds its options from ``Settings`` fields and the service's request schema reads the
+same defaults, so a default is written exactly once.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from tsnegrid.errors import InputError
+
+
+def _opt(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+def default_cache_dir() -> Path:
+    """``$TSNEGRID_CACHE``, else ``$XDG_CACHE_HOME/tsnegrid``, else ``~/.cache/tsnegrid``."""
+    if env := os.environ.get("TSNEGRID_CACHE"):
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "tsnegrid"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that determines a build's result, plus how it runs."""
+
+    model: str = _opt("lite0", "Embedder: lite0 (EfficientNet-Lite0, ImageNet), pixels, or a "
+                               "path to an .onnx image model.")
+    reducer: str = _opt("tsne", "2-D reduction: tsne, umap (needs tsnegrid[umap]) or pca.")
+    assign: str = _opt("auto", "Grid assignment solver (auto picks by grid size).")
+    grid: str = _opt("auto", "Grid shape ROWSxCOLS, or auto (rows*cols >= N, near the point "
+                             "cloud's aspect).")
+    tile: int = _opt(64, "Tile size in pixels.")
+    fit: bool = _opt(False, "Fit whole images inside tiles (letterbox) instead of centre-crop.")
+    background: str = _opt("#ffffff", "Background colour for holes, letterboxing and alpha.")
+    format: str = _opt("jpg", "Mosaic image format: jpg, png or webp.")
+    seed: int = _opt(0, "Random seed; same inputs and seed give the same layout.")
+    batch_size: int = _opt(32, "Images per inference batch.")
+    threads: int = _opt(0, "CPU threads for inference (0: all cores).")
+    max_pixels: int = _opt(400_000_000, "Refuse a mosaic larger than this many pixels.")
+    max_image_pixels: int = _opt(178_956_970, "Refuse decoding an image larger than this "
+                                              "(decompression-bomb guard).")
+    cache_dir: Path = _opt(None, "Cache for exported models and embeddings "
+                                 "(default $TSNEGRID_CACHE or ~/.cache/tsnegrid).")
+
+    def __post_init__(self) -> None:
+        if self.cache_dir is None:
+            object.__setattr__(self, "cache_dir", default_cache_dir())
+        else:
+            object.__setattr__(self, "cache_dir", Path(self.cache_dir))
+        if self.tile < 1:
+            raise InputError(f"tile must be a positive number of pixels, got {self.tile}")
+        if self.batch_size < 1:
+            raise InputError(f"batch_size must be positive, got {self.batch_size}")
+        if self.format.lower() not in IMAGE_FORMATS:
+            raise InputError(f"format must be one of {', '.join(IMAGE_FORMATS)}, got "
+                             f"{self.format!r}")
+        object.__setattr__(self, "format", self.format.lower())
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some fields changed (validated again)."""
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready view (paths as strings)."""
+        return {f.name: (str(v) if isinstance(v := getattr(self, f.name), Path) else v)
+                for f in fields(self)}
+
+
+IMAGE_FORMATS = ("jpg", "png", "webp")
+
+
+def setting_help() -> dict[str, str]:
+    """Help text of every setting, by name."""
+    return {f.name: f.metadata["help"] for f in fields(Settings)}
