@@ -178,3 +178,8 @@ def reduce_cmd(vectors: Path, out: Path, method: str, seed: int) -> None:
 def main() -> None:
     """Console entry point."""
     cli(obj={})
+
+from tsnegrid.service.cli import apps, serve  # noqa: E402
+
+cli.add_command(serve)
+cli.add_command(apps)

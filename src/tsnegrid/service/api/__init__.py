@@ -1,0 +1,1 @@
+"""HTTP layer: schemas, dependencies, error mapping and one router per resource."""

@@ -1,0 +1,150 @@
+"""/v2/inputs: add images to the caller's app, list, get and delete them."""
+
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, JSONResponse
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from tsnegrid.errors import TsnegridError
+from tsnegrid.service.api.deps import CallerDep, PageDep, SessionDep, StateDep
+from tsnegrid.service.api.errors import Code, input_code, status
+from tsnegrid.service.api.schemas import (
+    ERRORS,
+    DeleteInputsRequest,
+    InputResponse,
+    InputsPage,
+    InputsResponse,
+    PostInputsRequest,
+)
+from tsnegrid.service.db import Input
+from tsnegrid.service.errors import ConflictError, LimitError, NotFoundError
+from tsnegrid.service.ingest import CheckedImage, check_id, check_image, image_bytes
+
+router = APIRouter(prefix="/v2/inputs", tags=["inputs"], responses=ERRORS)
+
+OK = status(Code.SUCCESS, "Ok")
+
+
+def input_json(row: Input, request: Request) -> dict[str, Any]:
+    return {
+        "id": row.input_id,
+        "data": {"image": {"url": str(request.url_for("get_input_image", input_id=row.input_id)),
+                           "width": row.width, "height": row.height, "mime": row.mime,
+                           "size_bytes": row.size_bytes},
+                 "metadata": row.meta or {}},
+        "created_at": row.created_at.isoformat(timespec="milliseconds") + "Z",
+        "status": status(Code.INPUT_DOWNLOAD_SUCCESS, "Download complete"),
+    }
+
+
+def find_input(session: Session, app_id: int, input_id: str) -> Input:
+    row = session.scalar(select(Input).where(Input.app_id == app_id,
+                                             Input.input_id == input_id))
+    if row is None:
+        raise NotFoundError(f"input {input_id!r} not found")
+    return row
+
+
+@router.post("", response_model=InputsResponse)
+def post_inputs(body: PostInputsRequest, request: Request, caller: CallerDep,
+                session: SessionDep, state: StateDep) -> JSONResponse:
+    """Add images (base64 or url). Each input gets its own status; good ones are kept."""
+    cfg = state.config
+    if len(body.inputs) > cfg.max_inputs_per_request:
+        raise LimitError(f"{len(body.inputs)} inputs in one request; the limit is "
+                         f"{cfg.max_inputs_per_request}")
+
+    def prepare(item: Any) -> CheckedImage:
+        img = item.data.image
+        data = image_bytes(img.base64, img.url, cfg, state.allow)
+        return check_image(data, cfg.max_image_pixels)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = [pool.submit(prepare, item) for item in body.inputs]
+    results: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for item, fut in zip(body.inputs, futures, strict=True):
+        try:
+            input_id = check_id(item.id) if item.id is not None else uuid.uuid4().hex
+            if input_id in seen or session.scalar(select(Input.pk).where(
+                    Input.app_id == caller.id, Input.input_id == input_id)) is not None:
+                raise ConflictError(f"input id {input_id!r} already exists in this app")
+            checked = fut.result()
+            row = Input(app_id=caller.id, input_id=input_id,
+                        blob_key=state.store.put(checked.data), mime=checked.mime,
+                        width=checked.width, height=checked.height,
+                        size_bytes=len(checked.data), meta=item.data.metadata or {})
+            session.add(row)
+            session.flush()
+            seen.add(input_id)
+            results.append(input_json(row, request))
+        except TsnegridError as exc:
+            results.append({"id": item.id, "status": status(input_code(exc), str(exc))})
+    session.commit()
+    n_ok = len(seen)
+    if n_ok == len(results):
+        top, http = OK, 200
+    elif n_ok:
+        top, http = status(Code.MIXED_STATUS, "Some inputs failed; see each input's status"), 200
+    else:
+        top, http = status(Code.FAILURE, "No input was added; see each input's status"), 400
+    return JSONResponse({"status": top, "inputs": results}, status_code=http)
+
+
+@router.get("", response_model=InputsPage)
+def list_inputs(request: Request, caller: CallerDep, session: SessionDep,
+                page: PageDep) -> dict[str, Any]:
+    """The app's inputs, oldest first."""
+    rows = session.scalars(select(Input).where(Input.app_id == caller.id).order_by(Input.pk)
+                           .offset(page.offset).limit(page.per_page))
+    total = session.scalar(select(func.count()).select_from(Input)
+                           .where(Input.app_id == caller.id)) or 0
+    return {"status": OK, "inputs": [input_json(r, request) for r in rows],
+            "pagination": {"page": page.page, "per_page": page.per_page, "total": total}}
+
+
+@router.get("/{input_id}", response_model=InputResponse)
+def get_input(input_id: str, request: Request, caller: CallerDep,
+              session: SessionDep) -> dict[str, Any]:
+    return {"status": OK, "input": input_json(find_input(session, caller.id, input_id), request)}
+
+
+@router.get("/{input_id}/image", response_class=FileResponse,
+            responses={200: {"content": {"image/*": {}}, "description": "The image bytes"}})
+def get_input_image(input_id: str, caller: CallerDep, session: SessionDep,
+                    state: StateDep) -> FileResponse:
+    """The stored image file."""
+    row = find_input(session, caller.id, input_id)
+    return FileResponse(state.store.path(row.blob_key), media_type=row.mime)
+
+
+@router.delete("/{input_id}", response_model=InputsResponse)
+def delete_input(input_id: str, caller: CallerDep, session: SessionDep) -> dict[str, Any]:
+    """Delete one input (jobs already accepted keep their copy)."""
+    row = find_input(session, caller.id, input_id)
+    session.delete(row)
+    session.commit()
+    return {"status": OK, "inputs": [{"id": input_id, "status": OK}]}
+
+
+@router.delete("", response_model=InputsResponse)
+def delete_inputs(body: DeleteInputsRequest, caller: CallerDep,
+                  session: SessionDep) -> dict[str, Any]:
+    """Delete inputs by id; ids this app does not have are reported as not found."""
+    wanted = list(dict.fromkeys(body.ids))
+    found = set(session.scalars(select(Input.input_id).where(
+        Input.app_id == caller.id, Input.input_id.in_(wanted))))
+    session.execute(delete(Input).where(Input.app_id == caller.id, Input.input_id.in_(found)))
+    session.commit()
+    missing = [i for i in wanted if i not in found]
+    if missing and not found:
+        raise NotFoundError(f"no such inputs: {', '.join(missing[:10])}")
+    return {"status": OK if not missing else status(Code.MIXED_STATUS, "Some ids not found"),
+            "inputs": [{"id": i, "status": OK if i in found else
+                        status(Code.CONN_DOES_NOT_EXIST, "not found")} for i in wanted]}

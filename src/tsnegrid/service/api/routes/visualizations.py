@@ -1,0 +1,174 @@
+"""/v2/visualizations: start a grid job, poll it, fetch its image and layout, delete it."""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tsnegrid.errors import MissingDependencyError, NoImagesError
+from tsnegrid.load import parse_colour
+from tsnegrid.pipeline import precheck
+from tsnegrid.service import jobs
+from tsnegrid.service.api.deps import CallerDep, PageDep, SessionDep, StateDep
+from tsnegrid.service.api.errors import Code, status
+from tsnegrid.service.api.schemas import (
+    ERRORS,
+    StatusOnly,
+    VisualizationRequest,
+    VisualizationResponse,
+    VisualizationsPage,
+)
+from tsnegrid.service.db import Input, Visualization
+from tsnegrid.service.errors import LimitError, NotFoundError, TooManyJobsError
+from tsnegrid.service.worker import job_settings
+
+router = APIRouter(prefix="/v2/visualizations", tags=["visualizations"],
+                   responses={**ERRORS, 429: {"model": StatusOnly,
+                                              "description": "Too many jobs running"}})
+
+OK = status(Code.SUCCESS, "Ok")
+DESCRIPTIONS = {jobs.JobStatus.PENDING: "Waiting for a worker",
+                jobs.JobStatus.RUNNING: "Building the grid",
+                jobs.JobStatus.DONE: "Done"}
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat(timespec="milliseconds") + "Z"
+
+
+def output_json(job: Visualization, request: Request) -> dict[str, Any]:
+    state = jobs.JobStatus(job.status)
+    if state == jobs.JobStatus.FAILED:
+        description = job.error or "Failed"
+    elif state == jobs.JobStatus.RUNNING and job.stage:
+        description = f"Building the grid: {job.stage} ({job.progress}%)"
+    else:
+        description = DESCRIPTIONS[state]
+    out: dict[str, Any] = {
+        "id": job.viz_id,
+        "status": {"code": state.value, "description": description,
+                   "progress": job.progress, "stage": job.stage},
+        "created_at": _iso(job.created_at), "modified_at": _iso(job.updated_at),
+        "input_count": len(job.inputs), "attempts": job.attempts, "params": job.params,
+    }
+    if state == jobs.JobStatus.DONE:
+        out["data"] = {
+            "image": {"url": str(request.url_for("get_visualization_image", viz_id=job.viz_id))},
+            "layout": {"url": str(request.url_for("get_visualization_layout",
+                                                  viz_id=job.viz_id))}}
+    return out
+
+
+def find_job(session: Session, app_id: int, viz_id: str) -> Visualization:
+    job = session.scalar(select(Visualization).where(Visualization.app_id == app_id,
+                                                     Visualization.viz_id == viz_id))
+    if job is None:
+        raise NotFoundError(f"visualization {viz_id!r} not found")
+    return job
+
+
+def select_inputs(session: Session, app_id: int, body: VisualizationRequest) -> list[list[str]]:
+    """``[input_id, blob_key]`` of the chosen inputs, in upload order."""
+    query = select(Input.input_id, Input.blob_key, Input.meta).where(Input.app_id == app_id)
+    if body.input_ids is not None:
+        wanted = list(dict.fromkeys(body.input_ids))
+        rows = list(session.execute(query.where(Input.input_id.in_(wanted))
+                                    .order_by(Input.pk)))
+        missing = set(wanted) - {r[0] for r in rows}
+        if missing:
+            raise NotFoundError(f"no such inputs: {', '.join(sorted(missing)[:10])}")
+    else:
+        rows = list(session.execute(query.order_by(Input.pk)))
+    if body.metadata:
+        rows = [r for r in rows if all((r[2] or {}).get(k) == v
+                                       for k, v in body.metadata.items())]
+    if not rows:
+        raise NoImagesError("no inputs to lay out (the app has none, or none match)")
+    return [[r[0], r[1]] for r in rows]
+
+
+@router.post("", response_model=VisualizationResponse)
+def start_visualization(request: Request, caller: CallerDep, session: SessionDep,
+                        state: StateDep,
+                        body: VisualizationRequest | None = None) -> dict[str, Any]:
+    """Start a grid of the app's inputs (all, the listed ids, or those matching metadata)."""
+    body = body or VisualizationRequest()
+    params = body.settings_params()
+    settings = job_settings(params, state.config)
+    parse_colour(settings.background)
+    if settings.reducer == "umap" and importlib.util.find_spec("umap") is None:
+        raise MissingDependencyError("umap-learn", "umap")
+    chosen = select_inputs(session, caller.id, body)
+    if len(chosen) > state.config.max_inputs_per_visualization:
+        raise LimitError(f"{len(chosen)} inputs in one visualization; the limit is "
+                         f"{state.config.max_inputs_per_visualization}")
+    precheck(len(chosen), settings)
+    if jobs.active_count(session, caller.id) >= state.config.max_jobs_per_app:
+        raise TooManyJobsError(f"this app already has {state.config.max_jobs_per_app} "
+                               "visualizations pending or running; wait for one to finish")
+    job = jobs.enqueue(session, caller.id, params, chosen)
+    session.commit()
+    return {"status": OK, "output": output_json(job, request)}
+
+
+@router.get("", response_model=VisualizationsPage)
+def list_visualizations(request: Request, caller: CallerDep, session: SessionDep,
+                        page: PageDep) -> dict[str, Any]:
+    """The app's visualizations, newest first."""
+    rows = session.scalars(select(Visualization).where(Visualization.app_id == caller.id)
+                           .order_by(Visualization.pk.desc())
+                           .offset(page.offset).limit(page.per_page))
+    total = session.scalar(select(func.count()).select_from(Visualization)
+                           .where(Visualization.app_id == caller.id)) or 0
+    return {"status": OK, "outputs": [output_json(j, request) for j in rows],
+            "pagination": {"page": page.page, "per_page": page.per_page, "total": total}}
+
+
+@router.get("/{viz_id}", response_model=VisualizationResponse)
+def get_visualization(viz_id: str, request: Request, caller: CallerDep,
+                      session: SessionDep) -> dict[str, Any]:
+    return {"status": OK, "output": output_json(find_job(session, caller.id, viz_id), request)}
+
+
+def _output_file(session: Session, state: StateDep, app_id: int, viz_id: str,
+                 kind: str) -> Any:
+    job = find_job(session, app_id, viz_id)
+    key = job.image_key if kind == "image" else job.layout_key
+    if job.status != jobs.JobStatus.DONE.value or key is None:
+        raise NotFoundError(f"visualization {viz_id!r} has no {kind} yet (status "
+                            f"{job.status})")
+    return state.store.path(key), job
+
+
+@router.get("/{viz_id}/image", response_class=FileResponse,
+            responses={200: {"content": {"image/*": {}}, "description": "The grid image"}})
+def get_visualization_image(viz_id: str, caller: CallerDep, session: SessionDep,
+                            state: StateDep) -> FileResponse:
+    """The grid image of a finished visualization."""
+    path, job = _output_file(session, state, caller.id, viz_id, "image")
+    fmt = job.params.get("format", "jpg")
+    media = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}.get(fmt)
+    return FileResponse(path, media_type=media, filename=f"{viz_id}.{fmt}")
+
+
+@router.get("/{viz_id}/layout", response_class=FileResponse,
+            responses={200: {"content": {"application/json": {}},
+                             "description": "layout.json with input ids"}})
+def get_visualization_layout(viz_id: str, caller: CallerDep, session: SessionDep,
+                             state: StateDep) -> FileResponse:
+    """Where each input sits on the grid (layout.json, paths replaced by input ids)."""
+    path, _job = _output_file(session, state, caller.id, viz_id, "layout")
+    return FileResponse(path, media_type="application/json")
+
+
+@router.delete("/{viz_id}", response_model=StatusOnly)
+def delete_visualization(viz_id: str, caller: CallerDep, session: SessionDep) -> dict[str, Any]:
+    """Delete a visualization; a running job stops at its next progress report."""
+    session.delete(find_job(session, caller.id, viz_id))
+    session.commit()
+    return {"status": OK}

@@ -1,0 +1,164 @@
+"""Request and response shapes (Clarifai v2 style). Visualization defaults come from Settings."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tsnegrid.embed import MODELS
+from tsnegrid.reduce import REDUCERS
+from tsnegrid.settings import IMAGE_FORMATS, Settings, setting_help
+
+HELP = setting_help()
+ReducerName = Literal[tuple(REDUCERS)]  # type: ignore[valid-type]
+ModelName = Literal[tuple(MODELS)]  # type: ignore[valid-type]
+FormatName = Literal[tuple(IMAGE_FORMATS)]  # type: ignore[valid-type]
+InputId = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
+
+
+class Status(BaseModel):
+    code: int | str
+    description: str
+
+
+class StatusOnly(BaseModel):
+    status: Status
+
+
+# ---- inputs ---------------------------------------------------------------------------------
+
+
+class ImageIn(BaseModel):
+    base64: str | None = Field(None, description="The image file's bytes, base64-encoded.")
+    url: str | None = Field(None, description="An http(s) url the server fetches once.")
+
+
+class InputDataIn(BaseModel):
+    image: ImageIn
+    metadata: dict[str, Any] | None = None
+
+
+class InputIn(BaseModel):
+    id: str | None = Field(None, description="Your id for the input (letters, digits, _.:-; "
+                                             "at most 128); a random one if absent.")
+    data: InputDataIn
+
+
+class PostInputsRequest(BaseModel):
+    inputs: list[InputIn] = Field(min_length=1)
+
+
+class DeleteInputsRequest(BaseModel):
+    ids: list[str] = Field(min_length=1, max_length=1000)
+
+
+class ImageOut(BaseModel):
+    url: str
+    width: int
+    height: int
+    mime: str
+    size_bytes: int
+
+
+class InputDataOut(BaseModel):
+    image: ImageOut | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class InputOut(BaseModel):
+    id: str | None
+    data: InputDataOut | None = None
+    created_at: str | None = None
+    status: Status
+
+
+class InputsResponse(BaseModel):
+    status: Status
+    inputs: list[InputOut]
+
+
+class InputResponse(BaseModel):
+    status: Status
+    input: InputOut
+
+
+class Pagination(BaseModel):
+    page: int
+    per_page: int
+    total: int
+
+
+class InputsPage(InputsResponse):
+    pagination: Pagination
+
+
+# ---- visualizations -------------------------------------------------------------------------
+
+
+class VisualizationRequest(BaseModel):
+    """Grid parameters (defaults: the library's) and which inputs to lay out (default: all)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    grid: str = Field(Settings.grid, max_length=32, description=HELP["grid"])
+    tile: int = Field(Settings.tile, ge=1, le=512, description=HELP["tile"])
+    seed: int = Field(Settings.seed, ge=0, le=2**31 - 1, description=HELP["seed"])
+    reducer: ReducerName = Field(Settings.reducer, description=HELP["reducer"])
+    model: ModelName = Field(Settings.model, description=HELP["model"])
+    format: FormatName = Field(Settings.format, description=HELP["format"])
+    fit: bool = Field(Settings.fit, description=HELP["fit"])
+    background: str = Field(Settings.background, max_length=32, description=HELP["background"])
+    input_ids: list[str] | None = Field(None, min_length=1, description="Lay out these inputs.")
+    metadata: dict[str, Any] | None = Field(None, description="Lay out the inputs whose "
+                                            "metadata has all these key/value pairs.")
+
+    def settings_params(self) -> dict[str, Any]:
+        """The fields that are ``Settings`` fields."""
+        return self.model_dump(exclude={"input_ids", "metadata"})
+
+
+class Link(BaseModel):
+    url: str
+
+
+class VisualizationData(BaseModel):
+    image: Link
+    layout: Link
+
+
+class JobStatusOut(BaseModel):
+    code: str = Field(description="PENDING, RUNNING, DONE or FAILED")
+    description: str
+    progress: int = Field(description="percent done")
+    stage: str = ""
+
+
+class VisualizationOut(BaseModel):
+    id: str
+    status: JobStatusOut
+    created_at: str
+    modified_at: str
+    input_count: int
+    attempts: int
+    params: dict[str, Any]
+    data: VisualizationData | None = None
+
+
+class VisualizationResponse(BaseModel):
+    status: Status
+    output: VisualizationOut
+
+
+class VisualizationsPage(BaseModel):
+    status: Status
+    outputs: list[VisualizationOut]
+    pagination: Pagination
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": StatusOnly, "description": "Bad request"},
+    401: {"model": StatusOnly, "description": "Missing or invalid API key"},
+    404: {"model": StatusOnly, "description": "No such object in this app"},
+    413: {"model": StatusOnly, "description": "Over a size or count limit"},
+}

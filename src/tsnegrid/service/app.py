@@ -1,0 +1,129 @@
+"""The app factory: ``create_app(config)`` builds the ASGI app; nothing happens at import time.
+
+Start-up takes the data folder's lock (one server per folder), re-queues jobs whose worker died
+with a previous server, and starts the worker processes; shutdown stops them.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tsnegrid.service import jobs
+from tsnegrid.service.api import errors as api_errors
+from tsnegrid.service.api.deps import ServiceState
+from tsnegrid.service.api.routes import health, inputs, visualizations
+from tsnegrid.service.config import ServiceConfig
+from tsnegrid.service.db import Database
+from tsnegrid.service.errors import ServerBusyError
+from tsnegrid.service.storage import BlobStore
+from tsnegrid.service.urlfetch import AllowList
+from tsnegrid.service.worker import WorkerPool
+
+log = logging.getLogger(__name__)
+
+
+class BodyLimit:
+    """Answer 413 to request bodies over ``max_bytes`` (declared or streamed)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def _too_large(self, send: Send) -> None:
+        await api_errors.error_response(
+            413, api_errors.Code.CONN_EXCEEDS_LIMITS,
+            f"request body exceeds the limit of {self.max_bytes:,} bytes")(
+            {"type": "http"}, _no_receive, send)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"")
+        if declared:
+            if not declared.isdigit() or int(declared) > self.max_bytes:
+                await self._too_large(send)
+                return
+            await self.app(scope, receive, send)
+            return
+        chunks, size, more = [], 0, True
+        while more:  # no length given: buffer, up to the limit
+            msg = await receive()
+            if msg["type"] != "http.request":
+                return
+            chunks.append(msg.get("body", b""))
+            size += len(chunks[-1])
+            more = msg.get("more_body", False)
+            if size > self.max_bytes:
+                await self._too_large(send)
+                return
+        replay: list[Message] = [{"type": "http.request", "body": b"".join(chunks),
+                                  "more_body": False}]
+
+        async def replay_receive() -> Message:
+            return replay.pop() if replay else await receive()
+
+        await self.app(scope, replay_receive, send)
+
+
+async def _no_receive() -> Message:
+    return {"type": "http.disconnect"}
+
+
+def _take_lock(config: ServiceConfig) -> int:
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(config.data_dir / "server.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        raise ServerBusyError(f"another server is using {config.data_dir}") from exc
+    return fd
+
+
+def create_app(config: ServiceConfig) -> FastAPI:
+    """Build the service's ASGI app for ``config``."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        fd = _take_lock(config)
+        state = ServiceState(config, Database(config.db_path), BlobStore(config.blob_dir),
+                             AllowList.parse(config.url_allow))
+        with state.db.session() as s:
+            n = jobs.requeue_running(s)
+        if n:
+            log.warning("re-queued %d job(s) left running by a previous server", n)
+        pool = WorkerPool(config)
+        pool.start()
+        app.state.service, app.state.workers = state, pool
+        try:
+            yield
+        finally:
+            pool.stop()
+            state.db.close()
+            os.close(fd)
+
+    app = FastAPI(title="tsnegrid visualization service", version="2",
+                  summary="Clarifai-v2-shaped API: add image inputs, start a visualization, "
+                          "poll it, fetch the grid.", lifespan=lifespan)
+    api_errors.install(app)
+    for module in (inputs, visualizations, health):
+        app.include_router(module.router)
+    app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
+    return app
+
+
+def run(config: ServiceConfig, **uvicorn_options: Any) -> None:
+    """Serve ``config`` with uvicorn until interrupted."""
+    import uvicorn
+
+    uvicorn.run(create_app(config), host=config.host, port=config.port,
+                log_level=uvicorn_options.pop("log_level", "info"), **uvicorn_options)

@@ -1,0 +1,112 @@
+"""``tsnegrid serve`` and ``tsnegrid apps create|list|revoke``.
+
+Imported by the main CLI at start-up, so FastAPI, SQLAlchemy and uvicorn load only when one of
+these commands runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from tsnegrid.errors import TsnegridError
+
+DATA_OPTION = click.option("--data", "data_dir", required=True,
+                           type=click.Path(file_okay=False, path_type=Path),
+                           help="Folder holding the service's database, blobs and cache.")
+
+
+def _config(data_dir: Path, **values: Any) -> Any:
+    from tsnegrid.service.config import ServiceConfig
+
+    return ServiceConfig(data_dir=data_dir, **{k: v for k, v in values.items()
+                                               if v is not None})
+
+
+@click.command()
+@DATA_OPTION
+@click.option("--host", default=None, help="Address to bind  [default: 127.0.0.1]")
+@click.option("--port", default=None, type=int, help="Port to bind  [default: 8080]")
+@click.option("--workers", default=None, type=int,
+              help="Job worker processes  [default: 1]")
+def serve(data_dir: Path, host: str | None, port: int | None, workers: int | None) -> None:
+    """Run the visualization HTTP API (Clarifai v2 shaped) on DATA.
+
+    Other limits are read from TSNEGRID_SERVICE_* environment variables (see docs/service.md).
+    """
+    from pydantic import ValidationError
+
+    from tsnegrid.service.app import run
+
+    try:
+        config = _config(data_dir, host=host, port=port, workers=workers)
+    except ValidationError as exc:
+        raise click.ClickException(str(exc)) from exc
+    run(config)
+
+
+def _database(data_dir: Path) -> Any:
+    from tsnegrid.service.db import Database
+
+    return Database(data_dir / "service.sqlite")
+
+
+@click.group()
+def apps() -> None:
+    """Create, list and revoke the apps (API keys) of a service's DATA folder."""
+
+
+@apps.command("create")
+@click.argument("name")
+@DATA_OPTION
+def apps_create(name: str, data_dir: Path) -> None:
+    """Create app NAME and print its API key (shown only this once)."""
+    from tsnegrid.service.apps import create_app
+
+    db = _database(data_dir)
+    try:
+        with db.session() as s:
+            key = create_app(s, name)
+    except TsnegridError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        db.close()
+    click.echo(key)
+    click.echo(f"created app {name!r}; the key above is shown only once", err=True)
+
+
+@apps.command("list")
+@DATA_OPTION
+def apps_list(data_dir: Path) -> None:
+    """List apps: id, name, key prefix, created, state."""
+    from tsnegrid.service.apps import list_apps
+
+    db = _database(data_dir)
+    try:
+        with db.session() as s:
+            rows = list_apps(s)
+    finally:
+        db.close()
+    for a in rows:
+        click.echo(f"{a.id}\t{a.name}\t{a.key_prefix}...\t{a.created_at}\t"
+                   f"{'revoked' if a.revoked else 'active'}")
+
+
+@apps.command("revoke")
+@click.argument("name")
+@DATA_OPTION
+def apps_revoke(name: str, data_dir: Path) -> None:
+    """Revoke app NAME's key (its data stays)."""
+    from tsnegrid.service.apps import revoke_app
+
+    db = _database(data_dir)
+    try:
+        with db.session() as s:
+            revoke_app(s, name)
+    except TsnegridError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        db.close()
+    click.echo(f"revoked app {name!r}", err=True)

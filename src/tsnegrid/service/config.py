@@ -1,0 +1,65 @@
+"""Service configuration: one pydantic-settings object, read from arguments and the environment.
+
+Every field can be set with an environment variable ``TSNEGRID_SERVICE_<NAME>``; the CLI passes
+``--data``, ``--host`` and ``--port`` explicitly. Pipeline defaults stay in ``Settings``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tsnegrid.settings import Settings
+
+
+class ServiceConfig(BaseSettings):
+    """Where the service keeps its data, and the limits it enforces."""
+
+    model_config = SettingsConfigDict(env_prefix="TSNEGRID_SERVICE_", frozen=True)
+
+    data_dir: Path = Field(description="Folder holding the database, blobs and cache.")
+    host: str = Field("127.0.0.1", description="Address to bind.")
+    port: int = Field(8080, ge=0, le=65535, description="Port to bind.")
+    workers: int = Field(1, ge=0, le=64, description="Job worker processes (0: none; tests "
+                                                     "drain jobs in-process).")
+    threads: int = Field(Settings.threads, ge=0, description="CPU threads per job for "
+                                                              "inference (0: all cores).")
+    cache_dir: Path | None = Field(None, description="Embedding/model cache (default "
+                                                     "DATA/cache).")
+    max_body_bytes: int = Field(32 * 2**20, ge=1024, description="Largest request body.")
+    max_inputs_per_request: int = Field(128, ge=1, description="Inputs per POST /v2/inputs.")
+    max_image_bytes: int = Field(10 * 2**20, ge=1, description="Largest encoded image.")
+    max_image_pixels: int = Field(40_000_000, ge=1, description="Largest decoded image "
+                                                                "(width x height).")
+    max_jobs_per_app: int = Field(2, ge=1, description="Pending + running visualizations "
+                                                       "per app.")
+    max_inputs_per_visualization: int = Field(10_000, ge=1, description="Images in one grid.")
+    max_attempts: int = Field(3, ge=1, description="Times a job is started before it is "
+                                                   "failed (a worker that dies mid-job "
+                                                   "counts).")
+    url_timeout_s: float = Field(10.0, gt=0, description="Total time to fetch one image url.")
+    url_max_redirects: int = Field(5, ge=0, description="Redirects followed per url.")
+    url_allow: list[str] = Field(default_factory=list, description="Networks (CIDR) or host "
+                                 "names that url fetching may reach even though they are "
+                                 "private, loopback or link-local.")
+    page_size_max: int = Field(1000, ge=1, description="Largest per_page on list endpoints.")
+    poll_interval_s: float = Field(0.5, gt=0, description="How often an idle worker looks for "
+                                                          "jobs.")
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "service.sqlite"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+    @property
+    def work_dir(self) -> Path:
+        return self.data_dir / "work"
+
+    @property
+    def cache(self) -> Path:
+        return self.cache_dir if self.cache_dir is not None else self.data_dir / "cache"

@@ -1,0 +1,69 @@
+"""Turn one uploaded input (base64 or url) into validated image bytes, or say what is wrong."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import re
+from dataclasses import dataclass
+
+from PIL import Image
+
+from tsnegrid.errors import ImageError, InputError
+from tsnegrid.load import open_image
+from tsnegrid.service.config import ServiceConfig
+from tsnegrid.service.errors import LimitError
+from tsnegrid.service.urlfetch import AllowList, fetch
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+
+
+@dataclass(frozen=True)
+class CheckedImage:
+    data: bytes
+    mime: str
+    width: int
+    height: int
+
+
+def check_id(input_id: str) -> str:
+    if not ID_PATTERN.match(input_id):
+        raise InputError("id must be 1 to 128 letters, digits or _.:- characters")
+    return input_id
+
+
+def image_bytes(b64: str | None, url: str | None, config: ServiceConfig,
+                allow: AllowList) -> bytes:
+    """The raw bytes of an input: decoded base64, or the body fetched from ``url``."""
+    if (b64 is None) == (url is None):
+        raise InputError("data.image needs exactly one of base64 or url")
+    if b64 is not None:
+        if len(b64) > config.max_image_bytes * 4 // 3 + 4:
+            raise LimitError(f"image exceeds the limit of {config.max_image_bytes:,} bytes")
+        try:
+            data = base64.b64decode(b64, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise InputError("data.image.base64 is not valid base64") from exc
+    else:
+        assert url is not None
+        data = fetch(url, allow=allow, timeout_s=config.url_timeout_s,
+                     max_bytes=config.max_image_bytes, max_redirects=config.url_max_redirects)
+    if not data:
+        raise ImageError("image is empty (0 bytes)")
+    if len(data) > config.max_image_bytes:
+        raise LimitError(f"image of {len(data):,} bytes exceeds the limit of "
+                         f"{config.max_image_bytes:,} bytes")
+    return data
+
+
+def check_image(data: bytes, max_pixels: int) -> CheckedImage:
+    """Decode fully (as the pipeline will) and report format and size; ``ImageError`` if not."""
+    buf = io.BytesIO(data)
+    try:
+        open_image(buf, max_pixels=max_pixels)  # type: ignore[arg-type]
+    except ImageError as exc:
+        raise ImageError(str(exc).replace(f"{buf}: ", "")) from None
+    with Image.open(io.BytesIO(data)) as im:
+        mime = Image.MIME.get(im.format or "", "application/octet-stream")
+        return CheckedImage(data, mime, im.width, im.height)

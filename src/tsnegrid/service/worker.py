@@ -1,0 +1,194 @@
+"""Job workers: take pending visualizations from the database, run the pipeline, store outputs.
+
+``Worker`` is usable in-process (``drain`` for tests); ``WorkerPool`` runs it in child processes
+so that embedding never blocks the HTTP server. Children die with the server (PDEATHSIG and a
+parent check), and the next server start re-queues the jobs they held.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import logging
+import multiprocessing as mp
+import os
+import shutil
+import signal
+import time
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import Any
+
+from tsnegrid.errors import TsnegridError
+from tsnegrid.service import jobs
+from tsnegrid.service.config import ServiceConfig
+from tsnegrid.service.db import Database, Visualization
+from tsnegrid.service.storage import BlobStore
+from tsnegrid.settings import Settings
+
+log = logging.getLogger(__name__)
+
+PROGRESS_EVERY_S = 0.3
+
+
+class JobGone(Exception):
+    """The job was deleted (or taken from this worker) while it ran."""
+
+
+def job_settings(params: dict[str, Any], config: ServiceConfig) -> Settings:
+    """The pipeline settings of a job: its request parameters plus the server's own."""
+    return Settings(**params, threads=config.threads, cache_dir=config.cache,
+                    max_image_pixels=config.max_image_pixels)
+
+
+def layout_document(layout_dict: dict[str, Any], ids_by_path: dict[str, str]) -> dict[str, Any]:
+    """layout.json with work-folder paths replaced by input ids and server paths removed."""
+    doc = dict(layout_dict)
+    doc["images"] = [{"input_id": ids_by_path.get(r["path"], r["path"]),
+                      **{k: v for k, v in r.items() if k != "path"}}
+                     for r in layout_dict["images"]]
+    doc["skipped"] = [{"input_id": ids_by_path.get(s["path"], "?"),
+                       "reason": s["reason"].replace(s["path"] + ": ", "")}
+                      for s in layout_dict["skipped"]]
+    doc["settings"] = {k: v for k, v in layout_dict["settings"].items() if k != "cache_dir"}
+    return doc
+
+
+class Worker:
+    """Runs jobs one at a time with its own database connection."""
+
+    def __init__(self, config: ServiceConfig, db: Database | None = None) -> None:
+        self.config = config
+        self.db = db or Database(config.db_path)
+        self.store = BlobStore(config.blob_dir)
+
+    def run_once(self) -> bool:
+        """Run the next pending job; False when there was none."""
+        with self.db.session() as s:
+            job = jobs.claim_next(s, self.config.max_attempts)
+        if job is None:
+            return False
+        self.run(job)
+        return True
+
+    def drain(self, limit: int = 1000) -> int:
+        """Run pending jobs until none is left (tests); returns how many ran."""
+        n = 0
+        while n < limit and self.run_once():
+            n += 1
+        return n
+
+    def _progress(self, pk: int) -> Any:
+        last: dict[str, Any] = {"t": 0.0, "pct": -1, "stage": ""}
+
+        def report(stage: str, done: int, total: int) -> None:
+            pct = jobs.stage_percent(stage, done, total)
+            now = time.monotonic()
+            if stage == last["stage"] and (pct == last["pct"]
+                                           or now - last["t"] < PROGRESS_EVERY_S):
+                return
+            last.update(t=now, pct=pct, stage=stage)
+            with self.db.session() as s:
+                if not jobs.set_progress(s, pk, stage, pct):
+                    raise JobGone()
+        return report
+
+    def run(self, job: Visualization) -> None:
+        """Build the job's grid from its input blobs and store the outputs as blobs."""
+        from tsnegrid.pipeline import build
+
+        work = self.config.work_dir / job.viz_id
+        shutil.rmtree(work, ignore_errors=True)
+        (work / "in").mkdir(parents=True)
+        log.info("job %s: %d inputs, attempt %d", job.viz_id, len(job.inputs), job.attempts)
+        try:
+            ids_by_path: dict[str, str] = {}
+            files: list[Path] = []
+            for i, (input_id, key) in enumerate(job.inputs):
+                dest = work / "in" / f"{i:06d}"
+                self.store.link(key, dest)
+                ids_by_path[str(dest)] = input_id
+                files.append(dest)
+            layout = build(files, work / "out", job_settings(job.params, self.config),
+                           progress=self._progress(job.pk))
+            fmt = layout.settings.format
+            image_key = self.store.put_file(work / "out" / f"grid.{fmt}")
+            doc = layout_document(layout.to_dict(), ids_by_path)
+            layout_key = self.store.put(json.dumps(doc).encode("utf-8"))
+            with self.db.session() as s:
+                jobs.finish(s, job.pk, image_key, layout_key)
+            log.info("job %s done", job.viz_id)
+        except JobGone:
+            log.info("job %s was deleted while running", job.viz_id)
+        except TsnegridError as exc:
+            self._fail(job, str(exc).replace(str(work / "in") + "/", ""))
+        except Exception as exc:  # a bug must fail the job, not kill the worker
+            log.exception("job %s failed", job.viz_id)
+            self._fail(job, f"internal error while building the grid ({type(exc).__name__})")
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def _fail(self, job: Visualization, reason: str) -> None:
+        log.info("job %s failed: %s", job.viz_id, reason)
+        with self.db.session() as s:
+            jobs.fail(s, job.pk, reason)
+
+    def run_forever(self, parent_pid: int | None = None) -> None:
+        """Poll for jobs until the parent process goes away."""
+        while parent_pid is None or os.getppid() == parent_pid:
+            try:
+                ran = self.run_once()
+            except Exception:  # database busy or similar: retry after a pause
+                log.exception("worker loop error")
+                ran = False
+            if not ran:
+                time.sleep(self.config.poll_interval_s)
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (no-op elsewhere)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def worker_main(config_json: str, parent_pid: int) -> None:
+    """Entry point of a worker process."""
+    _die_with_parent()
+    if os.getppid() != parent_pid:
+        return
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s worker %(process)d: "
+                                                   "%(message)s")
+    Worker(ServiceConfig.model_validate_json(config_json)).run_forever(parent_pid)
+
+
+class WorkerPool:
+    """``config.workers`` worker processes, started and stopped with the server."""
+
+    def __init__(self, config: ServiceConfig) -> None:
+        self.config = config
+        self.procs: list[BaseProcess] = []
+
+    def start(self) -> None:
+        ctx = mp.get_context("spawn")
+        payload = self.config.model_dump_json()
+        for i in range(self.config.workers):
+            p = ctx.Process(target=worker_main, args=(payload, os.getpid()),
+                            name=f"tsnegrid-worker-{i}", daemon=True)
+            p.start()
+            self.procs.append(p)
+
+    def alive(self) -> int:
+        return sum(p.is_alive() for p in self.procs)
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        for p in self.procs:
+            p.terminate()
+        for p in self.procs:
+            p.join(timeout_s)
+            if p.is_alive():
+                p.kill()
+                p.join(timeout_s)
+        self.procs.clear()
