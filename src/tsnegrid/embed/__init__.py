@@ -52,6 +52,7 @@ class Embedded:
     kept: NDArray[np.int64]
     skipped: tuple[Skipped, ...]
     n_computed: int
+    """How many vectors were computed now (the rest came from the cache)."""
 
 
 def content_digest(path: Path) -> str:
@@ -102,7 +103,7 @@ def embed_images(
     log.info("%d readable files, %d distinct, %d cached, %d to embed", len(digests), distinct,
              distinct - len(todo), len(todo))
     batches = [list(todo.items())[k:k + batch_size] for k in range(0, len(todo), batch_size)]
-    total, done = len(todo), 0
+    total, done, computed = len(todo), 0, 0
     progress("embed", 0, total)
     with ThreadPoolExecutor(max_workers=2) as pool:
 
@@ -124,6 +125,7 @@ def embed_images(
             if arrays:
                 vecs = embedder.embed_batch(np.stack(arrays))
                 fresh = dict(zip(ok, vecs, strict=True))
+                computed += len(fresh)
                 known.update(fresh)
                 if cache:
                     cache.put_many(embedder.model_id, fresh)
@@ -137,4 +139,4 @@ def embed_images(
     vectors = (np.stack([known[digests[i]] for i in kept]).astype(np.float32) if kept
                else np.zeros((0, 0), np.float32))
     ordered = tuple(skipped[i] for i in sorted(skipped))
-    return Embedded(vectors, np.asarray(kept, dtype=np.int64), ordered, len(todo))
+    return Embedded(vectors, np.asarray(kept, dtype=np.int64), ordered, computed)

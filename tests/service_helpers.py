@@ -1,0 +1,179 @@
+"""Shared helpers and fixtures of the service tests: real servers on free ports, keys, images.
+
+Test modules import the fixtures they use from here (tests/conftest.py is not this module's).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+DEMO = Path(__file__).resolve().parents[1] / "demo" / "emoji-1024" / "images"
+START_TIMEOUT_S = 60.0
+
+
+def demo_images(n: int, start: int = 0) -> list[Path]:
+    files = sorted(DEMO.glob("*.png"))[start:start + n]
+    assert len(files) == n, f"need {n} demo images in {DEMO}"
+    return files
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def image_inputs(files: list[Path], **metadata: Any) -> list[dict[str, Any]]:
+    """``inputs`` entries for POST /v2/inputs, ids from the file names."""
+    return [{"id": f.stem, "data": {"image": {"base64": b64(f.read_bytes())},
+                                    "metadata": {"name": f.stem, **metadata}}} for f in files]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def create_key(data_dir: Path, name: str) -> str:
+    from tsnegrid.service.apps import create_app
+    from tsnegrid.service.db import Database
+
+    db = Database(data_dir / "service.sqlite")
+    try:
+        with db.session() as s:
+            return create_app(s, name)
+    finally:
+        db.close()
+
+
+def children_of(pid: int) -> list[int]:
+    """Pids whose parent is ``pid`` (Linux /proc)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry.name))
+    return out
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+class Server:
+    """``python -m tsnegrid.service`` on 127.0.0.1 and a free port, with its own data folder."""
+
+    def __init__(self, data_dir: Path, cache_dir: Path, **env: str) -> None:
+        self.data_dir, self.cache_dir, self.env = data_dir, cache_dir, env
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.port = 0
+        self.log = data_dir.parent / f"{data_dir.name}-server.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Server:
+        env = {**os.environ, "TSNEGRID_SERVICE_CACHE_DIR": str(self.cache_dir),
+               "TSNEGRID_SERVICE_POLL_INTERVAL_S": "0.2", **self.env}
+        for _attempt in range(3):
+            self.port = free_port()
+            with open(self.log, "ab") as log:
+                self.proc = subprocess.Popen(
+                    [sys.executable, "-m", "tsnegrid.service", "--data", str(self.data_dir),
+                     "--host", "127.0.0.1", "--port", str(self.port)],
+                    stdout=log, stderr=subprocess.STDOUT, env=env)
+            if self._wait_ready():
+                return self
+            self.stop()
+        raise RuntimeError(f"server did not start; log:\n{self.log.read_text()[-3000:]}")
+
+    def _wait_ready(self) -> bool:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                return False
+            try:
+                r = httpx.get(self.url + "/healthz", timeout=2)
+                if r.status_code == 200 and r.json()["workers"] >= 1:
+                    return True
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        return False
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=20)
+
+
+class Client:
+    """httpx against a server with one app's key; every call has a timeout."""
+
+    def __init__(self, base_url: str, key: str | None) -> None:
+        headers = {"Authorization": f"Key {key}"} if key else {}
+        self.http = httpx.Client(base_url=base_url, headers=headers, timeout=60)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.http, name)
+
+    def wait_done(self, viz_id: str, timeout_s: float = 240) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            out = self.http.get(f"/v2/visualizations/{viz_id}").json()["output"]
+            if out["status"]["code"] in ("DONE", "FAILED"):
+                return dict(out)
+            time.sleep(0.2)
+        raise AssertionError(f"visualization {viz_id} not finished after {timeout_s} s")
+
+
+@pytest.fixture(scope="session")
+def service_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One model/embedding cache for all service tests (the ONNX export happens once)."""
+    return tmp_path_factory.mktemp("service-cache")
+
+
+@pytest.fixture
+def start_server(tmp_path: Path, service_cache: Path) -> Iterator[Any]:
+    """Factory: start a server on a data folder; every server is stopped at teardown."""
+    servers: list[Server] = []
+
+    def start(data_dir: Path | None = None, **env: str) -> Server:
+        server = Server(data_dir or tmp_path / "data", service_cache, **env).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for s in servers:
+        s.stop()
