@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import emoji_subset, noise
 
+from conftest import emoji_subset, noise
 from tsnegrid.embed import embed_images, make_embedder
 from tsnegrid.embed.cache import EmbeddingCache
 from tsnegrid.embed.lite0 import onnx_path

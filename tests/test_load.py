@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import solid
 from PIL import Image
 
+from conftest import solid
 from tsnegrid.errors import ImageError
 from tsnegrid.load import discover, open_image
 

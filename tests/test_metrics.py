@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from tsnegrid.metrics import cell_positions, displacement, dpq, knn_preservation
-from tsnegrid.metrics import neighbour_agreement
+from tsnegrid.metrics import (
+    cell_positions,
+    displacement,
+    dpq,
+    knn_preservation,
+    neighbour_agreement,
+)
 
 
 def _smooth_grid(rows: int, cols: int) -> np.ndarray:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import emoji_labels, emoji_subset, noise, solid
 from PIL import Image
 
+from conftest import emoji_labels, emoji_subset, noise, solid
 from tsnegrid import Settings, build
 from tsnegrid.errors import GridError, NoImagesError, OutputTooLargeError
 from tsnegrid.metrics import neighbour_agreement

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import solid
 
+from conftest import solid
 from tsnegrid.errors import OutputTooLargeError
 from tsnegrid.render import check_size, render_mosaic
 
