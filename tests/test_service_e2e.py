@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from PIL import Image
+
 from service_helpers import (
     Client,
     children_of,
