@@ -79,3 +79,11 @@ def test_reduce_command(tmp_path: Path) -> None:
                      "--method", "pca")
     assert code == 0, text
     assert np.load(tmp_path / "c.npy").shape == (40, 2)
+
+
+def test_unwritable_output_is_one_line(emoji_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    np.save(tmp_path / "c.npy", np.random.default_rng(0).random((24, 2)))
+    code, text = run("--quiet", "build", str(emoji_dir), "--coords", str(tmp_path / "c.npy"),
+                     "--out", str(tmp_path / "file" / "sub"))
+    assert code == 1 and "Traceback" not in text and text.startswith("Error: ")

@@ -41,6 +41,17 @@ class TsnegridCommand(click.Command):
             code = next(c for cls, c in EXIT_CODES if isinstance(exc, cls))
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(code)
+        except OSError as exc:
+            if ctx.find_root().params.get("debug"):
+                raise
+            click.echo(f"Error: {exc.filename or ''}: {exc.strerror or exc}", err=True)
+            ctx.exit(1)
+        except Exception as exc:
+            if ctx.find_root().params.get("debug"):
+                raise
+            click.echo(f"Error: internal error ({type(exc).__name__}: {exc}); run with --debug "
+                       "for the traceback", err=True)
+            ctx.exit(70)
 
 
 def settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
