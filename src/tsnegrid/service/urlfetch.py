@@ -116,6 +116,24 @@ def _pinned_request(client: httpx.Client, target: Target) -> httpx.Request:
                                 extensions={"sni_hostname": target.host})
 
 
+def _read_body(resp: httpx.Response, max_bytes: int, deadline: float, timeout_s: float) -> bytes:
+    if resp.status_code != 200:
+        raise UrlRefusedError(f"url answered HTTP {resp.status_code}")
+    declared = resp.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise UrlRefusedError(f"url body of {int(declared):,} bytes exceeds the limit of "
+                              f"{max_bytes:,}")
+    chunks, size = [], 0
+    for chunk in resp.iter_bytes():
+        size += len(chunk)
+        if size > max_bytes:
+            raise UrlRefusedError(f"url body exceeds the limit of {max_bytes:,} bytes")
+        if time.monotonic() > deadline:
+            raise UrlRefusedError(f"url took longer than {timeout_s:g} s")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def fetch(url: str, *, allow: AllowList = AllowList(), timeout_s: float = 10.0,
           max_bytes: int = 10 * 2**20, max_redirects: int = 5) -> bytes:
     """GET ``url`` following at most ``max_redirects`` vetted redirects; return the body."""
@@ -125,26 +143,14 @@ def fetch(url: str, *, allow: AllowList = AllowList(), timeout_s: float = 10.0,
         for _hop in range(max_redirects + 1):
             target = check_url(url, allow)
             try:
-                with client.send(_pinned_request(client, target), stream=True) as resp:
+                resp = client.send(_pinned_request(client, target), stream=True)
+                try:
                     if resp.status_code in REDIRECTS and "location" in resp.headers:
                         url = urljoin(url, resp.headers["location"])
                         continue
-                    if resp.status_code != 200:
-                        raise UrlRefusedError(f"url answered HTTP {resp.status_code}")
-                    declared = resp.headers.get("content-length", "")
-                    if declared.isdigit() and int(declared) > max_bytes:
-                        raise UrlRefusedError(f"url body of {int(declared):,} bytes exceeds "
-                                              f"the limit of {max_bytes:,}")
-                    chunks, size = [], 0
-                    for chunk in resp.iter_bytes():
-                        size += len(chunk)
-                        if size > max_bytes:
-                            raise UrlRefusedError(f"url body exceeds the limit of "
-                                                  f"{max_bytes:,} bytes")
-                        if time.monotonic() > deadline:
-                            raise UrlRefusedError(f"url took longer than {timeout_s:g} s")
-                        chunks.append(chunk)
-                    return b"".join(chunks)
+                    return _read_body(resp, max_bytes, deadline, timeout_s)
+                finally:
+                    resp.close()
             except httpx.TimeoutException as exc:
                 raise UrlRefusedError(f"url took longer than {timeout_s:g} s") from exc
             except httpx.HTTPError as exc:

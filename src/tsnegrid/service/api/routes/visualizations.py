@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tsnegrid.errors import MissingDependencyError, NoImagesError
+from tsnegrid.grid import check_capacity
 from tsnegrid.load import parse_colour
 from tsnegrid.pipeline import precheck
 from tsnegrid.service import jobs
@@ -107,7 +108,9 @@ def start_visualization(request: Request, caller: CallerDep, session: SessionDep
     if len(chosen) > state.config.max_inputs_per_visualization:
         raise LimitError(f"{len(chosen)} inputs in one visualization; the limit is "
                          f"{state.config.max_inputs_per_visualization}")
-    precheck(len(chosen), settings)
+    shape = precheck(len(chosen), settings)
+    if shape is not None:
+        check_capacity(len(chosen), *shape)
     if jobs.active_count(session, caller.id) >= state.config.max_jobs_per_app:
         raise TooManyJobsError(f"this app already has {state.config.max_jobs_per_app} "
                                "visualizations pending or running; wait for one to finish")

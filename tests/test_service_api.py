@@ -1,0 +1,264 @@
+"""The HTTP API in-process (TestClient, jobs drained by an in-process worker): validation,
+limits, auth, paging, error shapes, and one test per rejected input."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from service_helpers import b64, create_key, demo_images, image_inputs
+from tsnegrid.service.api.schemas import VisualizationRequest
+from tsnegrid.service.app import create_app
+from tsnegrid.service.config import ServiceConfig
+from tsnegrid.service.storage import BlobStore
+from tsnegrid.service.worker import Worker
+from tsnegrid.settings import Settings
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> ServiceConfig:
+    return ServiceConfig(data_dir=tmp_path / "data", workers=0, cache_dir=tmp_path / "cache",
+                         max_inputs_per_request=8, max_image_bytes=50_000,
+                         max_image_pixels=300 * 300, max_body_bytes=400_000,
+                         max_jobs_per_app=2, url_allow=[])
+
+
+@pytest.fixture
+def api(config: ServiceConfig) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    key = create_key(config.data_dir, "app")
+    with TestClient(create_app(config)) as client:
+        yield client, {"Authorization": f"Key {key}"}
+
+
+def png(w: int, h: int) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (w, h), (10, 120, 200)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def one(data: bytes | None = None, **image: Any) -> dict[str, Any]:
+    return {"data": {"image": image or {"base64": b64(data or png(8, 8))}}}
+
+
+def assert_error(r: Any, http: int, words: str) -> None:
+    assert r.status_code == http, r.text
+    body = r.json()
+    assert words.lower() in body["status"]["description"].lower(), body
+    assert "Traceback" not in r.text and 'File "' not in r.text
+
+
+def test_request_defaults_come_from_settings() -> None:
+    params = VisualizationRequest().settings_params()
+    assert params == {k: getattr(Settings(), k) for k in params}
+
+
+@pytest.mark.parametrize("header", [None, "", "Key", "Bearer abc", "Key wrong", "key  "])
+def test_bad_or_missing_key_is_401(api: Any, header: str | None) -> None:
+    client, _ = api
+    headers = {"Authorization": header} if header is not None else {}
+    for method, path in (("GET", "/v2/inputs"), ("POST", "/v2/visualizations"),
+                         ("GET", "/v2/visualizations/x")):
+        assert_error(client.request(method, path, headers=headers), 401, "key")
+
+
+def test_revoked_key_is_401(api: Any, config: ServiceConfig) -> None:
+    from click.testing import CliRunner
+
+    from tsnegrid.cli import cli
+
+    client, auth = api
+    assert client.get("/v2/inputs", headers=auth).status_code == 200
+    runner = CliRunner()
+    res = runner.invoke(cli, ["apps", "create", "other", "--data", str(config.data_dir)])
+    assert res.exit_code == 0 and len(res.stdout.strip()) == 40
+    res = runner.invoke(cli, ["apps", "list", "--data", str(config.data_dir)])
+    assert "app" in res.stdout and "other" in res.stdout and res.stdout.count("active") == 2
+    assert runner.invoke(cli, ["apps", "revoke", "app", "--data",
+                               str(config.data_dir)]).exit_code == 0
+    assert_error(client.get("/v2/inputs", headers=auth), 401, "revoked")
+    res = runner.invoke(cli, ["apps", "create", "other", "--data", str(config.data_dir)])
+    assert res.exit_code != 0 and "already exists" in res.output
+
+
+@pytest.mark.parametrize("item,words", [
+    (one(b"not an image"), "not an image"),
+    (one(demo_images(1)[0].read_bytes()[:900]), "decode"),
+    (one(png(400, 400)), "exceeds"),
+    ({"data": {"image": {"base64": "@@@"}}}, "base64"),
+    ({"data": {"image": {"base64": ""}}}, "empty"),
+    ({"data": {"image": {}}}, "exactly one"),
+    ({"data": {"image": {"base64": b64(png(8, 8)), "url": "http://x/"}}}, "exactly one"),
+    ({"data": {"image": {"url": "file:///etc/passwd"}}}, "scheme"),
+    ({"data": {"image": {"url": "http://127.0.0.1:1/a.png"}}}, "refused"),
+    ({"data": {"image": {"url": "http://10.0.0.7/a.png"}}}, "refused"),
+    ({"data": {"image": {"url": "http://169.254.169.254/latest/"}}}, "refused"),
+    ({"id": "bad id/..", **one()}, "id must be"),
+    ({"id": "x" * 129, **one()}, "id must be"),
+])
+def test_bad_input_is_rejected_and_good_ones_kept(api: Any, item: dict[str, Any],
+                                                  words: str) -> None:
+    client, auth = api
+    r = client.post("/v2/inputs", headers=auth, json={"inputs": [one(), item]})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["status"]["code"] == 10010
+    good, bad = body["inputs"]
+    assert good["status"]["code"] == 30000 and good["data"]["image"]["width"] == 8
+    assert words.lower() in bad["status"]["description"].lower(), bad
+    assert client.get("/v2/inputs", headers=auth).json()["pagination"]["total"] == 1
+    r = client.post("/v2/inputs", headers=auth, json={"inputs": [item]})
+    assert r.status_code == 400 and r.json()["status"]["code"] == 10020
+
+
+def test_oversized_image_bytes_is_rejected(api: Any) -> None:
+    client, auth = api
+    noisy = Image.frombytes("RGB", (200, 200), bytes(range(256)) * 468 + bytes(192))
+    buf = io.BytesIO()
+    noisy.save(buf, "BMP")
+    r = client.post("/v2/inputs", headers=auth, json={"inputs": [one(buf.getvalue())]})
+    assert r.status_code == 400 and "bytes" in r.json()["inputs"][0]["status"]["description"]
+
+
+def test_duplicate_ids_are_refused_per_input(api: Any) -> None:
+    client, auth = api
+    r = client.post("/v2/inputs", headers=auth,
+                    json={"inputs": [{"id": "a", **one()}, {"id": "a", **one()}]})
+    assert [i["status"]["code"] for i in r.json()["inputs"]] == [30000, 30100]
+    r = client.post("/v2/inputs", headers=auth, json={"inputs": [{"id": "a", **one()}]})
+    assert "already exists" in r.json()["inputs"][0]["status"]["description"]
+
+
+@pytest.mark.parametrize("body,http,words", [
+    ({"inputs": [one()] * 9}, 413, "limit is 8"),
+    ({"inputs": []}, 400, "inputs"),
+    ({"inputs": "x"}, 400, "inputs"),
+    ({}, 400, "inputs"),
+    ({"inputs": [{"data": {}}]}, 400, "image"),
+])
+def test_malformed_or_too_many_inputs(api: Any, body: Any, http: int, words: str) -> None:
+    client, auth = api
+    assert_error(client.post("/v2/inputs", headers=auth, json=body), http, words)
+
+
+def test_body_limit_and_bad_json(api: Any) -> None:
+    client, auth = api
+    big = b'{"inputs": [' + b" " * 500_000 + b"]}"
+    assert_error(client.post("/v2/inputs", headers=auth, content=big), 413, "body")
+    assert_error(client.post("/v2/inputs", content=b"{nope",
+                                 headers={**auth, "Content-Type": "application/json"}), 400, "json")
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(50):
+            yield b" " * 10_000
+
+    assert_error(client.post("/v2/inputs", headers=auth, content=chunks()), 413, "body")
+
+
+def test_list_get_delete_inputs(api: Any) -> None:
+    client, auth = api
+    files = demo_images(5)
+    client.post("/v2/inputs", headers=auth, json={"inputs": image_inputs(files)})
+    page = client.get("/v2/inputs", headers=auth, params={"page": 2, "per_page": 2}).json()
+    assert [i["id"] for i in page["inputs"]] == [files[2].stem, files[3].stem]
+    assert page["pagination"] == {"page": 2, "per_page": 2, "total": 5}
+    got = client.get(f"/v2/inputs/{files[0].stem}", headers=auth).json()["input"]
+    assert got["data"]["metadata"]["name"] == files[0].stem
+    img = client.get(f"/v2/inputs/{files[0].stem}/image", headers=auth)
+    assert img.content == files[0].read_bytes() and img.headers["content-type"] == "image/png"
+    assert client.delete(f"/v2/inputs/{files[0].stem}", headers=auth).status_code == 200
+    assert_error(client.get(f"/v2/inputs/{files[0].stem}", headers=auth), 404, "not found")
+    r = client.request("DELETE", "/v2/inputs", headers=auth,
+                       json={"ids": [files[1].stem, "missing"]})
+    assert r.status_code == 200 and r.json()["status"]["code"] == 10010
+    assert client.get("/v2/inputs", headers=auth).json()["pagination"]["total"] == 3
+    assert_error(client.get("/v2/inputs", headers=auth, params={"page": 0}), 400, "page")
+
+
+@pytest.mark.parametrize("body,http,words", [
+    ({"grid": "2x2"}, 400, "grid"),
+    ({"grid": "banana"}, 400, "grid"),
+    ({"background": "not-a-colour"}, 400, "colour"),
+    ({"model": "/etc/passwd.onnx"}, 400, "model"),
+    ({"reducer": "magic"}, 400, "reducer"),
+    ({"tile": 0}, 400, "tile"),
+    ({"unknown": 1}, 400, "extra"),
+    ({"input_ids": ["nope"]}, 404, "nope"),
+    ({"metadata": {"name": "nobody"}}, 400, "no inputs"),
+    ({"tile": 512, "grid": "200x200"}, 400, "pixel"),
+])
+def test_bad_visualization_requests(api: Any, body: dict[str, Any], http: int,
+                                    words: str) -> None:
+    client, auth = api
+    client.post("/v2/inputs", headers=auth, json={"inputs": image_inputs(demo_images(6))})
+    assert_error(client.post("/v2/visualizations", headers=auth, json=body), http, words)
+
+
+def test_visualization_lifecycle_with_in_process_worker(api: Any,
+                                                        config: ServiceConfig) -> None:
+    client, auth = api
+    assert_error(client.post("/v2/visualizations", headers=auth), 400, "no inputs")
+    files = demo_images(8)
+    client.post("/v2/inputs", headers=auth, json={"inputs": image_inputs(files[:4], group="a")})
+    client.post("/v2/inputs", headers=auth, json={"inputs": image_inputs(files[4:], group="b")})
+    r = client.post("/v2/visualizations", headers=auth,
+                    json={"model": "pixels", "reducer": "pca", "metadata": {"group": "a"}})
+    first = r.json()["output"]
+    assert first["status"]["code"] == "PENDING" and first["input_count"] == 4
+    assert_error(client.get(f"/v2/visualizations/{first['id']}/image", headers=auth), 404,
+                 "no image yet")
+    r = client.post("/v2/visualizations", headers=auth,
+                    json={"model": "pixels", "reducer": "pca", "input_ids": [files[0].stem,
+                                                                             files[5].stem]})
+    second = r.json()["output"]
+    assert_error(client.post("/v2/visualizations", headers=auth, json={"model": "pixels"}),
+                 429, "pending or running")
+    assert client.delete(f"/v2/visualizations/{second['id']}", headers=auth).status_code == 200
+    assert Worker(config).drain() == 1
+    out = client.get(f"/v2/visualizations/{first['id']}", headers=auth).json()["output"]
+    assert out["status"]["code"] == "DONE" and out["status"]["progress"] == 100
+    layout = client.get(f"/v2/visualizations/{first['id']}/layout", headers=auth).json()
+    assert {i["input_id"] for i in layout["images"]} == {f.stem for f in files[:4]}
+    assert client.get(out["data"]["image"]["url"], headers=auth).headers[
+        "content-type"] == "image/jpeg"
+    listing = client.get("/v2/visualizations", headers=auth).json()
+    assert [o["id"] for o in listing["outputs"]] == [first["id"]]
+    # deleting an input does not break a job that already has it
+    client.delete(f"/v2/inputs/{files[0].stem}", headers=auth)
+    r = client.post("/v2/visualizations", headers=auth, json={"model": "pixels",
+                                                              "reducer": "pca"})
+    assert r.json()["output"]["input_count"] == 7
+
+
+def test_failed_job_reports_reason(api: Any, config: ServiceConfig) -> None:
+    client, auth = api
+    files = demo_images(2)
+    client.post("/v2/inputs", headers=auth, json={"inputs": image_inputs(files)})
+    r = client.post("/v2/visualizations", headers=auth, json={"model": "pixels"})
+    store = BlobStore(config.blob_dir)
+    for f in files:  # the stored bytes go bad after upload
+        store.path(hashlib.sha256(f.read_bytes()).hexdigest()).write_bytes(b"garbage")
+    viz_id = r.json()["output"]["id"]
+    Worker(config).drain()
+    out = client.get(f"/v2/visualizations/{viz_id}", headers=auth).json()["output"]
+    assert out["status"]["code"] == "FAILED"
+    reason = out["status"]["description"]
+    assert "could be read" in reason and "Traceback" not in reason and str(config.data_dir) \
+        not in reason
+
+
+def test_health_docs_and_openapi(api: Any) -> None:
+    client, _ = api
+    assert client.get("/healthz").json()["status"]["code"] == 10000
+    assert client.get("/docs").status_code == 200
+    spec = client.get("/openapi.json").json()
+    assert {"/v2/inputs", "/v2/visualizations", "/v2/visualizations/{viz_id}"} <= set(
+        spec["paths"])
+    assert_error(client.get("/v2/nothing"), 404, "not found")
+    assert_error(client.put("/v2/inputs"), 405, "not allowed")
