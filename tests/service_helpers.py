@@ -115,7 +115,8 @@ class Server:
                 return False
             try:
                 r = httpx.get(self.url + "/healthz", timeout=2)
-                if r.status_code == 200 and r.json()["workers"] >= 1:
+                wanted = 0 if self.env.get("TSNEGRID_SERVICE_WORKERS") == "0" else 1
+                if r.status_code == 200 and r.json()["workers"] >= wanted:
                     return True
             except httpx.HTTPError:
                 pass
