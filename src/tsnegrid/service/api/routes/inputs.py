@@ -60,34 +60,49 @@ def post_inputs(body: PostInputsRequest, request: Request, caller: CallerDep,
         raise LimitError(f"{len(body.inputs)} inputs in one request; the limit is "
                          f"{cfg.max_inputs_per_request}")
 
-    def prepare(item: Any) -> CheckedImage:
+    def prepare(item: Any) -> tuple[CheckedImage, str]:
         img = item.data.image
-        data = image_bytes(img.base64, img.url, cfg, state.allow)
-        return check_image(data, cfg.max_image_pixels)
+        checked = check_image(image_bytes(img.base64, img.url, cfg, state.allow),
+                              cfg.max_image_pixels)
+        return checked, state.store.put(checked.data)
 
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        futures = [pool.submit(prepare, item) for item in body.inputs]
-    results: list[dict[str, Any]] = []
+    ids = [item.id if item.id is not None else uuid.uuid4().hex for item in body.inputs]
+    taken = set(session.scalars(select(Input.input_id).where(
+        Input.app_id == caller.id, Input.input_id.in_(ids))))
+    problems: list[TsnegridError | None] = []
     seen: set[str] = set()
-    for item, fut in zip(body.inputs, futures, strict=True):
+    for input_id in ids:
         try:
-            input_id = check_id(item.id) if item.id is not None else uuid.uuid4().hex
-            if input_id in seen or session.scalar(select(Input.pk).where(
-                    Input.app_id == caller.id, Input.input_id == input_id)) is not None:
+            check_id(input_id)
+            if input_id in seen or input_id in taken:
                 raise ConflictError(f"input id {input_id!r} already exists in this app")
-            checked = fut.result()
-            row = Input(app_id=caller.id, input_id=input_id,
-                        blob_key=state.store.put(checked.data), mime=checked.mime,
-                        width=checked.width, height=checked.height,
-                        size_bytes=len(checked.data), meta=item.data.metadata or {})
-            session.add(row)
-            session.flush()
             seen.add(input_id)
-            results.append(input_json(row, request))
+            problems.append(None)
         except TsnegridError as exc:
-            results.append({"id": item.id, "status": status(input_code(exc), str(exc))})
+            problems.append(exc)
+    with ThreadPoolExecutor(max_workers=4) as pool:  # blobs are written before the rows
+        futures = [pool.submit(prepare, item) if p is None else None
+                   for item, p in zip(body.inputs, problems, strict=True)]
+    rows: list[Input | None] = []
+    errors: list[dict[str, Any]] = []
+    for item, input_id, fut, problem in zip(body.inputs, ids, futures, problems, strict=True):
+        try:
+            if problem is not None:
+                raise problem
+            assert fut is not None
+            checked, key = fut.result()
+            rows.append(Input(app_id=caller.id, input_id=input_id, blob_key=key,
+                              mime=checked.mime, width=checked.width, height=checked.height,
+                              size_bytes=len(checked.data), meta=item.data.metadata or {}))
+            errors.append({})
+        except TsnegridError as exc:
+            rows.append(None)
+            errors.append({"id": item.id, "status": status(input_code(exc), str(exc))})
+    session.add_all([r for r in rows if r is not None])
     session.commit()
-    n_ok = len(seen)
+    results = [input_json(r, request) if r is not None else e
+               for r, e in zip(rows, errors, strict=True)]
+    n_ok = sum(r is not None for r in rows)
     if n_ok == len(results):
         top, http = OK, 200
     elif n_ok:
