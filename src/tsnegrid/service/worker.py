@@ -82,7 +82,7 @@ class Worker:
         last: dict[str, Any] = {"t": 0.0, "pct": -1, "stage": ""}
 
         def report(stage: str, done: int, total: int) -> None:
-            pct = jobs.stage_percent(stage, done, total)
+            pct = max(jobs.stage_percent(stage, done, total), last["pct"])  # never backwards
             now = time.monotonic()
             if stage == last["stage"] and (pct == last["pct"]
                                            or now - last["t"] < PROGRESS_EVERY_S):
