@@ -262,3 +262,12 @@ def test_health_docs_and_openapi(api: Any) -> None:
         spec["paths"])
     assert_error(client.get("/v2/nothing"), 404, "not found")
     assert_error(client.put("/v2/inputs"), 405, "not allowed")
+
+
+def test_second_server_on_same_data_is_refused(api: Any, config: ServiceConfig) -> None:
+    from click.testing import CliRunner
+
+    from tsnegrid.cli import cli
+
+    res = CliRunner().invoke(cli, ["serve", "--data", str(config.data_dir), "--port", "1"])
+    assert res.exit_code != 0 and "another server" in res.output

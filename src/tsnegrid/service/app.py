@@ -89,6 +89,11 @@ def _take_lock(config: ServiceConfig) -> int:
     return fd
 
 
+def ensure_unlocked(config: ServiceConfig) -> None:
+    """Raise ``ServerBusyError`` now if another server holds the data folder."""
+    os.close(_take_lock(config))
+
+
 def create_app(config: ServiceConfig) -> FastAPI:
     """Build the service's ASGI app for ``config``."""
 

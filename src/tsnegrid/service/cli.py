@@ -38,11 +38,12 @@ def serve(data_dir: Path, host: str | None, port: int | None, workers: int | Non
     """
     from pydantic import ValidationError
 
-    from tsnegrid.service.app import run
+    from tsnegrid.service.app import ensure_unlocked, run
 
     try:
         config = _config(data_dir, host=host, port=port, workers=workers)
-    except ValidationError as exc:
+        ensure_unlocked(config)
+    except (ValidationError, TsnegridError) as exc:
         raise click.ClickException(str(exc)) from exc
     run(config)
 
