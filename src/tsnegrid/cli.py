@@ -117,10 +117,13 @@ def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
               help="Use these vectors (N x D .npy, one row per listed image) instead of a model.")
 @click.option("--coords", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Use these 2-D points (N x 2 .npy) instead of embedding and reducing.")
+@click.option("--metadata", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CSV or JSON of per-image fields (joined on path or file name), shown on "
+                   "hover and as colours in the --html viewer.")
 @settings_options
 @click.pass_context
 def build(ctx: click.Context, sources: tuple[str, ...], out: Path, vectors: Path | None,
-          coords: Path | None, **options: Any) -> None:
+          coords: Path | None, metadata: Path | None, **options: Any) -> None:
     """Build a grid from folders, globs or list files of images.
 
     Writes grid.jpg (or .png/.webp), layout.csv, layout.json and report.txt into --out.
@@ -130,11 +133,14 @@ def build(ctx: click.Context, sources: tuple[str, ...], out: Path, vectors: Path
     quiet = ctx.obj["quiet"]
     settings = Settings(**options)
     layout = run_build(sources, out, settings, vectors=vectors, coords=coords,
-                       progress=Bars(quiet))
+                       metadata=metadata, progress=Bars(quiet))
     if not quiet:
+        written = [f"grid.{settings.format}"] if "render" in layout.timings else []
+        written += ["grid.dzi"] if "pyramid" in layout.timings else []
+        written += ["layout.csv", "layout.json", "report.txt"]
+        written += ["index.html"] if settings.html else []
         click.echo(f"placed {len(layout.paths)} images on a {layout.rows}x{layout.cols} grid; "
-                   f"skipped {len(layout.skipped)}; wrote {out}/grid.{settings.format}, "
-                   f"layout.csv, layout.json, report.txt", err=True)
+                   f"skipped {len(layout.skipped)}; wrote {out}/{', '.join(written)}", err=True)
         for s in layout.skipped:
             click.echo(f"  skipped {s.path}: {s.reason}", err=True)
 

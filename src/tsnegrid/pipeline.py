@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -20,14 +20,17 @@ from tsnegrid import grid as grid_mod
 from tsnegrid import metrics as metrics_mod
 from tsnegrid.embed import embed_images, make_embedder
 from tsnegrid.embed.cache import EmbeddingCache
-from tsnegrid.errors import InputError, NoImagesError
+from tsnegrid.errors import InputError, NoImagesError, OutputTooLargeError
 from tsnegrid.layout import Layout
 from tsnegrid.load import Skipped, discover, parse_colour
+from tsnegrid.metadata import Metadata, load_metadata
 from tsnegrid.output import write_outputs
 from tsnegrid.progress import ProgressFn, no_progress
+from tsnegrid.pyramid import write_dzi
 from tsnegrid.reduce import reduce
 from tsnegrid.render import check_size, render_mosaic
 from tsnegrid.settings import Settings
+from tsnegrid.viewer import needs_pyramid, write_viewer
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +63,8 @@ def precheck(n: int, settings: Settings) -> tuple[int, int] | None:
     """Validate the grid string and the output size before any heavy work."""
     shape = grid_mod.parse_grid(settings.grid)
     rows, cols = shape if shape else grid_mod.auto_shape(max(n, 1))
-    check_size(rows, cols, settings.tile, settings.max_pixels, settings.format)
+    if not settings.tiles:  # with --tiles an oversized mosaic is skipped, not refused
+        check_size(rows, cols, settings.tile, settings.max_pixels, settings.format)
     return shape
 
 
@@ -71,14 +75,17 @@ def build(
     *,
     vectors: str | Path | None = None,
     coords: str | Path | None = None,
+    metadata: str | Path | Metadata | None = None,
     progress: ProgressFn = no_progress,
 ) -> Layout:
     """Lay out the images named by ``sources``; with ``out``, also render and write the files.
 
     ``vectors`` (N x D .npy) or ``coords`` (N x 2 .npy) replace the embedding or the reduction;
-    their rows follow the discovered image order.
+    their rows follow the discovered image order. ``metadata`` (a CSV/JSON file) feeds the
+    viewer's hover and colour-by-field.
     """
     settings = settings or Settings()
+    meta = load_metadata(metadata) if isinstance(metadata, (str, Path)) else metadata
     timings: dict[str, float] = {}
     background = parse_colour(settings.background)
     with _timed(timings, "load"):
@@ -128,7 +135,8 @@ def build(
 
     rows, cols = shape if shape else grid_mod.auto_shape(n, grid_mod.cloud_aspect(pts))
     grid_mod.check_capacity(n, rows, cols)
-    check_size(rows, cols, settings.tile, settings.max_pixels, settings.format)
+    if not settings.tiles:
+        check_size(rows, cols, settings.tile, settings.max_pixels, settings.format)
     with _timed(timings, "assign"):
         progress("assign", 0, 1)
         fitted = grid_mod.fit_to_grid(pts, rows, cols)
@@ -147,20 +155,46 @@ def build(
                     cols=cols, model_id=model_id, settings=settings, skipped=tuple(skipped),
                     n_found=len(found.paths), timings=timings, metrics=quality)
     if out is not None:
-        layout = render_and_write(layout, Path(out), progress)
+        layout = render_and_write(layout, Path(out), progress, metadata=meta)
     return layout
 
 
-def render_and_write(layout: Layout, out: Path, progress: ProgressFn = no_progress) -> Layout:
-    """Render the mosaic and write every output file; render failures join ``skipped``."""
+def render_and_write(layout: Layout, out: Path, progress: ProgressFn = no_progress, *,
+                     metadata: Metadata | Mapping[str, Mapping[str, object]] | None = None
+                     ) -> Layout:
+    """Render the mosaic (and, with --tiles or a large --html grid, the DZI pyramid) and write
+    every output file; render failures join ``skipped``."""
     s = layout.settings
-    t0 = time.perf_counter()
-    mosaic, failed = render_mosaic([Path(p) for p in layout.paths], layout.cells, layout.rows,
-                                   layout.cols, tile=s.tile, fit=s.fit,
-                                   background=parse_colour(s.background),
-                                   max_pixels=s.max_pixels,
-                                   max_image_pixels=s.max_image_pixels, progress=progress)
-    timings = {**layout.timings, "render": round(time.perf_counter() - t0, 3)}
+    paths = [Path(p) for p in layout.paths]
+    background = parse_colour(s.background)
+    timings = dict(layout.timings)
+    mosaic, failed = None, []
+    try:
+        check_size(layout.rows, layout.cols, s.tile, s.max_pixels, s.format)
+        fits = True
+    except OutputTooLargeError as exc:
+        if not s.tiles:
+            raise
+        fits = False
+        log.info("skipping the single mosaic, writing only the pyramid: %s", exc)
+    if fits:
+        t0 = time.perf_counter()
+        mosaic, failed = render_mosaic(paths, layout.cells, layout.rows, layout.cols,
+                                       tile=s.tile, fit=s.fit, background=background,
+                                       max_pixels=s.max_pixels,
+                                       max_image_pixels=s.max_image_pixels, progress=progress)
+        timings["render"] = round(time.perf_counter() - t0, 3)
+    pyramid = s.tiles or (s.html and needs_pyramid(layout.rows, layout.cols, s.tile))
+    if pyramid:
+        t0 = time.perf_counter()
+        written = write_dzi(paths, layout.cells, layout.rows, layout.cols, out, tile=s.tile,
+                            fit=s.fit, background=background, fmt=s.format,
+                            max_image_pixels=s.max_image_pixels, progress=progress)
+        timings["pyramid"] = round(time.perf_counter() - t0, 3)
+        failed = failed if mosaic is not None else list(written.failed)
     layout = replace(layout, timings=timings, skipped=layout.skipped + tuple(failed))
     write_outputs(layout, out, mosaic)
+    if s.html:
+        write_viewer(layout, out, metadata=metadata, pyramid=pyramid,
+                     title=f"tsnegrid: {out.resolve().name}")
     return layout

@@ -40,6 +40,10 @@ class Settings:
     fit: bool = _opt(False, "Fit whole images inside tiles (letterbox) instead of centre-crop.")
     background: str = _opt("#ffffff", "Background colour for holes, letterboxing and alpha.")
     format: str = _opt("jpg", "Mosaic image format: jpg, png or webp.")
+    html: bool = _opt(False, "Also write a zoomable viewer (index.html) into the output folder.")
+    tiles: bool = _opt(False, "Also write a deep-zoom pyramid (grid.dzi, grid_files/), built "
+                              "band by band; a mosaic over --max-pixels is then skipped, not "
+                              "refused.")
     seed: int = _opt(0, "Random seed; same inputs and seed give the same layout.")
     batch_size: int = _opt(32, "Images per inference batch.")
     threads: int = _opt(0, "CPU threads for inference (0: all cores).")

@@ -1,0 +1,130 @@
+"""A self-contained zoomable viewer for a built grid: ``index.html`` plus assets and data.
+
+The page uses the vendored OpenSeadragon to show the deep-zoom pyramid (``grid.dzi``) when the
+output folder has one, else the single mosaic image. Layout and metadata go into ``layout.js``
+(a script setting a global), so the page opens from ``file://`` with no network access.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import shutil
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+from string import Template
+from typing import Any
+from urllib.parse import quote
+
+from tsnegrid.errors import InputError
+from tsnegrid.layout import Layout
+from tsnegrid.metadata import Metadata
+from tsnegrid.pyramid import DZI_XMLNS
+
+ASSETS = ("openseadragon.min.js", "openseadragon.LICENSE.txt", "viewer.js", "viewer.css")
+SINGLE_IMAGE_MAX_SIDE = 8192
+"""Above this mosaic side the viewer needs the pyramid: browsers decode huge images slowly."""
+MAX_COLOUR_VALUES = 40
+"""A metadata field with at most this many distinct values is offered for colouring."""
+
+
+def needs_pyramid(rows: int, cols: int, tile: int) -> bool:
+    """Whether a viewer for this grid must be backed by a DZI pyramid, not one image."""
+    return max(rows, cols) * tile > SINGLE_IMAGE_MAX_SIDE
+
+
+def image_source(out_dir: Path, fmt: str, pyramid: bool | None = None) -> dict[str, Any]:
+    """OpenSeadragon tile source: the DZI inlined, or the mosaic (``pyramid`` None: the DZI
+    if ``out_dir`` holds one)."""
+    dzi = out_dir / "grid.dzi"
+    if pyramid or (pyramid is None and dzi.exists()):
+        root = ET.parse(dzi).getroot()
+        size = root.find(f"{{{DZI_XMLNS}}}Size")
+        if size is None:
+            raise InputError(f"{dzi}: not a Deep Zoom descriptor (no Size element)")
+        return {"Image": {"xmlns": DZI_XMLNS, "Url": "grid_files/", "Format": root.get("Format"),
+                          "Overlap": root.get("Overlap"), "TileSize": root.get("TileSize"),
+                          "Size": {"Width": size.get("Width"), "Height": size.get("Height")}}}
+    for ext in dict.fromkeys((fmt, "jpg", "png", "webp")):
+        if (out_dir / f"grid.{ext}").exists():
+            return {"type": "image", "url": f"grid.{ext}", "buildPyramid": True}
+    raise InputError(f"{out_dir}: no grid.dzi or grid image to show; render the grid first")
+
+
+def relative_href(path: str, out_dir: Path) -> str:
+    """A link from the viewer page to an original image (relative when possible)."""
+    target = Path(path).resolve()
+    try:
+        return quote(Path(os.path.relpath(target, out_dir.resolve())).as_posix())
+    except ValueError:  # another drive on Windows
+        return target.as_uri()
+
+
+def encode_fields(meta: Metadata | None, paths: Sequence[str]) -> list[dict[str, Any]]:
+    """Each metadata field dictionary-encoded: distinct ``values`` and one code per image."""
+    if meta is None:
+        return []
+    joined = meta.join(paths)
+    out = []
+    for name in meta.fields:
+        index: dict[str, int] = {}
+        codes = [index.setdefault(v, len(index)) if (v := rec.get(name, "")) else -1
+                 for rec in joined]
+        if index:
+            out.append({"name": name, "values": list(index), "codes": codes,
+                        "colourable": 1 < len(index) <= MAX_COLOUR_VALUES})
+    return out
+
+
+def viewer_data(layout: Mapping[str, Any], out_dir: Path, *, metadata: Metadata | None = None,
+                image_url: Callable[[str], str] | None = None,
+                pyramid: bool | None = None) -> dict[str, Any]:
+    """Everything the page needs, from a ``Layout.to_dict()``-shaped mapping."""
+    rows, cols = int(layout["grid"]["rows"]), int(layout["grid"]["cols"])
+    images = layout["images"]
+    paths = [str(im["path"]) for im in images]
+    href = image_url or (lambda p: relative_href(p, out_dir))
+    return {
+        "rows": rows, "cols": cols, "tile": int(layout["settings"]["tile"]),
+        "source": image_source(out_dir, str(layout["settings"].get("format", "jpg")), pyramid),
+        "paths": paths,
+        "hrefs": [href(p) for p in paths],
+        "cells": [int(im["row"]) * cols + int(im["col"]) for im in images],
+        "fields": encode_fields(metadata, paths),
+    }
+
+
+def write_viewer(
+    layout: Layout | Mapping[str, Any],
+    out_dir: str | Path,
+    *,
+    metadata: Metadata | Mapping[str, Mapping[str, Any]] | None = None,
+    image_url: Callable[[str], str] | None = None,
+    pyramid: bool | None = None,
+    title: str = "tsnegrid",
+) -> Path:
+    """Write ``index.html``, ``layout.js`` and ``viewer/`` into ``out_dir`` (which must already
+    hold the grid image or pyramid); return the page's path.
+
+    ``metadata`` is a loaded file or a mapping keyed by path or file name; ``image_url`` maps an
+    image path to the link the page opens on click (default: a path relative to the page).
+    ``pyramid`` picks the DZI (True) or the single mosaic (False); None: the DZI if present.
+    """
+    out = Path(out_dir)
+    doc = layout.to_dict() if isinstance(layout, Layout) else layout
+    meta = Metadata.from_mapping(metadata) if isinstance(metadata, Mapping) else metadata
+    data = viewer_data(doc, out, metadata=meta, image_url=image_url, pyramid=pyramid)
+    assets = resources.files("tsnegrid.viewer") / "assets"
+    (out / "viewer").mkdir(parents=True, exist_ok=True)
+    for name in ASSETS:
+        with resources.as_file(assets / name) as src:
+            shutil.copyfile(src, out / "viewer" / name)
+    script = "window.TSNEGRID = " + json.dumps(data, separators=(",", ":")) + ";\n"
+    (out / "layout.js").write_text(script, encoding="utf-8")
+    page = Template((assets / "index.html").read_text(encoding="utf-8"))
+    index = out / "index.html"
+    index.write_text(page.substitute(title=html.escape(title)), encoding="utf-8")
+    return index

@@ -1,0 +1,277 @@
+"""The zoomable viewer: page data, wiring into the pipeline, and the page in a real Chromium."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import DEMO, emoji_subset
+from tsnegrid import viewer as viewer_mod
+from tsnegrid.errors import InputError
+from tsnegrid.layout import Layout
+from tsnegrid.pipeline import build
+from tsnegrid.settings import Settings
+from tsnegrid.viewer import viewer_data, write_viewer
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+WAIT_MS = 15_000
+needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(),
+                                    reason="needs Debian's chromium at /usr/bin/chromium "
+                                           "(.ci/run installs it)")
+
+
+def _build(source: Path, out: Path, n: int, **kw: Any) -> Layout:
+    """Build with --html from fixed 2-D points (no embedding needed to test the viewer)."""
+    metadata = kw.pop("metadata", None)
+    coords = out.parent / f"{out.name}-coords.npy"
+    np.save(coords, np.random.default_rng(0).normal(size=(n, 2)))
+    return build([source], out, Settings(html=True, **kw), coords=coords, metadata=metadata)
+
+
+def _read_page_data(out: Path) -> dict[str, Any]:
+    text = (out / "layout.js").read_text(encoding="utf-8")
+    assert text.startswith("window.TSNEGRID = ")
+    data: dict[str, Any] = json.loads(text[len("window.TSNEGRID = "):].rstrip().rstrip(";"))
+    return data
+
+
+# ---- page data and wiring (no browser) --------------------------------------------------------
+
+def test_single_mosaic_site(tmp_path: Path) -> None:
+    images = emoji_subset(tmp_path / "img", 12)
+    layout = _build(tmp_path / "img", tmp_path / "out", 12, metadata=DEMO / "labels.csv")
+    out = tmp_path / "out"
+    for name in ("index.html", "layout.js", "layout.json", "grid.jpg", "viewer/viewer.js",
+                 "viewer/openseadragon.min.js", "viewer/openseadragon.LICENSE.txt"):
+        assert (out / name).is_file(), name
+    assert not (out / "grid.dzi").exists()
+    data = _read_page_data(out)
+    assert data["source"] == {"type": "image", "url": "grid.jpg", "buildPyramid": True}
+    r, c = layout.row_col
+    assert data["cells"] == [int(x) for x in r * layout.cols + c]
+    # links resolve from the page's folder to the originals
+    assert [(out / h).resolve() for h in data["hrefs"]] == [p.resolve() for p in images]
+    category = next(f for f in data["fields"] if f["name"] == "category")
+    labels = {row["file"]: row for row in csv.DictReader(open(DEMO / "labels.csv"))}
+    assert [category["values"][k] for k in category["codes"]] == [
+        labels[Path(p).name]["category"] for p in layout.paths]
+    assert category["colourable"]
+    assert "file" not in [f["name"] for f in data["fields"]]
+
+
+def test_tiles_site_uses_the_pyramid_inline(tmp_path: Path) -> None:
+    emoji_subset(tmp_path / "img", 6)
+    _build(tmp_path / "img", tmp_path / "out", 6, tiles=True)
+    data = _read_page_data(tmp_path / "out")
+    image = data["source"]["Image"]
+    assert (image["Url"], image["TileSize"], image["Overlap"]) == ("grid_files/", "256", "0")
+    assert (tmp_path / "out" / "grid.jpg").exists()
+    assert data["fields"] == []
+
+
+def test_large_html_grid_gets_a_pyramid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(viewer_mod, "SINGLE_IMAGE_MAX_SIDE", 100)
+    emoji_subset(tmp_path / "img", 6)
+    layout = _build(tmp_path / "img", tmp_path / "out", 6)
+    assert (tmp_path / "out" / "grid.dzi").exists() and "pyramid" in layout.timings
+    assert "Image" in _read_page_data(tmp_path / "out")["source"]
+
+
+def test_service_style_inputs(tmp_path: Path) -> None:
+    """A layout mapping, metadata as a mapping and links from a callback."""
+    Image.new("RGB", (8, 8)).save(tmp_path / "grid.png")
+    doc = {"grid": {"rows": 2, "cols": 3}, "settings": {"tile": 4, "format": "png"},
+           "images": [{"path": "in/a", "row": 1, "col": 2}, {"path": "in/b", "row": 0, "col": 0}]}
+    write_viewer(doc, tmp_path, metadata={"a": {"label": "cat"}, "in/b": {"label": "dog"}},
+                 image_url=lambda p: f"/v2/inputs/{p}/image")
+    data = _read_page_data(tmp_path)
+    assert data["cells"] == [5, 0]
+    assert data["hrefs"] == ["/v2/inputs/in/a/image", "/v2/inputs/in/b/image"]
+    assert data["fields"][0]["codes"] == [0, 1]
+    assert data["source"]["url"] == "grid.png"
+    assert "<title>tsnegrid</title>" in (tmp_path / "index.html").read_text()
+
+
+def test_title_is_escaped(tmp_path: Path) -> None:
+    Image.new("RGB", (4, 4)).save(tmp_path / "grid.jpg")
+    doc = {"grid": {"rows": 1, "cols": 1}, "settings": {"tile": 4}, "images": []}
+    write_viewer(doc, tmp_path, title="<script>x</script>")
+    assert "<script>x</script>" not in (tmp_path / "index.html").read_text()
+
+
+def test_refused_without_a_grid_image(tmp_path: Path) -> None:
+    doc = {"grid": {"rows": 1, "cols": 1}, "settings": {"tile": 4}, "images": []}
+    with pytest.raises(InputError, match="no grid.dzi or grid image"):
+        viewer_data(doc, tmp_path)
+
+
+def test_refused_bad_metadata_before_any_work(tmp_path: Path) -> None:
+    bad = tmp_path / "meta.json"
+    bad.write_text("[1, 2]")
+    with pytest.raises(InputError, match="list of objects"):
+        build([tmp_path / "nothing"], tmp_path / "out", Settings(html=True), metadata=bad)
+
+
+# ---- the page in Chromium ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def demo_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The canonical demo (1,024 emoji with labels.csv) with the DZI pyramid."""
+    out = tmp_path_factory.mktemp("demo-site")
+    _build(DEMO / "images", out, 1024, tiles=True, metadata=DEMO / "labels.csv")
+    return out
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip("needs Debian's chromium at /usr/bin/chromium (.ci/run installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def demo_page(browser: Any, demo_site: Path) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1200, "height": 800})
+    page = context.new_page()
+    errors: list[str] = []
+    requests: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto((demo_site / "index.html").as_uri())
+    _wait_loaded(page)
+    page.requests = requests  # type: ignore[attr-defined]
+    yield page
+    context.close()
+    assert not errors
+
+
+def _wait_loaded(page: Any) -> None:
+    page.wait_for_function("window.tsnegrid && tsnegrid.viewer.world.getItemCount() > 0 && "
+                           "tsnegrid.viewer.world.getItemAt(0).getFullyLoaded()", timeout=WAIT_MS)
+
+
+def _cell_centre(page: Any, row: int, col: int) -> tuple[float, float]:
+    """Page coordinates of a grid cell's centre."""
+    xy: list[float] = page.evaluate("""([row, col]) => {
+        const t = TSNEGRID.tile, vp = tsnegrid.viewer.viewport;
+        const p = vp.imageToViewerElementCoordinates(
+            new OpenSeadragon.Point((col + 0.5) * t, (row + 0.5) * t));
+        const box = tsnegrid.viewer.element.getBoundingClientRect();
+        return [box.left + p.x, box.top + p.y];
+    }""", [row, col])
+    return xy[0], xy[1]
+
+
+def _grid_pixels(page: Any) -> np.ndarray:
+    import io
+
+    box = page.locator("#osd").bounding_box()
+    shot = Image.open(io.BytesIO(page.screenshot(clip=box))).convert("RGB")
+    return np.asarray(shot)
+
+
+@needs_chromium
+def test_tiles_render_offline(demo_page: Any) -> None:
+    pixels = _grid_pixels(demo_page)
+    assert pixels.std() > 30  # emoji, not a blank or single-colour canvas
+    assert len(np.unique(pixels.reshape(-1, 3)[::7], axis=0)) > 500
+    urls = demo_page.requests
+    assert any("/grid_files/" in u for u in urls)
+    assert all(u.startswith("file://") for u in urls), [u for u in urls
+                                                        if not u.startswith("file://")]
+
+
+@needs_chromium
+def test_hover_shows_file_name_and_metadata(demo_page: Any, demo_site: Path) -> None:
+    doc = json.loads((demo_site / "layout.json").read_text())
+    image = doc["images"][100]
+    name = Path(image["path"]).name
+    label = {r["file"]: r for r in csv.DictReader(open(DEMO / "labels.csv"))}[name]
+    demo_page.mouse.move(*_cell_centre(demo_page, image["row"], image["col"]))
+    tip = demo_page.locator("#tip")
+    tip.wait_for(state="visible", timeout=WAIT_MS)
+    assert tip.locator(".name").inner_text() == name
+    assert label["category"] in tip.inner_text() and label["name"] in tip.inner_text()
+
+
+@needs_chromium
+def test_click_opens_the_original(demo_page: Any, demo_site: Path) -> None:
+    image = json.loads((demo_site / "layout.json").read_text())["images"][7]
+    with demo_page.context.expect_page(timeout=WAIT_MS) as popup:
+        demo_page.mouse.click(*_cell_centre(demo_page, image["row"], image["col"]))
+    url = popup.value.url
+    assert url.startswith("file://") and url.endswith("/" + Path(image["path"]).name)
+    assert Path(url[len("file://"):]).resolve() == Path(image["path"]).resolve()
+
+
+@needs_chromium
+def test_search_filters(demo_page: Any) -> None:
+    rows = list(csv.DictReader(open(DEMO / "labels.csv")))
+    want = sum("flag" in "\n".join(r.values()).lower() for r in rows)
+    assert 0 < want < len(rows)
+    before = _grid_pixels(demo_page).mean()
+    demo_page.fill("#search", "flag")
+    demo_page.wait_for_function(f"tsnegrid.matchCount === {want}", timeout=WAIT_MS)
+    assert re.match(rf"{want} of 1,024 match", demo_page.inner_text("#matches"))
+    assert _grid_pixels(demo_page).mean() < before - 40  # non-matches are dimmed
+    demo_page.fill("#search", "")
+    demo_page.wait_for_function("tsnegrid.match === null", timeout=WAIT_MS)
+
+
+@needs_chromium
+def test_colour_by_category_legend(demo_page: Any) -> None:
+    demo_page.select_option("#colour-by", "category")
+    counts = demo_page.locator("#legend .count").all_inner_texts()
+    categories = {r["category"] for r in csv.DictReader(open(DEMO / "labels.csv"))}
+    assert len(counts) == len(categories) and sum(int(c.replace(",", "")) for c in counts) == 1024
+
+
+@needs_chromium
+def test_zoom_loads_a_deeper_level(demo_page: Any) -> None:
+    zoom0, level0 = demo_page.evaluate("[tsnegrid.viewer.viewport.getZoom(), "
+                                       "tsnegrid.maxLevelLoaded]")
+    top = demo_page.evaluate("tsnegrid.viewer.world.getItemAt(0).source.maxLevel")
+    assert level0 < top
+    demo_page.evaluate("tsnegrid.viewer.canvas.focus()")
+    demo_page.keyboard.down("+")  # OpenSeadragon zooms while the key is held
+    demo_page.wait_for_function(f"tsnegrid.viewer.viewport.getZoom() > {zoom0 * 1.2}",
+                                timeout=WAIT_MS)
+    demo_page.keyboard.up("+")
+    demo_page.mouse.move(*_cell_centre(demo_page, 16, 16))
+    for _ in range(3):  # and the wheel, one step per event
+        demo_page.mouse.wheel(0, -120)
+        demo_page.wait_for_timeout(50)
+    demo_page.wait_for_function(f"tsnegrid.maxLevelLoaded === {top}", timeout=WAIT_MS)
+    assert demo_page.evaluate("tsnegrid.viewer.viewport.getZoom()") > zoom0 * 1.5
+    assert any(f"/grid_files/{top}/" in u for u in demo_page.requests)
+
+
+@needs_chromium
+def test_single_mosaic_page(browser: Any, tmp_path: Path) -> None:
+    emoji_subset(tmp_path / "img", 20)
+    layout = _build(tmp_path / "img", tmp_path / "out", 20)
+    page = browser.new_page(viewport={"width": 900, "height": 600})
+    page.goto((tmp_path / "out" / "index.html").as_uri())
+    _wait_loaded(page)
+    assert _grid_pixels(page).std() > 30
+    r, c = layout.row_col
+    page.mouse.move(*_cell_centre(page, int(r[3]), int(c[3])))
+    page.locator("#tip").wait_for(state="visible", timeout=WAIT_MS)
+    assert page.locator("#tip .name").inner_text() == Path(layout.paths[3]).name
+    page.close()
