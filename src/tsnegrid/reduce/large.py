@@ -1,0 +1,98 @@
+"""Large N (100k-1M vectors): embed a random sample with t-SNE, then place the rest.
+
+The scheme, chosen by ``resolve_scheme`` above ``LARGE_N`` points:
+
+1. PCA fitted on the sample (not on all N: at 1M x 1280 a full fit costs minutes), applied to all
+   points in blocks.
+2. Fast t-SNE (:mod:`tsnegrid.reduce.tsne`) of ``SAMPLE_N`` points drawn with the seed.
+3. Every other point goes to the distance-weighted mean of the 2-D positions of its ``PLACE_K``
+   nearest sample points (Annoy over the sample's PCA coordinates), like openTSNE's ``transform``
+   initialisation. openTSNE's ``transform`` would then optimise each new point against the
+   sample; that costs more than the whole sample embedding at 1M and the grid snapping that
+   follows removes the overlaps it resolves, so the scheme stops at the placement.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from numpy.typing import NDArray
+
+from tsnegrid.errors import InputError
+from tsnegrid.reduce.neighbors import ANNOY_TREES
+from tsnegrid.reduce.tsne import PCA_DIMS, embed, resolve_tsne_settings
+
+log = logging.getLogger(__name__)
+
+#: Above this N the full t-SNE (Annoy neighbours + FFT gradients over all points) is replaced by
+#: sample-and-place. Measured at 100k: see benchmarks/RESULTS.md.
+LARGE_N = 150_000
+SAMPLE_N = 50_000
+PLACE_K = 10
+SCHEMES = ("full", "sample")
+_BLOCK = 65_536
+
+
+def resolve_scheme(scheme: str, n: int) -> str:
+    """``auto``: ``full`` t-SNE up to ``LARGE_N`` points, ``sample`` above; logs the choice."""
+    if scheme == "auto":
+        chosen = "full" if n <= LARGE_N else "sample"
+        log.info("large-N scheme auto -> %s for N=%d", chosen, n)
+        return chosen
+    if scheme not in SCHEMES:
+        raise InputError(f"unknown scheme {scheme!r}; choose from auto, {', '.join(SCHEMES)}")
+    return scheme
+
+
+def pca_on_sample(vectors: NDArray[np.floating], sample: NDArray[np.int64], n_components: int,
+                  seed: int) -> NDArray[np.float32]:
+    """PCA fitted on ``vectors[sample]`` and applied to all rows in blocks (float32 out)."""
+    from sklearn.decomposition import PCA
+
+    k = min(n_components, len(sample), vectors.shape[1])
+    model = PCA(n_components=k, random_state=seed).fit(vectors[sample])
+    out = np.empty((vectors.shape[0], k), dtype=np.float32)
+    for start in range(0, vectors.shape[0], _BLOCK):
+        out[start:start + _BLOCK] = model.transform(vectors[start:start + _BLOCK])
+    return out
+
+
+def place(reference: NDArray[np.float32], positions: NDArray[np.float64],
+          queries: NDArray[np.float32], k: int, seed: int) -> NDArray[np.float64]:
+    """2-D positions for ``queries``: inverse-distance-weighted mean of their k nearest
+    ``reference`` rows' ``positions`` (Annoy, one thread, seeded)."""
+    from openTSNE.dependencies.annoy import AnnoyIndex
+
+    index = AnnoyIndex(reference.shape[1], "euclidean")
+    index.set_seed(seed)
+    for i in range(reference.shape[0]):
+        index.add_item(i, reference[i])
+    index.build(ANNOY_TREES, n_jobs=1)
+    k = min(k, reference.shape[0])
+    idx = np.empty((queries.shape[0], k), dtype=np.int64)
+    dist = np.empty((queries.shape[0], k), dtype=np.float64)
+    for i in range(queries.shape[0]):
+        idx[i], dist[i] = index.get_nns_by_vector(queries[i], k, include_distances=True)
+    weights = 1.0 / np.maximum(dist, 1e-12)
+    weights /= weights.sum(axis=1, keepdims=True)
+    return np.einsum("nk,nkd->nd", weights, positions[idx])
+
+
+def tsne_sampled(vectors: NDArray[np.floating], seed: int, *, n_jobs: int = 1,
+                 sample_size: int = SAMPLE_N) -> NDArray[np.float64]:
+    """Sample-and-place t-SNE for large N (see the module docstring)."""
+    n = vectors.shape[0]
+    rng = np.random.default_rng(seed)
+    sample = np.sort(rng.choice(n, size=min(sample_size, n), replace=False))
+    x = pca_on_sample(vectors, sample, PCA_DIMS, seed)
+    settings = resolve_tsne_settings(len(sample), n_jobs=n_jobs)
+    sample_xy = embed(x[sample].astype(np.float64), seed, settings)
+    out = np.empty((n, 2), dtype=np.float64)
+    out[sample] = sample_xy
+    rest = np.setdiff1d(np.arange(n), sample, assume_unique=True)
+    if len(rest):
+        log.info("placing %d points by their %d nearest of %d sampled", len(rest), PLACE_K,
+                 len(sample))
+        out[rest] = place(x[sample], sample_xy, x[rest], PLACE_K, seed)
+    return out

@@ -1,0 +1,90 @@
+"""k-nearest-neighbour search for the t-SNE affinities: exact (BLAS) or approximate (Annoy).
+
+Both backends return ``(indices, distances)``, each N x k, Euclidean distances in ascending order,
+the point itself excluded. ``NEIGHBOR_METHODS`` maps names to them; ``resolve_neighbor_method``
+turns ``"auto"`` into a name and logs it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import numpy as np
+from numpy.typing import NDArray
+
+from tsnegrid.errors import InputError
+
+log = logging.getLogger(__name__)
+
+Neighbors = tuple[NDArray[np.int64], NDArray[np.float64]]
+NeighborSearch = Callable[[NDArray[np.floating], int, int], Neighbors]
+
+#: Largest N for which ``auto`` picks exact search. Exact search costs N^2 * D flops; at 20,000
+#: points in 50-D it takes about as long as Annoy (~2 s on one core) and is exact.
+EXACT_MAX_N = 20_000
+#: Annoy trees. openTSNE builds 50; 10-NN recall against exact search on Fashion-MNIST PCA-50 is
+#: already >= 0.97 with 20 trees, at under half the build time.
+ANNOY_TREES = 20
+
+
+def knn_exact(data: NDArray[np.floating], k: int, seed: int = 0) -> Neighbors:
+    """Exact k-NN by brute force (scikit-learn's chunked BLAS kernel; faster than a k-d tree in
+    50-D). Deterministic for given data."""
+    from sklearn.neighbors import NearestNeighbors
+
+    del seed  # exact search has no randomness; the argument keeps the backend signature uniform
+    x = np.asarray(data, dtype=np.float64)
+    dist, idx = NearestNeighbors(n_neighbors=k + 1, algorithm="brute").fit(x).kneighbors(x)
+    # Drop each point itself (normally column 0, but duplicates can displace it).
+    keep = idx != np.arange(x.shape[0])[:, None]
+    keep[keep.sum(axis=1) > k, -1] = False
+    return (idx[keep].reshape(-1, k).astype(np.int64),
+            dist[keep].reshape(-1, k).astype(np.float64))
+
+
+def knn_annoy(data: NDArray[np.floating], k: int, seed: int = 0) -> Neighbors:
+    """Approximate k-NN with the Annoy copy that ships inside openTSNE (no extra dependency).
+
+    Built and queried on one thread, so the result depends only on the data and the seed.
+    """
+    from openTSNE.dependencies.annoy import AnnoyIndex
+
+    x = np.ascontiguousarray(data, dtype=np.float32)
+    n, dim = x.shape
+    index = AnnoyIndex(dim, "euclidean")
+    index.set_seed(int(seed) % (2**31 - 1))
+    for i in range(n):
+        index.add_item(i, x[i])
+    index.build(ANNOY_TREES, n_jobs=1)
+    indices = np.empty((n, k), dtype=np.int64)
+    distances = np.empty((n, k), dtype=np.float64)
+    for i in range(n):
+        idx, dist = index.get_nns_by_item(i, k + 1, include_distances=True)
+        # Annoy usually returns the point itself first; drop it wherever it is.
+        pairs = [(d, j) for j, d in zip(idx, dist, strict=True) if j != i][:k]
+        indices[i] = [j for _, j in pairs]
+        distances[i] = [d for d, _ in pairs]
+    return indices, distances
+
+
+NEIGHBOR_METHODS: dict[str, NeighborSearch] = {"exact": knn_exact, "annoy": knn_annoy}
+
+
+def resolve_neighbor_method(method: str, n: int) -> str:
+    """``auto``: exact search up to ``EXACT_MAX_N`` points, Annoy above."""
+    if method == "auto":
+        chosen = "exact" if n <= EXACT_MAX_N else "annoy"
+        log.info("neighbors auto -> %s for N=%d", chosen, n)
+        return chosen
+    if method not in NEIGHBOR_METHODS:
+        raise InputError(f"unknown neighbor method {method!r}; choose from auto, "
+                         + ", ".join(NEIGHBOR_METHODS))
+    return method
+
+
+def nearest_neighbors(data: NDArray[np.floating], k: int, method: str = "auto",
+                      seed: int = 0) -> Neighbors:
+    """The k nearest neighbours of every row (k is clipped to N - 1)."""
+    k = min(k, data.shape[0] - 1)
+    return NEIGHBOR_METHODS[resolve_neighbor_method(method, data.shape[0])](data, k, seed)
