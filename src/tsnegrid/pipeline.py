@@ -19,8 +19,10 @@ from tsnegrid import assign as assign_mod
 from tsnegrid import grid as grid_mod
 from tsnegrid import metrics as metrics_mod
 from tsnegrid.embed import embed_images, make_embedder
+from tsnegrid.embed.batches import EmbedJob
 from tsnegrid.embed.cache import EmbeddingCache
 from tsnegrid.errors import InputError, NoImagesError, OutputTooLargeError
+from tsnegrid.executor import make_executor
 from tsnegrid.layout import Layout
 from tsnegrid.load import Skipped, discover, parse_colour
 from tsnegrid.metadata import Metadata, load_metadata
@@ -111,12 +113,16 @@ def build(
         with _timed(timings, "embed"):
             embedder = make_embedder(settings.model, settings.cache_dir, settings.threads)
             cache = EmbeddingCache(settings.cache_dir / "embeddings.sqlite")
+            job = EmbedJob(model=settings.model, cache_dir=settings.cache_dir,
+                           threads=settings.threads, batch_size=settings.batch_size,
+                           background=background, max_pixels=settings.max_image_pixels)
+            executor = make_executor(settings.scheduler, settings.workers)
             try:
-                emb = embed_images(paths, embedder, cache, batch_size=settings.batch_size,
-                                   background=background,
-                                   max_pixels=settings.max_image_pixels, progress=progress)
+                emb = embed_images(paths, embedder, cache, job=job, executor=executor,
+                                   progress=progress)
             finally:
                 cache.close()
+                executor.close()
         model_id = embedder.model_id
         skipped.extend(emb.skipped)
         paths = [paths[i] for i in emb.kept]
@@ -130,7 +136,13 @@ def build(
         assert vecs is not None
         with _timed(timings, "reduce"):
             progress("reduce", 0, 1)
-            pts = reduce(vecs, method=settings.reducer, seed=settings.seed)
+            if n == 1 or not np.ptp(vecs, axis=0).any():
+                # One image, or images that all look the same: every arrangement is equally
+                # good (and reducers refuse such input), so all points sit at one spot.
+                log.info("all %d vectors are identical; skipping the reduction", n)
+                pts = np.zeros((n, 2))
+            else:
+                pts = reduce(vecs, method=settings.reducer, seed=settings.seed)
             progress("reduce", 1, 1)
 
     rows, cols = shape if shape else grid_mod.auto_shape(n, grid_mod.cloud_aspect(pts))

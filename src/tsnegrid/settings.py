@@ -47,6 +47,10 @@ class Settings:
     seed: int = _opt(0, "Random seed; same inputs and seed give the same layout.")
     batch_size: int = _opt(32, "Images per inference batch.")
     threads: int = _opt(0, "CPU threads for inference (0: all cores).")
+    workers: int = _opt(0, "Embed on a local Dask cluster with this many worker processes "
+                           "(0: in this process).")
+    scheduler: str = _opt("", "Embed on the Dask cluster at this scheduler address "
+                              "(e.g. tcp://host:8786).")
     max_pixels: int = _opt(400_000_000, "Refuse a mosaic larger than this many pixels.")
     max_image_pixels: int = _opt(178_956_970, "Refuse decoding an image larger than this "
                                               "(decompression-bomb guard).")

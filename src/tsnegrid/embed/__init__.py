@@ -1,7 +1,8 @@
 """Embedding: images to vectors, batched, with decoding overlapped with inference and a cache.
 
 ``make_embedder(name)`` resolves ``lite0`` (default), ``pixels`` or a path to an ``.onnx`` model.
-``embed_images`` returns one vector per readable image and lists the others with their reason.
+``embed_images`` returns one vector per readable image and lists the others with their reason;
+with a distributed executor, chunks of images are embedded on the cluster's workers.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,14 +17,17 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tsnegrid.embed.base import Embedder
+from tsnegrid.embed.batches import EmbedJob, compute_vectors, embed_chunk
 from tsnegrid.embed.cache import EmbeddingCache
 from tsnegrid.errors import ImageError, InputError
-from tsnegrid.load import Skipped, open_image
+from tsnegrid.executor import Executor
+from tsnegrid.load import Skipped
 from tsnegrid.progress import ProgressFn, no_progress
 
 log = logging.getLogger(__name__)
 
 MODELS = ("lite0", "pixels")
+CHUNK = 256
 
 
 def make_embedder(name: str, cache_dir: Path, threads: int = 0) -> Embedder:
@@ -66,14 +69,8 @@ def content_digest(path: Path) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _decode(path: Path, embedder: Embedder, background: tuple[int, int, int],
-            max_pixels: int) -> NDArray[np.float32] | ImageError:
-    try:
-        img = open_image(path, min_side=embedder.input_size, background=background,
-                         max_pixels=max_pixels)
-        return embedder.preprocess(img)
-    except ImageError as exc:
-        return exc
+def _reason(error: ImageError | str) -> str:
+    return str(error).split(": ", 1)[-1]
 
 
 def embed_images(
@@ -81,19 +78,23 @@ def embed_images(
     embedder: Embedder,
     cache: EmbeddingCache | None = None,
     *,
-    batch_size: int = 32,
-    background: tuple[int, int, int] = (255, 255, 255),
-    max_pixels: int = 178_956_970,
+    job: EmbedJob | None = None,
+    executor: Executor | None = None,
     progress: ProgressFn = no_progress,
 ) -> Embedded:
-    """Embed every readable image; unreadable ones are skipped with their reason."""
+    """Embed every readable image; unreadable ones are skipped with their reason.
+
+    Identical files are embedded once. Vectors reach the cache chunk by chunk, so an
+    interrupted run resumes where it stopped.
+    """
+    job = job or EmbedJob(model=embedder.model_id, cache_dir=Path("."))
     skipped: dict[int, Skipped] = {}
     digests: dict[int, str] = {}
     for i, p in enumerate(paths):
         try:
             digests[i] = content_digest(p)
         except ImageError as exc:
-            skipped[i] = Skipped(str(p), str(exc).split(": ", 1)[-1])
+            skipped[i] = Skipped(str(p), _reason(exc))
     known = cache.get_many(embedder.model_id, digests.values()) if cache else {}
     todo: dict[str, int] = {}
     for i, d in digests.items():
@@ -102,40 +103,37 @@ def embed_images(
     distinct = len(set(digests.values()))
     log.info("%d readable files, %d distinct, %d cached, %d to embed", len(digests), distinct,
              distinct - len(todo), len(todo))
-    batches = [list(todo.items())[k:k + batch_size] for k in range(0, len(todo), batch_size)]
-    total, done, computed = len(todo), 0, 0
-    progress("embed", 0, total)
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    items = list(todo.items())
+    chunks = [items[k:k + CHUNK] for k in range(0, len(items), CHUNK)]
+    failed: dict[str, str] = {}
+    done = computed = 0
+    progress("embed", 0, len(items))
+    if executor is not None and executor.distributed:
+        results = executor.map(embed_chunk, [[paths[i] for _, i in c] for c in chunks], job)
+    else:
 
-        def submit(batch: list[tuple[str, int]]) -> list[Future[NDArray[np.float32] | ImageError]]:
-            return [pool.submit(_decode, paths[i], embedder, background, max_pixels)
-                    for _, i in batch]
+        def within_chunk(stage: str, n: int, total: int) -> None:
+            progress("embed", done + n, len(items))
 
-        pending = submit(batches[0]) if batches else []
-        for b, batch in enumerate(batches):
-            decoded = [f.result() for f in pending]
-            pending = submit(batches[b + 1]) if b + 1 < len(batches) else []
-            arrays, ok = [], []
-            for (d, i), item in zip(batch, decoded, strict=True):
-                if isinstance(item, ImageError):
-                    skipped[i] = Skipped(str(paths[i]), str(item).split(": ", 1)[-1])
-                else:
-                    arrays.append(item)
-                    ok.append(d)
-            if arrays:
-                vecs = embedder.embed_batch(np.stack(arrays))
-                fresh = dict(zip(ok, vecs, strict=True))
-                computed += len(fresh)
-                known.update(fresh)
-                if cache:
-                    cache.put_many(embedder.model_id, fresh)
-            done += len(batch)
-            progress("embed", done, total)
-    bad_digests = {digests[i] for i in skipped if i in digests}
-    kept = [i for i in range(len(paths)) if i not in skipped and digests[i] not in bad_digests]
-    for i in range(len(paths)):
-        if i not in skipped and i in digests and digests[i] in bad_digests:
-            skipped[i] = Skipped(str(paths[i]), "cannot decode (same content as a skipped file)")
+        results = (compute_vectors([paths[i] for _, i in c], embedder, job, within_chunk)
+                   for c in chunks)
+    for chunk, res in zip(chunks, results, strict=True):
+        fresh = {}
+        for (d, _), r in zip(chunk, res, strict=True):
+            if isinstance(r, (ImageError, str)):
+                failed[d] = _reason(r)
+            else:
+                fresh[d] = np.asarray(r, dtype=np.float32)
+        known.update(fresh)
+        computed += len(fresh)
+        if cache and fresh:
+            cache.put_many(embedder.model_id, fresh)
+        done += len(chunk)
+        progress("embed", done, len(items))
+    for i, d in digests.items():
+        if d in failed:
+            skipped[i] = Skipped(str(paths[i]), failed[d])
+    kept = [i for i in range(len(paths)) if i not in skipped]
     vectors = (np.stack([known[digests[i]] for i in kept]).astype(np.float32) if kept
                else np.zeros((0, 0), np.float32))
     ordered = tuple(skipped[i] for i in sorted(skipped))
