@@ -54,13 +54,14 @@ def image_source(out_dir: Path, fmt: str, pyramid: bool | None = None) -> dict[s
     raise InputError(f"{out_dir}: no grid.dzi or grid image to show; render the grid first")
 
 
-def relative_href(path: str, out_dir: Path) -> str:
-    """A link from the viewer page to an original image (relative when possible)."""
-    target = Path(path).resolve()
+def relative_href(path: str, page_dir: str) -> str:
+    """A link from the viewer page in ``page_dir`` (absolute) to an original image, relative
+    when possible."""
+    target = os.path.abspath(path)
     try:
-        return quote(Path(os.path.relpath(target, out_dir.resolve())).as_posix())
+        return quote(Path(os.path.relpath(target, page_dir)).as_posix())
     except ValueError:  # another drive on Windows
-        return target.as_uri()
+        return Path(target).as_uri()
 
 
 def encode_fields(meta: Metadata | None, paths: Sequence[str]) -> list[dict[str, Any]]:
@@ -86,7 +87,8 @@ def viewer_data(layout: Mapping[str, Any], out_dir: Path, *, metadata: Metadata 
     rows, cols = int(layout["grid"]["rows"]), int(layout["grid"]["cols"])
     images = layout["images"]
     paths = [str(im["path"]) for im in images]
-    href = image_url or (lambda p: relative_href(p, out_dir))
+    page_dir = os.path.abspath(out_dir)
+    href = image_url or (lambda p: relative_href(p, page_dir))
     return {
         "rows": rows, "cols": cols, "tile": int(layout["settings"]["tile"]),
         "source": image_source(out_dir, str(layout["settings"].get("format", "jpg")), pyramid),

@@ -43,6 +43,7 @@
     if (row < 0 || col < 0 || row >= data.rows || col >= data.cols) return -1;
     return cellToImage[row * data.cols + col];
   }
+  state.imageAt = imageAt;
 
   const baseName = (path) => path.slice(path.lastIndexOf("/") + 1);
 
