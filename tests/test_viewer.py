@@ -15,7 +15,7 @@ from PIL import Image
 
 from conftest import DEMO, emoji_subset
 from tsnegrid import viewer as viewer_mod
-from tsnegrid.errors import InputError
+from tsnegrid.errors import InputError, OutputTooLargeError
 from tsnegrid.layout import Layout
 from tsnegrid.pipeline import build
 from tsnegrid.settings import Settings
@@ -86,6 +86,31 @@ def test_large_html_grid_gets_a_pyramid(tmp_path: Path, monkeypatch: pytest.Monk
     layout = _build(tmp_path / "img", tmp_path / "out", 6)
     assert (tmp_path / "out" / "grid.dzi").exists() and "pyramid" in layout.timings
     assert "Image" in _read_page_data(tmp_path / "out")["source"]
+
+
+def test_tiles_skip_an_oversized_mosaic_and_plain_builds_still_refuse(tmp_path: Path) -> None:
+    emoji_subset(tmp_path / "img", 6)
+    layout = _build(tmp_path / "img", tmp_path / "out", 6, tiles=True, max_pixels=1000)
+    assert "render" not in layout.timings and not (tmp_path / "out" / "grid.jpg").exists()
+    assert (tmp_path / "out" / "grid.dzi").exists() and (tmp_path / "out" / "index.html").exists()
+    with pytest.raises(OutputTooLargeError):
+        _build(tmp_path / "img", tmp_path / "out2", 6, max_pixels=1000)
+
+
+def test_cli_passes_metadata_through(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from tsnegrid.cli import cli
+
+    emoji_subset(tmp_path / "img", 5)
+    np.save(tmp_path / "c.npy", np.random.default_rng(0).normal(size=(5, 2)))
+    result = CliRunner().invoke(cli, ["build", str(tmp_path / "img"), "--out", str(tmp_path / "o"),
+                                      "--coords", str(tmp_path / "c.npy"), "--html", "--tiles",
+                                      "--metadata", str(DEMO / "labels.csv")], obj={})
+    assert result.exit_code == 0, result.output
+    assert "grid.dzi" in result.output and "index.html" in result.output
+    names = [f["name"] for f in _read_page_data(tmp_path / "o")["fields"]]
+    assert names == ["name", "category", "subcategory"]
 
 
 def test_service_style_inputs(tmp_path: Path) -> None:
