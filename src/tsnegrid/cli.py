@@ -87,7 +87,7 @@ class Bars:
         bar = self.bars.get(stage)
         if bar is None:
             bar = self.bars[stage] = tqdm(total=total, desc=f"{stage:<7}", unit="img"
-                                          if stage in ("embed", "render") else "step",
+                                          if stage in ("embed", "render", "pyramid") else "step",
                                           leave=True, file=sys.stderr, dynamic_ncols=True)
         if bar.total != total:
             bar.total = total

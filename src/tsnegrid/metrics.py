@@ -10,6 +10,7 @@ from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
 DPQ_MAX_ROWS = 2048
+DPQ_BUDGET = 20_000_000
 
 
 def cell_positions(cells: NDArray[np.int64], cols: int) -> NDArray[np.float64]:
@@ -25,24 +26,39 @@ def displacement(points: NDArray[np.float64], cells: NDArray[np.int64],
     return {"mean_displacement": float(d.mean()), "max_displacement": float(d.max())}
 
 
-def _knn(x: NDArray[np.float64], k: int) -> NDArray[np.int64]:
-    """Indices of each row's k nearest other rows (ties broken by index)."""
-    _, idx = cKDTree(x).query(x, k=k + 1)
-    return np.asarray(idx[:, 1:], dtype=np.int64)
+def _knn_rows(x: NDArray[np.float64], rows_idx: NDArray[np.int64], k: int) -> NDArray[np.int64]:
+    """For the given rows, indices of their k nearest other rows (brute force, in chunks;
+    ties broken by index)."""
+    sq = np.einsum("ij,ij->i", x, x)
+    out = np.empty((len(rows_idx), k), dtype=np.int64)
+    for start in range(0, len(rows_idx), 256):
+        ids = rows_idx[start:start + 256]
+        d = sq[ids, None] - 2 * x[ids] @ x.T + sq[None, :]
+        d[np.arange(len(ids)), ids] = np.inf
+        part = np.argpartition(d, k - 1, axis=1)[:, :k]
+        order = np.lexsort((part, np.take_along_axis(d, part, axis=1)), axis=1)
+        out[start:start + len(ids)] = np.take_along_axis(part, order, axis=1)
+    return out
 
 
 def knn_preservation(vectors: NDArray[np.floating], positions: NDArray[np.float64],
-                     k: int = 10) -> float:
+                     k: int = 10, max_rows: int = DPQ_MAX_ROWS) -> float:
     """Mean fraction of each item's k nearest neighbours in vector space that are also among
-    its k nearest in ``positions`` (2-D points or grid cells)."""
+    its k nearest in ``positions`` (2-D points or grid cells). Above ``max_rows`` items the mean
+    is estimated on a fixed random sample of items (their neighbours still come from all)."""
     n = len(vectors)
     k = min(k, n - 1)
     if k < 1:
         return 1.0
-    hi = _knn(np.asarray(vectors, dtype=np.float64), k)
+    rows_idx = np.arange(n)
+    if n > max_rows:
+        rows_idx = np.sort(np.random.default_rng(0).choice(n, max_rows, replace=False))
+    hi = _knn_rows(np.asarray(vectors, dtype=np.float64), rows_idx, k)
     # Many grid distances tie; a tiny deterministic jitter keeps the count at exactly k.
     jitter = np.random.default_rng(0).uniform(-1e-6, 1e-6, positions.shape)
-    lo = _knn(positions + jitter, k)
+    pos = positions + jitter
+    _, lo = cKDTree(pos).query(pos[rows_idx], k=k + 1)
+    lo = np.asarray(lo[:, 1:], dtype=np.int64)
     hits = [len(np.intersect1d(a, b, assume_unique=True)) for a, b in zip(hi, lo, strict=True)]
     return float(np.mean(hits) / k)
 
@@ -73,16 +89,19 @@ def _mean_neighbour_distances(vectors: NDArray[np.float64], rows_idx: NDArray[np
 
 
 def dpq(vectors: NDArray[np.floating], cells: NDArray[np.int64], cols: int, p: float = 16,
-        max_rows: int = DPQ_MAX_ROWS) -> float:
+        max_rows: int | None = None) -> float:
     """Distance Preservation Quality DPQ_p (Barthel et al. 2022), in [0, 1], higher is better.
 
-    Holes do not count. Above ``max_rows`` items the per-row averages are estimated from a fixed
-    random sample of rows (every column still counts).
+    Holes do not count. Above ``max_rows`` items (default: 2,048, fewer for large N so that
+    rows x N stays near 2e7) the per-row averages are estimated from a fixed random sample of
+    rows (every column still counts).
     """
     x = np.asarray(vectors, dtype=np.float64)
     n = len(x)
     if n < 3:
         return 1.0
+    if max_rows is None:
+        max_rows = min(DPQ_MAX_ROWS, max(32, DPQ_BUDGET // n))
     rows_idx = np.arange(n)
     if n > max_rows:
         rows_idx = np.sort(np.random.default_rng(0).choice(n, max_rows, replace=False))
