@@ -2,17 +2,25 @@
 
 Points are given in grid units: x runs along columns in [0, cols], y along rows in [0, rows];
 cell (r, c) has its centre at (c + 0.5, r + 0.5). The result holds, for each point, the index
-``r * cols + c`` of its cell. Solvers plug in through the ``SOLVERS`` registry.
+``r * cols + c`` of its cell. Solvers plug in through the ``SOLVERS`` registry:
+
+* ``exact``: sparse auction with an optimality certificate over all pairs (``exact.py``);
+* ``scipy``: dense ``linear_sum_assignment``, the small-grid reference (N x M matrix in memory).
+
+``auto`` picks ``exact`` up to ``EXACT_LIMIT`` cells.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import NDArray
 
 from tsnegrid.errors import GridError, InputError
+
+log = logging.getLogger(__name__)
 
 Solver = Callable[[NDArray[np.float64], int, int, str], NDArray[np.int64]]
 
@@ -39,13 +47,26 @@ def _solve_scipy(
     return out
 
 
-SOLVERS: dict[str, Solver] = {"exact": _solve_scipy, "scipy": _solve_scipy}
+def _solve_exact(
+    points: NDArray[np.float64], rows: int, cols: int, metric: str
+) -> NDArray[np.int64]:
+    """Certified-optimal sparse auction (see ``tsnegrid.assign.exact``)."""
+    from tsnegrid.assign.exact import solve_exact
+
+    return solve_exact(points, rows, cols, metric).cells
+
+
+SOLVERS: dict[str, Solver] = {"exact": _solve_exact, "scipy": _solve_scipy}
+
+EXACT_LIMIT = 20_000
 
 
 def resolve_method(method: str, n_cells: int) -> str:
-    """Turn ``auto`` into a concrete solver name."""
+    """Turn ``auto`` into a concrete solver name (and check that a named one exists)."""
     if method == "auto":
-        return "exact"
+        chosen = "exact" if n_cells <= EXACT_LIMIT or "large" not in SOLVERS else "large"
+        log.info("assignment method auto -> %s for %d cells", chosen, n_cells)
+        return chosen
     if method not in SOLVERS:
         raise InputError(f"unknown assignment method {method!r}; choose from auto, "
                          + ", ".join(sorted(SOLVERS)))
