@@ -1,6 +1,10 @@
-"""Shared helpers and fixtures of the service tests: real servers on free ports, keys, images.
+"""Shared helpers and fixtures of the service tests: real servers on free ports, keys, images,
+and the database each test runs against.
 
 Test modules import the fixtures they use from here (tests/conftest.py is not this module's).
+``db_url`` runs a test on SQLite (``None``: the default file in the data folder) and on a fresh
+PostgreSQL database made on the server named by ``TSNEGRID_TEST_DATABASE_URL`` (skipped when it
+is unset; ``bash .ci/start-postgres`` starts one and prints its URL).
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +27,7 @@ import pytest
 
 DEMO = Path(__file__).resolve().parents[1] / "demo" / "emoji-1024" / "images"
 START_TIMEOUT_S = 60.0
+PG_ENV = "TSNEGRID_TEST_DATABASE_URL"
 
 
 def demo_images(n: int, start: int = 0) -> list[Path]:
@@ -45,16 +52,64 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def create_key(data_dir: Path, name: str) -> str:
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A new, empty schema on the test PostgreSQL database (dropped afterwards): a URL whose
+    connections see only that schema. Cheaper than a database per test."""
+    base = os.environ.get(PG_ENV)
+    if not base:
+        pytest.skip(f"PostgreSQL tests need {PG_ENV} (bash .ci/start-postgres prints one)")
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from tsnegrid.service.db import database_url
+
+    url = make_url(database_url(base))
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        try:
+            yield url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+                hide_password=False)
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text("SET lock_timeout = '20s'"))
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    finally:
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """The test's database: ``None`` (SQLite in the data folder) or a fresh PostgreSQL URL."""
+    if request.param == "sqlite":
+        yield None
+        return
+    with postgres_database() as url:
+        yield url
+
+
+# On a test: run it on SQLite only (it checks nothing the database changes; saves time).
+sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+
+
+def db_args(db: str | None) -> list[str]:
+    """``--db URL`` for the CLI, or nothing for the default SQLite file."""
+    return ["--db", db] if db else []
+
+
+def create_key(data_dir: Path, name: str, db: str | None = None) -> str:
     from tsnegrid.service.apps import create_app
     from tsnegrid.service.db import Database
 
-    db = Database(data_dir / "service.sqlite")
+    database = Database(db or data_dir / "service.sqlite")
     try:
-        with db.session() as s:
+        with database.session() as s:
             return create_app(s, name)
     finally:
-        db.close()
+        database.close()
 
 
 def children_of(pid: int) -> list[int]:
@@ -82,8 +137,9 @@ def pid_alive(pid: int) -> bool:
 class Server:
     """``python -m tsnegrid.service`` on 127.0.0.1 and a free port, with its own data folder."""
 
-    def __init__(self, data_dir: Path, cache_dir: Path, **env: str) -> None:
-        self.data_dir, self.cache_dir, self.env = data_dir, cache_dir, env
+    def __init__(self, data_dir: Path, cache_dir: Path, db: str | None = None,
+                 **env: str) -> None:
+        self.data_dir, self.cache_dir, self.db, self.env = data_dir, cache_dir, db, env
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
         self.log = data_dir.parent / f"{data_dir.name}-server.log"
@@ -100,7 +156,7 @@ class Server:
             with open(self.log, "ab") as log:
                 self.proc = subprocess.Popen(
                     [sys.executable, "-m", "tsnegrid.service", "--data", str(self.data_dir),
-                     "--host", "127.0.0.1", "--port", str(self.port)],
+                     "--host", "127.0.0.1", "--port", str(self.port), *db_args(self.db)],
                     stdout=log, stderr=subprocess.STDOUT, env=env)
             if self._wait_ready():
                 return self
@@ -170,8 +226,8 @@ def start_server(tmp_path: Path, service_cache: Path) -> Iterator[Any]:
     """Factory: start a server on a data folder; every server is stopped at teardown."""
     servers: list[Server] = []
 
-    def start(data_dir: Path | None = None, **env: str) -> Server:
-        server = Server(data_dir or tmp_path / "data", service_cache, **env).start()
+    def start(data_dir: Path | None = None, db: str | None = None, **env: str) -> Server:
+        server = Server(data_dir or tmp_path / "data", service_cache, db, **env).start()
         servers.append(server)
         return server
 

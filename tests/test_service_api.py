@@ -13,7 +13,15 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from service_helpers import b64, create_key, demo_images, image_inputs
+from service_helpers import (
+    b64,
+    create_key,
+    db_args,
+    db_url,
+    demo_images,
+    image_inputs,
+    sqlite_only,
+)
 from tsnegrid.service.api.schemas import VisualizationRequest
 from tsnegrid.service.app import create_app
 from tsnegrid.service.config import ServiceConfig
@@ -21,10 +29,13 @@ from tsnegrid.service.storage import BlobStore
 from tsnegrid.service.worker import Worker
 from tsnegrid.settings import Settings
 
+__all__ = ["db_url"]  # fixture used by name
+
 
 @pytest.fixture
-def config(tmp_path: Path) -> ServiceConfig:
-    return ServiceConfig(data_dir=tmp_path / "data", workers=0, cache_dir=tmp_path / "cache",
+def config(tmp_path: Path, db_url: str | None) -> ServiceConfig:
+    return ServiceConfig(data_dir=tmp_path / "data", db=db_url, workers=0,
+                         cache_dir=tmp_path / "cache",
                          max_inputs_per_request=8, max_image_bytes=50_000,
                          max_image_pixels=300 * 300, max_body_bytes=400_000,
                          max_jobs_per_app=2, url_allow=[])
@@ -32,7 +43,7 @@ def config(tmp_path: Path) -> ServiceConfig:
 
 @pytest.fixture
 def api(config: ServiceConfig) -> Iterator[tuple[TestClient, dict[str, str]]]:
-    key = create_key(config.data_dir, "app")
+    key = create_key(config.data_dir, "app", config.db)
     with TestClient(create_app(config)) as client:
         yield client, {"Authorization": f"Key {key}"}
 
@@ -59,6 +70,7 @@ def test_request_defaults_come_from_settings() -> None:
     assert params == {k: getattr(Settings(), k) for k in params}
 
 
+@sqlite_only
 @pytest.mark.parametrize("header", [None, "", "Key", "Bearer abc", "Key wrong", "key  "])
 def test_bad_or_missing_key_is_401(api: Any, header: str | None) -> None:
     client, _ = api
@@ -76,17 +88,18 @@ def test_revoked_key_is_401(api: Any, config: ServiceConfig) -> None:
     client, auth = api
     assert client.get("/v2/inputs", headers=auth).status_code == 200
     runner = CliRunner()
-    res = runner.invoke(cli, ["apps", "create", "other", "--data", str(config.data_dir)])
+    where = ["--data", str(config.data_dir), *db_args(config.db)]
+    res = runner.invoke(cli, ["apps", "create", "other", *where])
     assert res.exit_code == 0 and len(res.stdout.strip()) == 40
-    res = runner.invoke(cli, ["apps", "list", "--data", str(config.data_dir)])
+    res = runner.invoke(cli, ["apps", "list", *where])
     assert "app" in res.stdout and "other" in res.stdout and res.stdout.count("active") == 2
-    assert runner.invoke(cli, ["apps", "revoke", "app", "--data",
-                               str(config.data_dir)]).exit_code == 0
+    assert runner.invoke(cli, ["apps", "revoke", "app", *where]).exit_code == 0
     assert_error(client.get("/v2/inputs", headers=auth), 401, "revoked")
-    res = runner.invoke(cli, ["apps", "create", "other", "--data", str(config.data_dir)])
+    res = runner.invoke(cli, ["apps", "create", "other", *where])
     assert res.exit_code != 0 and "already exists" in res.output
 
 
+@sqlite_only
 @pytest.mark.parametrize("item,words", [
     (one(b"not an image"), "not an image"),
     (one(demo_images(1)[0].read_bytes()[:900]), "decode"),
@@ -117,6 +130,7 @@ def test_bad_input_is_rejected_and_good_ones_kept(api: Any, item: dict[str, Any]
     assert r.status_code == 400 and r.json()["status"]["code"] == 10020
 
 
+@sqlite_only
 def test_oversized_image_bytes_is_rejected(api: Any) -> None:
     client, auth = api
     noisy = Image.frombytes("RGB", (200, 200), bytes(range(256)) * 468 + bytes(192))
@@ -135,6 +149,7 @@ def test_duplicate_ids_are_refused_per_input(api: Any) -> None:
     assert "already exists" in r.json()["inputs"][0]["status"]["description"]
 
 
+@sqlite_only
 @pytest.mark.parametrize("body,http,words", [
     ({"inputs": [one()] * 9}, 413, "limit is 8"),
     ({"inputs": []}, 400, "inputs"),
@@ -147,6 +162,7 @@ def test_malformed_or_too_many_inputs(api: Any, body: Any, http: int, words: str
     assert_error(client.post("/v2/inputs", headers=auth, json=body), http, words)
 
 
+@sqlite_only
 def test_body_limit_and_bad_json(api: Any) -> None:
     client, auth = api
     big = b'{"inputs": [' + b" " * 500_000 + b"]}"
@@ -181,6 +197,7 @@ def test_list_get_delete_inputs(api: Any) -> None:
     assert_error(client.get("/v2/inputs", headers=auth, params={"page": 0}), 400, "page")
 
 
+@sqlite_only
 @pytest.mark.parametrize("body,http,words", [
     ({"grid": "2x2"}, 400, "grid"),
     ({"grid": "banana"}, 400, "grid"),
@@ -241,7 +258,7 @@ def test_failed_job_reports_reason(api: Any, config: ServiceConfig) -> None:
     files = demo_images(2)
     client.post("/v2/inputs", headers=auth, json={"inputs": image_inputs(files)})
     r = client.post("/v2/visualizations", headers=auth, json={"model": "pixels"})
-    store = BlobStore(config.blob_dir)
+    store = BlobStore(config.blob_url)
     for f in files:  # the stored bytes go bad after upload
         store.path(hashlib.sha256(f.read_bytes()).hexdigest()).write_bytes(b"garbage")
     viz_id = r.json()["output"]["id"]
@@ -253,6 +270,7 @@ def test_failed_job_reports_reason(api: Any, config: ServiceConfig) -> None:
         not in reason
 
 
+@sqlite_only
 def test_health_docs_and_openapi(api: Any) -> None:
     client, _ = api
     assert client.get("/healthz").json()["status"]["code"] == 10000
@@ -264,6 +282,7 @@ def test_health_docs_and_openapi(api: Any) -> None:
     assert_error(client.put("/v2/inputs"), 405, "not allowed")
 
 
+@sqlite_only
 def test_second_server_on_same_data_is_refused(api: Any, config: ServiceConfig) -> None:
     from click.testing import CliRunner
 

@@ -1,7 +1,9 @@
 """The app factory: ``create_app(config)`` builds the ASGI app; nothing happens at import time.
 
 Start-up takes the data folder's lock (one server per folder), re-queues jobs whose worker died
-with a previous server, and starts the worker processes; shutdown stops them.
+with a previous server on this folder (or whose lease ran out), and starts the worker
+processes; shutdown stops them. Several servers may share one PostgreSQL database and blob
+store, each with its own data folder.
 """
 
 from __future__ import annotations
@@ -94,18 +96,26 @@ def ensure_unlocked(config: ServiceConfig) -> None:
     os.close(_take_lock(config))
 
 
+def check_backends(config: ServiceConfig) -> None:
+    """Fail now, with a clear error, if the data folder is taken or the database or blob
+    store cannot be used (rather than after uvicorn started)."""
+    ensure_unlocked(config)
+    Database(config.db_url).close()
+    BlobStore(config.blob_url)
+
+
 def create_app(config: ServiceConfig) -> FastAPI:
     """Build the service's ASGI app for ``config``."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         fd = _take_lock(config)
-        state = ServiceState(config, Database(config.db_path), BlobStore(config.blob_dir),
+        state = ServiceState(config, Database(config.db_url), BlobStore(config.blob_url),
                              AllowList.parse(config.url_allow))
         with state.db.session() as s:
-            n = jobs.requeue_running(s)
+            n = jobs.requeue_orphans(s, config.node)
         if n:
-            log.warning("re-queued %d job(s) left running by a previous server", n)
+            log.warning("re-queued %d job(s) whose worker was lost", n)
         pool = WorkerPool(config)
         pool.start()
         app.state.service, app.state.workers = state, pool

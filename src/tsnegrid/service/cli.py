@@ -16,6 +16,9 @@ from tsnegrid.errors import TsnegridError
 DATA_OPTION = click.option("--data", "data_dir", required=True,
                            type=click.Path(file_okay=False, path_type=Path),
                            help="Folder holding the service's database, blobs and cache.")
+DB_OPTION = click.option("--db", default=None, metavar="URL", envvar="TSNEGRID_SERVICE_DB",
+                         help="Database: sqlite:///PATH or postgresql://USER:PASS@HOST:PORT/DB "
+                              "[default: SQLite in DATA]")
 
 
 def _config(data_dir: Path, **values: Any) -> Any:
@@ -27,31 +30,51 @@ def _config(data_dir: Path, **values: Any) -> Any:
 
 @click.command()
 @DATA_OPTION
+@DB_OPTION
+@click.option("--blobs", default=None, metavar="URL",
+              help="Blob store: a folder or fsspec URL (file:///shared/blobs, "
+                   "s3://bucket/prefix)  [default: DATA/blobs]")
 @click.option("--host", default=None, help="Address to bind  [default: 127.0.0.1]")
 @click.option("--port", default=None, type=int, help="Port to bind  [default: 8080]")
 @click.option("--workers", default=None, type=int,
               help="Job worker processes  [default: 1]")
-def serve(data_dir: Path, host: str | None, port: int | None, workers: int | None) -> None:
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Dask scheduler (tcp://host:8786) on which jobs embed  [default: none]")
+def serve(data_dir: Path, db: str | None, blobs: str | None, host: str | None,
+          port: int | None, workers: int | None, scheduler: str | None) -> None:
     """Run the visualization HTTP API (Clarifai v2 shaped) on DATA.
 
     Other limits are read from TSNEGRID_SERVICE_* environment variables (see docs/service.md).
     """
     from pydantic import ValidationError
 
-    from tsnegrid.service.app import ensure_unlocked, run
+    from tsnegrid.service.app import check_backends, run
 
     try:
-        config = _config(data_dir, host=host, port=port, workers=workers)
-        ensure_unlocked(config)
+        config = _config(data_dir, db=db, blobs=blobs, host=host, port=port, workers=workers,
+                         scheduler=scheduler)
+        check_backends(config)
     except (ValidationError, TsnegridError) as exc:
         raise click.ClickException(str(exc)) from exc
     run(config)
 
 
-def _database(data_dir: Path) -> Any:
+def _database(data_dir: Path | None, db: str | None) -> Any:
     from tsnegrid.service.db import Database
 
-    return Database(data_dir / "service.sqlite")
+    if db is None:
+        if data_dir is None:
+            raise click.UsageError("give --data DIR (its SQLite database) or --db URL")
+        db = str(data_dir / "service.sqlite")
+    try:
+        return Database(db)
+    except TsnegridError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+APPS_DATA_OPTION = click.option("--data", "data_dir", default=None,
+                                type=click.Path(file_okay=False, path_type=Path),
+                                help="The service's data folder (its SQLite database).")
 
 
 @click.group()
@@ -61,35 +84,37 @@ def apps() -> None:
 
 @apps.command("create")
 @click.argument("name")
-@DATA_OPTION
-def apps_create(name: str, data_dir: Path) -> None:
+@APPS_DATA_OPTION
+@DB_OPTION
+def apps_create(name: str, data_dir: Path | None, db: str | None) -> None:
     """Create app NAME and print its API key (shown only this once)."""
     from tsnegrid.service.apps import create_app
 
-    db = _database(data_dir)
+    database = _database(data_dir, db)
     try:
-        with db.session() as s:
+        with database.session() as s:
             key = create_app(s, name)
     except TsnegridError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
-        db.close()
+        database.close()
     click.echo(key)
     click.echo(f"created app {name!r}; the key above is shown only once", err=True)
 
 
 @apps.command("list")
-@DATA_OPTION
-def apps_list(data_dir: Path) -> None:
+@APPS_DATA_OPTION
+@DB_OPTION
+def apps_list(data_dir: Path | None, db: str | None) -> None:
     """List apps: id, name, key prefix, created, state."""
     from tsnegrid.service.apps import list_apps
 
-    db = _database(data_dir)
+    database = _database(data_dir, db)
     try:
-        with db.session() as s:
+        with database.session() as s:
             rows = list_apps(s)
     finally:
-        db.close()
+        database.close()
     for a in rows:
         click.echo(f"{a.id}\t{a.name}\t{a.key_prefix}...\t{a.created_at}\t"
                    f"{'revoked' if a.revoked else 'active'}")
@@ -97,17 +122,18 @@ def apps_list(data_dir: Path) -> None:
 
 @apps.command("revoke")
 @click.argument("name")
-@DATA_OPTION
-def apps_revoke(name: str, data_dir: Path) -> None:
+@APPS_DATA_OPTION
+@DB_OPTION
+def apps_revoke(name: str, data_dir: Path | None, db: str | None) -> None:
     """Revoke app NAME's key (its data stays)."""
     from tsnegrid.service.apps import revoke_app
 
-    db = _database(data_dir)
+    database = _database(data_dir, db)
     try:
-        with db.session() as s:
+        with database.session() as s:
             revoke_app(s, name)
     except TsnegridError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
-        db.close()
+        database.close()
     click.echo(f"revoked app {name!r}", err=True)

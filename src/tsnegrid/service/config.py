@@ -1,14 +1,16 @@
 """Service configuration: one pydantic-settings object, read from arguments and the environment.
 
 Every field can be set with an environment variable ``TSNEGRID_SERVICE_<NAME>``; the CLI passes
-``--data``, ``--host`` and ``--port`` explicitly. Pipeline defaults stay in ``Settings``.
+``--data``, ``--db``, ``--blobs``, ``--host``, ``--port``, ``--workers`` and ``--scheduler``
+explicitly. Pipeline defaults stay in ``Settings``.
 """
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tsnegrid.settings import Settings
@@ -20,6 +22,14 @@ class ServiceConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TSNEGRID_SERVICE_", frozen=True)
 
     data_dir: Path = Field(description="Folder holding the database, blobs and cache.")
+    db: str | None = Field(None, description="Database URL: sqlite:///PATH or "
+                                             "postgresql://USER:PASS@HOST/DB (default: SQLite "
+                                             "in DATA).")
+    blobs: str | None = Field(None, description="Blob store: a folder or an fsspec URL such as "
+                                                "file:///shared/blobs or s3://bucket/prefix "
+                                                "(default: DATA/blobs).")
+    scheduler: str = Field("", description="Dask scheduler address (tcp://host:8786) on which "
+                                           "jobs embed (empty: in the worker process).")
     host: str = Field("127.0.0.1", description="Address to bind.")
     port: int = Field(8080, ge=0, le=65535, description="Port to bind.")
     workers: int = Field(1, ge=0, le=64, description="Job worker processes (0: none; tests "
@@ -47,14 +57,32 @@ class ServiceConfig(BaseSettings):
     page_size_max: int = Field(1000, ge=1, description="Largest per_page on list endpoints.")
     poll_interval_s: float = Field(0.5, gt=0, description="How often an idle worker looks for "
                                                           "jobs.")
+    lease_s: float = Field(60.0, gt=0, description="A running job's lease, renewed every "
+                                                   "quarter of it; a job whose lease ran out "
+                                                   "(its worker was lost) is queued again.")
+
+    @field_validator("scheduler")
+    @classmethod
+    def _scheduler_address(cls, value: str) -> str:
+        if value and "://" not in value:
+            raise ValueError(f"scheduler must be an address such as tcp://host:8786, not "
+                             f"{value!r}")
+        return value
 
     @property
-    def db_path(self) -> Path:
-        return self.data_dir / "service.sqlite"
+    def db_url(self) -> str:
+        """The database URL, ``db`` or the default SQLite file in the data folder."""
+        return self.db or f"sqlite:///{self.data_dir / 'service.sqlite'}"
 
     @property
-    def blob_dir(self) -> Path:
-        return self.data_dir / "blobs"
+    def blob_url(self) -> str:
+        """The blob store, ``blobs`` or the default folder in the data folder."""
+        return self.blobs or str(self.data_dir / "blobs")
+
+    @property
+    def node(self) -> str:
+        """This server's name in the job table: host and data folder (one server per folder)."""
+        return f"{socket.gethostname()}:{self.data_dir.resolve()}"
 
     @property
     def work_dir(self) -> Path:

@@ -1,6 +1,8 @@
-"""Metadata in embedded SQLite (WAL): apps and their keys, inputs, visualization jobs.
+"""Metadata in SQLite (WAL, the default) or PostgreSQL: apps and their keys, inputs, jobs.
 
 ``Database`` owns the engine; callers get sessions from it and pass them on, never a global.
+The schema is created the same way on both (``create_all``); PostgreSQL lets several API nodes
+and workers share one database.
 """
 
 from __future__ import annotations
@@ -22,9 +24,18 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    inspect,
+    text,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from tsnegrid.errors import InputError, MissingDependencyError
+from tsnegrid.service.errors import BackendError
+
+# Held while creating the schema, so that nodes starting together do not race on PostgreSQL.
+_SCHEMA_LOCK = 0x7473_6E65
 
 
 def utcnow() -> dt.datetime:
@@ -81,6 +92,8 @@ class Visualization(Base):
     image_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
     layout_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    owner: Mapped[str] = mapped_column(String(300), default="")
+    lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
@@ -95,17 +108,73 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-class Database:
-    """The service's SQLite database; create one per process."""
+# Columns added after the first release, created on databases that lack them.
+_ADDED_COLUMNS = {"visualizations": {"owner": "VARCHAR(300) NOT NULL DEFAULT ''",
+                                     "lease_until": "TIMESTAMP"}}
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.engine: Engine = create_engine(f"sqlite:///{path}",
-                                            connect_args={"timeout": 30,
-                                                          "check_same_thread": False})
-        event.listen(self.engine, "connect", _sqlite_pragmas)
-        Base.metadata.create_all(self.engine)
+
+def database_url(url: str | Path) -> str:
+    """A SQLAlchemy URL for ``url``: a path means SQLite; postgresql:// means psycopg 3."""
+    if isinstance(url, Path) or "://" not in url:
+        return f"sqlite:///{url}"
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg://" + url[len(plain):]
+    return url
+
+
+def _create_engine(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise InputError(f"not a database URL: {url!r}") from exc
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database in (None, "", ":memory:"):
+            raise InputError("an SQLite database URL needs a file: sqlite:///PATH")
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if parsed.get_backend_name() != "postgresql" or parsed.get_driver_name() != "psycopg":
+        raise InputError(f"unsupported database {parsed.drivername!r}: use sqlite:///PATH or "
+                         "postgresql://USER:PASSWORD@HOST:PORT/DB")
+    try:
+        import psycopg  # noqa: F401
+    except ImportError as exc:
+        raise MissingDependencyError("psycopg", extra="postgres") from exc
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def _create_schema(conn: Connection) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SCHEMA_LOCK})
+    Base.metadata.create_all(conn)
+    insp = inspect(conn)
+    for table, columns in _ADDED_COLUMNS.items():
+        have = {c["name"] for c in insp.get_columns(table)}
+        for name, ddl in columns.items():
+            if name not in have:
+                conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {ddl}"))
+
+
+class Database:
+    """The service's database (SQLite file or PostgreSQL server); create one per process."""
+
+    def __init__(self, url: str | Path) -> None:
+        self.engine: Engine = _create_engine(database_url(url))
+        try:
+            with self.engine.begin() as conn:
+                _create_schema(conn)
+        except OperationalError as exc:
+            self.engine.dispose()
+            shown = self.engine.url.render_as_string(hide_password=True)
+            raise BackendError(f"cannot use the database {shown}: {exc.orig}") from exc
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
 
     @contextmanager
     def session(self) -> Iterator[Session]:

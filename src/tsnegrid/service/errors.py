@@ -35,3 +35,7 @@ class UrlRefusedError(InputError):
 
 class ServerBusyError(ServiceError):
     """Another server already uses this data folder."""
+
+
+class BackendError(ServiceError):
+    """The database or the blob store cannot be reached or used as configured."""

@@ -1,16 +1,20 @@
 """Visualization jobs as rows: an explicit state machine and the queries that move jobs along.
 
-PENDING -> RUNNING -> DONE | FAILED; RUNNING -> PENDING when the server restarts after its
-worker died mid-job (the job is retried from the start, embeddings come from the cache).
+PENDING -> RUNNING -> DONE | FAILED; RUNNING -> PENDING when its worker was lost mid-job (the
+job is retried from the start, embeddings come from the cache). A running job carries its
+node's name and a lease that its worker renews; a job whose lease ran out is queued again by
+whichever worker looks for work next, and a restarting node queues its own jobs at once. The
+attempt number is the fencing token: a worker whose job was taken from it can no longer write.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from tsnegrid.service.db import Visualization, utcnow
@@ -64,22 +68,40 @@ def active_count(session: Session, app_id: int) -> int:
         Visualization.status.in_([JobStatus.PENDING.value, JobStatus.RUNNING.value]))) or 0
 
 
-def _move(session: Session, pk: int, frm: JobStatus, to: JobStatus, **values: Any) -> bool:
-    """Compare-and-set the status; False when the job is not in ``frm`` (or was deleted)."""
+def _move(session: Session, pk: int, frm: JobStatus, to: JobStatus, attempt: int | None = None,
+          **values: Any) -> bool:
+    """Compare-and-set the status; False when the job is not in ``frm`` (or was deleted, or
+    ``attempt`` is given and is no longer the job's)."""
     assert to in TRANSITIONS[frm], f"illegal transition {frm} -> {to}"
-    res = session.execute(update(Visualization)
-                          .where(Visualization.pk == pk, Visualization.status == frm.value)
+    where = [Visualization.pk == pk, Visualization.status == frm.value]
+    if attempt is not None:
+        where.append(Visualization.attempts == attempt)
+    res = session.execute(update(Visualization).where(*where)
                           .values(status=to.value, updated_at=utcnow(), **values))
     return bool(getattr(res, "rowcount", 0))
 
 
-def claim_next(session: Session, max_attempts: int) -> Visualization | None:
-    """Take the oldest pending job (atomically); jobs out of attempts are failed instead."""
+def _lease(lease_s: float) -> dt.datetime:
+    return utcnow() + dt.timedelta(seconds=lease_s)
+
+
+def claim_next(session: Session, max_attempts: int, owner: str = "",
+               lease_s: float = 60.0) -> Visualization | None:
+    """Take the oldest pending job for ``owner`` (atomically); jobs out of attempts are failed
+    instead. Jobs whose lease ran out are queued again first.
+
+    On PostgreSQL the candidate row is locked with ``FOR UPDATE SKIP LOCKED``, so concurrent
+    workers each get a different job instead of queueing on one row; SQLite has one writer at a
+    time and ignores the clause. The status compare-and-set guards both.
+    """
+    requeue_expired(session)
     while True:
         job = session.scalar(select(Visualization)
                              .where(Visualization.status == JobStatus.PENDING.value)
-                             .order_by(Visualization.pk).limit(1))
+                             .order_by(Visualization.pk).limit(1)
+                             .with_for_update(skip_locked=True))
         if job is None:
+            session.commit()
             return None
         if job.attempts >= max_attempts:
             _move(session, job.pk, JobStatus.PENDING, JobStatus.FAILED, finished_at=utcnow(),
@@ -88,42 +110,74 @@ def claim_next(session: Session, max_attempts: int) -> Visualization | None:
             session.commit()
             continue
         won = _move(session, job.pk, JobStatus.PENDING, JobStatus.RUNNING,
-                    attempts=job.attempts + 1, progress=0, stage="")
+                    attempts=job.attempts + 1, progress=0, stage="", owner=owner,
+                    lease_until=_lease(lease_s))
         session.commit()
         if won:
             session.refresh(job)
             return job
 
 
-def set_progress(session: Session, pk: int, stage: str, percent: int) -> bool:
-    """Store progress; False when the job is no longer running (deleted meanwhile)."""
+def renew_lease(session: Session, pk: int, attempt: int, lease_s: float) -> bool:
+    """Extend a running job's lease; False when the job is no longer this attempt's."""
     res = session.execute(update(Visualization)
-                          .where(Visualization.pk == pk,
+                          .where(Visualization.pk == pk, Visualization.attempts == attempt,
                                  Visualization.status == JobStatus.RUNNING.value)
+                          .values(lease_until=_lease(lease_s)))
+    session.commit()
+    return bool(getattr(res, "rowcount", 0))
+
+
+def set_progress(session: Session, pk: int, stage: str, percent: int,
+                 attempt: int | None = None) -> bool:
+    """Store progress; False when the job is no longer running (deleted meanwhile, or taken
+    from this attempt)."""
+    where = [Visualization.pk == pk, Visualization.status == JobStatus.RUNNING.value]
+    if attempt is not None:
+        where.append(Visualization.attempts == attempt)
+    res = session.execute(update(Visualization).where(*where)
                           .values(stage=stage, progress=percent, updated_at=utcnow()))
     session.commit()
     return bool(getattr(res, "rowcount", 0))
 
 
-def finish(session: Session, pk: int, image_key: str, layout_key: str) -> bool:
-    ok = _move(session, pk, JobStatus.RUNNING, JobStatus.DONE, progress=100, stage="done",
-               image_key=image_key, layout_key=layout_key, finished_at=utcnow(), error=None)
+def finish(session: Session, pk: int, image_key: str, layout_key: str,
+           attempt: int | None = None) -> bool:
+    ok = _move(session, pk, JobStatus.RUNNING, JobStatus.DONE, attempt, progress=100,
+               stage="done", image_key=image_key, layout_key=layout_key, finished_at=utcnow(),
+               error=None, lease_until=None)
     session.commit()
     return ok
 
 
-def fail(session: Session, pk: int, reason: str) -> bool:
-    ok = _move(session, pk, JobStatus.RUNNING, JobStatus.FAILED, error=reason,
-               finished_at=utcnow())
+def fail(session: Session, pk: int, reason: str, attempt: int | None = None) -> bool:
+    ok = _move(session, pk, JobStatus.RUNNING, JobStatus.FAILED, attempt, error=reason,
+               finished_at=utcnow(), lease_until=None)
     session.commit()
     return ok
 
 
-def requeue_running(session: Session) -> int:
-    """Put every RUNNING job back to PENDING; only safe when no worker is alive (at start-up)."""
+def _requeue(session: Session, *conditions: Any) -> int:
     res = session.execute(update(Visualization)
-                          .where(Visualization.status == JobStatus.RUNNING.value)
+                          .where(Visualization.status == JobStatus.RUNNING.value, *conditions)
                           .values(status=JobStatus.PENDING.value, progress=0, stage="",
-                                  updated_at=utcnow()))
+                                  owner="", lease_until=None, updated_at=utcnow()))
     session.commit()
     return int(getattr(res, "rowcount", 0))
+
+
+def requeue_expired(session: Session) -> int:
+    """Queue again the running jobs whose lease ran out (their worker was lost)."""
+    expired = or_(Visualization.lease_until.is_(None), Visualization.lease_until < utcnow())
+    if session.scalar(select(Visualization.pk).where(  # read first: polls write nothing
+            Visualization.status == JobStatus.RUNNING.value, expired).limit(1)) is None:
+        return 0
+    return _requeue(session, expired)
+
+
+def requeue_orphans(session: Session, node: str) -> int:
+    """At a node's start-up: queue again the jobs this node's previous workers held (they died
+    with it) and those whose lease ran out; other live nodes' jobs are left alone."""
+    return _requeue(session, or_(Visualization.owner == node,
+                                 Visualization.lease_until.is_(None),
+                                 Visualization.lease_until < utcnow()))

@@ -1,6 +1,8 @@
-"""Content-addressed blob store: bytes are filed under their sha256, written atomically.
+"""Content-addressed blob store: bytes are filed under their sha256, in a local (or shared)
+folder or on any fsspec filesystem (``s3://bucket/prefix``, ``gs://...``, ``memory://...``).
 
-Image uploads and job outputs both live here; the database refers to them by key.
+Image uploads and job outputs both live here; the database refers to them by key. Local writes
+are atomic (a temporary file renamed into place, also on NFS); object stores write whole objects.
 """
 
 from __future__ import annotations
@@ -10,41 +12,118 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from tsnegrid.errors import InputError, MissingDependencyError
+from tsnegrid.service.errors import BackendError
 
 _KEY = re.compile(r"^[0-9a-f]{64}$")
+CHUNK = 1 << 20
+
+
+def _check(key: str) -> str:
+    if not _KEY.match(key):
+        raise ValueError(f"not a blob key: {key!r}")
+    return key
+
+
+def _relative(key: str) -> str:
+    return f"{key[:2]}/{key[2:4]}/{_check(key)}"
+
+
+def local_root(url: str | Path) -> Path | None:
+    """The folder of a local store (a path or ``file://`` URL); None for other filesystems."""
+    if isinstance(url, Path):
+        return url
+    if "://" not in url:
+        return Path(url)
+    parts = urlsplit(url)
+    if parts.scheme in ("file", "local"):
+        if parts.netloc not in ("", "localhost"):
+            raise InputError(f"a file:// blob URL names no host: {url!r}")
+        return Path(unquote(parts.path))
+    return None
+
+
+def _filesystem(url: str) -> tuple[Any, str]:
+    """The fsspec filesystem and root path of ``url``; a clear error if its package is absent."""
+    try:
+        import fsspec
+    except ImportError as exc:
+        raise MissingDependencyError("fsspec") from exc
+    scheme = urlsplit(url).scheme
+    try:
+        return fsspec.core.url_to_fs(url)  # type: ignore[no-any-return]
+    except ImportError as exc:
+        extra = "s3" if scheme in ("s3", "s3a") else None
+        package = "s3fs" if extra else f"the fsspec backend for {scheme}://"
+        raise MissingDependencyError(package, extra=extra) from exc
+    except ValueError as exc:
+        raise InputError(f"not a usable blob store URL {url!r}: {exc}") from exc
 
 
 class BlobStore:
-    """A folder of immutable blobs keyed by the sha256 of their bytes."""
+    """Immutable blobs keyed by the sha256 of their bytes."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.root.mkdir(parents=True, exist_ok=True)
+    def __init__(self, url: str | Path) -> None:
+        self.url = str(url)
+        self.root = local_root(url)
+        self._fs: Any = None
+        self._base = ""
+        self._made: set[str] = set()
+        try:
+            if self.root is not None:
+                self.root.mkdir(parents=True, exist_ok=True)
+            else:
+                self._fs, self._base = _filesystem(self.url)
+                self._base = self._base.rstrip("/")
+        except OSError as exc:
+            raise BackendError(f"cannot use the blob store {self.url}: {exc}") from exc
+
+    @property
+    def local(self) -> bool:
+        """True when blobs are files of this machine (or of a mounted shared folder)."""
+        return self.root is not None
 
     def path(self, key: str) -> Path:
-        """Where the blob with this key lives (whether or not it exists)."""
-        if not _KEY.match(key):
-            raise ValueError(f"not a blob key: {key!r}")
-        return self.root / key[:2] / key[2:4] / key
+        """Where the blob lives on a local store (whether or not it exists)."""
+        if self.root is None:
+            raise ValueError(f"blobs in {self.url} are not local files")
+        return self.root / _relative(key)
+
+    def _remote(self, key: str) -> str:
+        return f"{self._base}/{_relative(key)}"
 
     def exists(self, key: str) -> bool:
-        return self.path(key).is_file()
+        if self.root is not None:
+            return self.path(key).is_file()
+        return bool(self._fs.exists(self._remote(key)))
 
     def put(self, data: bytes) -> str:
         """Store ``data`` (no-op if already there) and return its key."""
         key = hashlib.sha256(data).hexdigest()
-        dest = self.path(key)
-        if dest.is_file():
+        if self.exists(key):
             return key
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".tmp-")
+        if self.root is None:
+            dest = self._remote(key)
+            parent = dest.rsplit("/", 1)[0]
+            if parent not in self._made:
+                self._fs.makedirs(parent, exist_ok=True)
+                self._made.add(parent)
+            self._fs.pipe_file(dest, data)
+            return key
+        path = self.path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
-            os.replace(tmp, dest)
+            os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
@@ -55,13 +134,29 @@ class BlobStore:
         return self.put(path.read_bytes())
 
     def read(self, key: str) -> bytes:
-        return self.path(key).read_bytes()
+        if self.root is not None:
+            return self.path(key).read_bytes()
+        return bytes(self._fs.cat_file(self._remote(key)))
+
+    def chunks(self, key: str) -> Iterator[bytes]:
+        """The blob's bytes in pieces (for streaming a large blob without holding it)."""
+        opener = (open(self.path(key), "rb") if self.root is not None  # noqa: SIM115
+                  else self._fs.open(self._remote(key), "rb"))
+        with opener as f:
+            while chunk := f.read(CHUNK):
+                yield chunk
 
     def delete(self, key: str) -> None:
-        self.path(key).unlink(missing_ok=True)
+        if self.root is not None:
+            self.path(key).unlink(missing_ok=True)
+        elif self._fs.exists(self._remote(key)):
+            self._fs.rm_file(self._remote(key))
 
     def link(self, key: str, dest: Path) -> None:
-        """Make ``dest`` a hard link to the blob (a copy where links are not possible)."""
+        """Make ``dest`` hold the blob: a hard link where possible, else a copy or download."""
+        if self.root is None:
+            self._fs.get_file(self._remote(key), str(dest))
+            return
         try:
             os.link(self.path(key), dest)
         except OSError:

@@ -2,7 +2,8 @@
 
 ``Worker`` is usable in-process (``drain`` for tests); ``WorkerPool`` runs it in child processes
 so that embedding never blocks the HTTP server. Children die with the server (PDEATHSIG and a
-parent check), and the next server start re-queues the jobs they held.
+parent check), and the next server start re-queues the jobs they held; a job whose worker is
+lost otherwise (its node gone) is re-queued when its lease, renewed by a thread, runs out.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import multiprocessing as mp
 import os
 import shutil
 import signal
+import threading
 import time
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -37,8 +39,11 @@ class JobGone(Exception):
 
 def job_settings(params: dict[str, Any], config: ServiceConfig) -> Settings:
     """The pipeline settings of a job: its request parameters plus the server's own."""
-    return Settings(**params, threads=config.threads, cache_dir=config.cache,
-                    max_image_pixels=config.max_image_pixels)
+    server: dict[str, Any] = {"threads": config.threads, "cache_dir": config.cache,
+                              "max_image_pixels": config.max_image_pixels}
+    if config.scheduler:  # embed on the server's Dask cluster
+        server["scheduler"] = config.scheduler
+    return Settings(**params, **server)
 
 
 def layout_document(layout_dict: dict[str, Any], ids_by_path: dict[str, str]) -> dict[str, Any]:
@@ -54,18 +59,47 @@ def layout_document(layout_dict: dict[str, Any], ids_by_path: dict[str, str]) ->
     return doc
 
 
+class LeaseKeeper:
+    """Renews a running job's lease from a thread; ``lost`` is set once the job is not ours."""
+
+    def __init__(self, db: Database, job: Visualization, lease_s: float) -> None:
+        self.db, self.pk, self.attempt, self.lease_s = db, job.pk, job.attempts, lease_s
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lease-{job.pk}", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.lease_s / 4):
+            try:
+                with self.db.session() as s:
+                    if not jobs.renew_lease(s, self.pk, self.attempt, self.lease_s):
+                        self.lost.set()
+                        return
+            except Exception:  # database briefly unreachable: try again next time
+                log.exception("job %d: lease renewal failed", self.pk)
+
+    def __enter__(self) -> LeaseKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 class Worker:
     """Runs jobs one at a time with its own database connection."""
 
     def __init__(self, config: ServiceConfig, db: Database | None = None) -> None:
         self.config = config
-        self.db = db or Database(config.db_path)
-        self.store = BlobStore(config.blob_dir)
+        self.db = db or Database(config.db_url)
+        self.store = BlobStore(config.blob_url)
 
     def run_once(self) -> bool:
         """Run the next pending job; False when there was none."""
         with self.db.session() as s:
-            job = jobs.claim_next(s, self.config.max_attempts)
+            job = jobs.claim_next(s, self.config.max_attempts, self.config.node,
+                                  self.config.lease_s)
         if job is None:
             return False
         self.run(job)
@@ -78,10 +112,13 @@ class Worker:
             n += 1
         return n
 
-    def _progress(self, pk: int) -> Any:
+    def _progress(self, job: Visualization, lease: LeaseKeeper) -> Any:
         last: dict[str, Any] = {"t": 0.0, "pct": -1, "stage": ""}
+        pk, attempt = job.pk, job.attempts
 
         def report(stage: str, done: int, total: int) -> None:
+            if lease.lost.is_set():
+                raise JobGone()
             pct = max(jobs.stage_percent(stage, done, total), last["pct"])  # never backwards
             now = time.monotonic()
             if stage == last["stage"] and (pct == last["pct"]
@@ -89,37 +126,26 @@ class Worker:
                 return
             last.update(t=now, pct=pct, stage=stage)
             with self.db.session() as s:
-                if not jobs.set_progress(s, pk, stage, pct):
+                if not jobs.set_progress(s, pk, stage, pct, attempt):
                     raise JobGone()
         return report
 
     def run(self, job: Visualization) -> None:
         """Build the job's grid from its input blobs and store the outputs as blobs."""
-        from tsnegrid.pipeline import build
-
         work = self.config.work_dir / job.viz_id
         shutil.rmtree(work, ignore_errors=True)
         (work / "in").mkdir(parents=True)
         log.info("job %s: %d inputs, attempt %d", job.viz_id, len(job.inputs), job.attempts)
         try:
-            ids_by_path: dict[str, str] = {}
-            files: list[Path] = []
-            for i, (input_id, key) in enumerate(job.inputs):
-                dest = work / "in" / f"{i:06d}"
-                self.store.link(key, dest)
-                ids_by_path[str(dest)] = input_id
-                files.append(dest)
-            layout = build(files, work / "out", job_settings(job.params, self.config),
-                           progress=self._progress(job.pk))
-            fmt = layout.settings.format
-            image_key = self.store.put_file(work / "out" / f"grid.{fmt}")
-            doc = layout_document(layout.to_dict(), ids_by_path)
-            layout_key = self.store.put(json.dumps(doc).encode("utf-8"))
+            with LeaseKeeper(self.db, job, self.config.lease_s) as lease:
+                image_key, layout_key = self._build(job, work, lease)
             with self.db.session() as s:
-                jobs.finish(s, job.pk, image_key, layout_key)
-            log.info("job %s done", job.viz_id)
+                if jobs.finish(s, job.pk, image_key, layout_key, job.attempts):
+                    log.info("job %s done", job.viz_id)
+                else:
+                    log.info("job %s was deleted or taken over before it finished", job.viz_id)
         except JobGone:
-            log.info("job %s was deleted while running", job.viz_id)
+            log.info("job %s was deleted or taken over while running", job.viz_id)
         except TsnegridError as exc:
             self._fail(job, str(exc).replace(str(work / "in") + "/", ""))
         except Exception as exc:  # a bug must fail the job, not kill the worker
@@ -128,10 +154,29 @@ class Worker:
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
+    def _build(self, job: Visualization, work: Path, lease: LeaseKeeper) -> tuple[str, str]:
+        """Run the pipeline in ``work``; return the image and layout blob keys."""
+        from tsnegrid.pipeline import build
+
+        ids_by_path: dict[str, str] = {}
+        files: list[Path] = []
+        for i, (input_id, key) in enumerate(job.inputs):
+            dest = work / "in" / f"{i:06d}"
+            self.store.link(key, dest)
+            ids_by_path[str(dest)] = input_id
+            files.append(dest)
+        layout = build(files, work / "out", job_settings(job.params, self.config),
+                       progress=self._progress(job, lease))
+        fmt = layout.settings.format
+        image_key = self.store.put_file(work / "out" / f"grid.{fmt}")
+        doc = layout_document(layout.to_dict(), ids_by_path)
+        layout_key = self.store.put(json.dumps(doc).encode("utf-8"))
+        return image_key, layout_key
+
     def _fail(self, job: Visualization, reason: str) -> None:
         log.info("job %s failed: %s", job.viz_id, reason)
         with self.db.session() as s:
-            jobs.fail(s, job.pk, reason)
+            jobs.fail(s, job.pk, reason, job.attempts)
 
     def run_forever(self, parent_pid: int | None = None) -> None:
         """Poll for jobs until the parent process goes away."""

@@ -54,6 +54,7 @@ ERROR_MAP: list[tuple[type[BaseException], int, Code]] = [
     (lib.InputError, 400, Code.CONN_INVALID_REQUEST),
     (lib.MissingDependencyError, 400, Code.CONN_INVALID_REQUEST),
     (svc.ServerBusyError, 503, Code.FAILURE),
+    (svc.BackendError, 503, Code.FAILURE),
     (lib.TsnegridError, 400, Code.FAILURE),
 ]
 

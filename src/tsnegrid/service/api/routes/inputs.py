@@ -7,13 +7,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from tsnegrid.errors import TsnegridError
 from tsnegrid.service.api.deps import CallerDep, PageDep, SessionDep, StateDep
 from tsnegrid.service.api.errors import Code, input_code, status
+from tsnegrid.service.api.files import blob_response
 from tsnegrid.service.api.schemas import (
     ERRORS,
     DeleteInputsRequest,
@@ -133,10 +134,10 @@ def get_input(input_id: str, request: Request, caller: CallerDep,
 @router.get("/{input_id}/image", response_class=FileResponse,
             responses={200: {"content": {"image/*": {}}, "description": "The image bytes"}})
 def get_input_image(input_id: str, caller: CallerDep, session: SessionDep,
-                    state: StateDep) -> FileResponse:
+                    state: StateDep) -> Response:
     """The stored image file."""
     row = find_input(session, caller.id, input_id)
-    return FileResponse(state.store.path(row.blob_key), media_type=row.mime)
+    return blob_response(state.store, row.blob_key, row.mime)
 
 
 @router.delete("/{input_id}", response_model=InputsResponse)

@@ -6,7 +6,7 @@ import importlib.util
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -17,6 +17,7 @@ from tsnegrid.pipeline import precheck
 from tsnegrid.service import jobs
 from tsnegrid.service.api.deps import CallerDep, PageDep, SessionDep, StateDep
 from tsnegrid.service.api.errors import Code, status
+from tsnegrid.service.api.files import blob_response
 from tsnegrid.service.api.schemas import (
     ERRORS,
     StatusOnly,
@@ -138,35 +139,35 @@ def get_visualization(viz_id: str, request: Request, caller: CallerDep,
     return {"status": OK, "output": output_json(find_job(session, caller.id, viz_id), request)}
 
 
-def _output_file(session: Session, state: StateDep, app_id: int, viz_id: str,
-                 kind: str) -> Any:
+def _output_key(session: Session, app_id: int, viz_id: str,
+                kind: str) -> tuple[str, Visualization]:
     job = find_job(session, app_id, viz_id)
     key = job.image_key if kind == "image" else job.layout_key
     if job.status != jobs.JobStatus.DONE.value or key is None:
         raise NotFoundError(f"visualization {viz_id!r} has no {kind} yet (status "
                             f"{job.status})")
-    return state.store.path(key), job
+    return key, job
 
 
 @router.get("/{viz_id}/image", response_class=FileResponse,
             responses={200: {"content": {"image/*": {}}, "description": "The grid image"}})
 def get_visualization_image(viz_id: str, caller: CallerDep, session: SessionDep,
-                            state: StateDep) -> FileResponse:
+                            state: StateDep) -> Response:
     """The grid image of a finished visualization."""
-    path, job = _output_file(session, state, caller.id, viz_id, "image")
+    key, job = _output_key(session, caller.id, viz_id, "image")
     fmt = job.params.get("format", "jpg")
     media = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}.get(fmt)
-    return FileResponse(path, media_type=media, filename=f"{viz_id}.{fmt}")
+    return blob_response(state.store, key, media, f"{viz_id}.{fmt}")
 
 
 @router.get("/{viz_id}/layout", response_class=FileResponse,
             responses={200: {"content": {"application/json": {}},
                              "description": "layout.json with input ids"}})
 def get_visualization_layout(viz_id: str, caller: CallerDep, session: SessionDep,
-                             state: StateDep) -> FileResponse:
+                             state: StateDep) -> Response:
     """Where each input sits on the grid (layout.json, paths replaced by input ids)."""
-    path, _job = _output_file(session, state, caller.id, viz_id, "layout")
-    return FileResponse(path, media_type="application/json")
+    key, _job = _output_key(session, caller.id, viz_id, "layout")
+    return blob_response(state.store, key, "application/json")
 
 
 @router.delete("/{viz_id}", response_model=StatusOnly)
