@@ -26,10 +26,13 @@ from tsnegrid.errors import TsnegridError
 
 log = logging.getLogger(__name__)
 
-ANCHOR_RADIUS = 2
+ANCHOR_RADIUS = 3
 OWN_RADIUS = 1
 EPS_FACTOR = 8.0
 REL_EPS_FINAL = 1e-10
+REL_EPS_MID = 1e-3
+MAX_REANCHOR = 30
+MIN_GAIN = 1e-4
 KEEP_VIOLATIONS = 8
 CHECK_SLACK = 0.01  # absorbs float rounding in bids (~1e-6 of eps)
 MAX_ROUNDS = 50
@@ -86,6 +89,34 @@ def run_auction(px: NDArray[np.float64], py: NDArray[np.float64], rows: int, col
     return int(status)
 
 
+def reanchor(px: NDArray[np.float64], py: NDArray[np.float64], rows: int, cols: int,
+             metric: int, anchor: NDArray[np.int64], own: NDArray[np.int64], wa: int,
+             prices: NDArray[np.float64], assigned: NDArray[np.int64], eps_start: float,
+             eps_stop: float, scale: float, max_rounds: int, min_gain: float) -> int:
+    """Auction down to ``eps_stop``, move each window to the cell won, repeat while it pays.
+
+    Windows only let a point move ``wa`` cells per round, so the rounds carry the bisection's
+    first guess towards the optimum; prices carry over between rounds. Returns rounds run.
+    """
+    xptr = np.zeros(len(px) + 1, dtype=np.int64)
+    xidx = np.zeros(0, dtype=np.int64)
+    before = np.inf
+    eps_seq = epsilon_schedule(eps_start, eps_stop, EPS_FACTOR)
+    for rounds in range(1, max_rounds + 1):
+        run_auction(px, py, rows, cols, metric, anchor, own, wa, OWN_RADIUS, xptr, xidx, prices,
+                    assigned, eps_seq, rounds > 1, scale)
+        anchor[:] = assigned
+        r, c = np.divmod(assigned, cols)
+        d2 = (c + 0.5 - px) ** 2 + (r + 0.5 - py) ** 2
+        cost = float((np.sqrt(d2) if metric else d2).sum())
+        log.debug("reanchor round %d: cost %.10g", rounds, cost)
+        if cost > before * (1.0 - min_gain):
+            return rounds
+        before = cost
+        eps_seq = epsilon_schedule(eps_stop * EPS_FACTOR, eps_stop, EPS_FACTOR)
+    return max_rounds
+
+
 def solve_exact(points: NDArray[np.float64], rows: int, cols: int, metric: str,
                 *, anchor_radius: int = ANCHOR_RADIUS) -> ExactResult:
     """Certified-optimal assignment of ``points`` (grid units) to distinct cells."""
@@ -99,15 +130,18 @@ def solve_exact(points: NDArray[np.float64], rows: int, cols: int, metric: str,
     r0, c0 = np.divmod(anchor, cols)
     d2 = (c0 + 0.5 - px) ** 2 + (r0 + 0.5 - py) ** 2
     scale = float(max(1.0, (np.sqrt(d2) if code else d2).max()))
+    eps_mid = REL_EPS_MID * scale
     eps_final = REL_EPS_FINAL * scale
     eps_check = eps_final * (1.0 + CHECK_SLACK)
     prices = np.zeros(m)
     assigned = np.full(n, -1, dtype=np.int64)
+    reanchor(px, py, rows, cols, code, anchor, own, anchor_radius, prices, assigned,
+             scale / 4.0, eps_mid, scale, MAX_REANCHOR, MIN_GAIN)
     xptr = np.zeros(n + 1, dtype=np.int64)
     xidx = np.zeros(0, dtype=np.int64)
-    eps_seq = epsilon_schedule(scale / 4.0, eps_final, EPS_FACTOR)
     bids = run_auction(px, py, rows, cols, code, anchor, own, anchor_radius, OWN_RADIUS, xptr,
-                       xidx, prices, assigned, eps_seq, False, scale)
+                       xidx, prices, assigned, epsilon_schedule(eps_mid, eps_final, EPS_FACTOR),
+                       True, scale)
     for rounds in range(1, MAX_ROUNDS + 1):
         bad, count, worst = violations(px, py, rows, cols, code, assigned, prices, eps_check,
                                        KEEP_VIOLATIONS)
@@ -117,8 +151,7 @@ def solve_exact(points: NDArray[np.float64], rows: int, cols: int, metric: str,
         if count == 0:
             if spare > eps_check:
                 raise SolverError(f"spare cells priced {spare:.3g} above used ones")
-            return ExactResult(assigned, prices, eps_final, m * eps_check, rounds,
-                               len(xidx))
+            return ExactResult(assigned, prices, eps_final, m * eps_check, rounds, len(xidx))
         xptr, xidx = _merge_edges(xptr, xidx, bad)
         # violators bid again; big violations re-run the scaling from their size
         assigned[(bad >= 0).any(axis=1)] = -1
