@@ -154,9 +154,9 @@ def test_rejects_inf_row() -> None:
         reduce(x)
 
 
-def test_rejects_single_vector() -> None:
-    with pytest.raises(InputError, match="at least 2"):
-        reduce(np.ones((1, 4)))
+@pytest.mark.parametrize("method", list(REDUCERS))
+def test_single_vector_goes_to_origin(method: str) -> None:
+    assert np.array_equal(reduce(np.ones((1, 4)), method), np.zeros((1, 2)))
 
 
 def test_rejects_empty_array() -> None:
@@ -164,9 +164,18 @@ def test_rejects_empty_array() -> None:
         reduce(np.zeros((0, 4)))
 
 
-def test_rejects_identical_vectors() -> None:
-    with pytest.raises(InputError, match="identical"):
-        reduce(np.full((50, 8), 0.25))
+def test_identical_vectors_go_to_origin(caplog: pytest.LogCaptureFixture) -> None:
+    # Documented fallback (N copies of one image must still build a grid), logged as a warning.
+    with caplog.at_level(logging.WARNING, logger="tsnegrid.reduce"):
+        assert np.array_equal(reduce(np.full((50, 8), 0.25)), np.zeros((50, 2)))
+    assert "identical" in caplog.text
+
+
+def test_duplicates_among_distinct_vectors_are_fine() -> None:
+    x = np.random.default_rng(0).normal(size=(200, 6))
+    x[100:] = x[0]
+    points = reduce(x)
+    assert np.isfinite(points).all() and points.shape == (200, 2)
 
 
 def test_rejects_wrong_shape() -> None:

@@ -2,8 +2,7 @@
 
 The scheme, chosen by ``resolve_scheme`` above ``LARGE_N`` points:
 
-1. PCA fitted on the sample (not on all N: at 1M x 1280 a full fit costs minutes), applied to all
-   points in blocks.
+1. PCA fitted on a sample (see :data:`~tsnegrid.reduce.pca.PCA_FIT_MAX`), applied to all points.
 2. Fast t-SNE (:mod:`tsnegrid.reduce.tsne`) of ``SAMPLE_N`` points drawn with the seed.
 3. Every other point goes to the distance-weighted mean of the 2-D positions of its ``PLACE_K``
    nearest sample points (Annoy over the sample's PCA coordinates), like openTSNE's ``transform``
@@ -21,6 +20,7 @@ from numpy.typing import NDArray
 
 from tsnegrid.errors import InputError
 from tsnegrid.reduce.neighbors import ANNOY_TREES
+from tsnegrid.reduce.pca import pca
 from tsnegrid.reduce.tsne import PCA_DIMS, embed, resolve_tsne_settings
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,6 @@ LARGE_N = 150_000
 SAMPLE_N = 50_000
 PLACE_K = 10
 SCHEMES = ("full", "sample")
-_BLOCK = 65_536
 
 
 def resolve_scheme(scheme: str, n: int) -> str:
@@ -43,19 +42,6 @@ def resolve_scheme(scheme: str, n: int) -> str:
     if scheme not in SCHEMES:
         raise InputError(f"unknown scheme {scheme!r}; choose from auto, {', '.join(SCHEMES)}")
     return scheme
-
-
-def pca_on_sample(vectors: NDArray[np.floating], sample: NDArray[np.int64], n_components: int,
-                  seed: int) -> NDArray[np.float32]:
-    """PCA fitted on ``vectors[sample]`` and applied to all rows in blocks (float32 out)."""
-    from sklearn.decomposition import PCA
-
-    k = min(n_components, len(sample), vectors.shape[1])
-    model = PCA(n_components=k, random_state=seed).fit(vectors[sample])
-    out = np.empty((vectors.shape[0], k), dtype=np.float32)
-    for start in range(0, vectors.shape[0], _BLOCK):
-        out[start:start + _BLOCK] = model.transform(vectors[start:start + _BLOCK])
-    return out
 
 
 def place(reference: NDArray[np.float32], positions: NDArray[np.float64],
@@ -85,7 +71,7 @@ def tsne_sampled(vectors: NDArray[np.floating], seed: int, *, n_jobs: int = 1,
     n = vectors.shape[0]
     rng = np.random.default_rng(seed)
     sample = np.sort(rng.choice(n, size=min(sample_size, n), replace=False))
-    x = pca_on_sample(vectors, sample, PCA_DIMS, seed)
+    x = pca(vectors, PCA_DIMS, seed).astype(np.float32)
     settings = resolve_tsne_settings(len(sample), n_jobs=n_jobs)
     sample_xy = embed(x[sample].astype(np.float64), seed, settings)
     out = np.empty((n, 2), dtype=np.float64)

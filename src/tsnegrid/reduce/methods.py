@@ -16,7 +16,7 @@ from tsnegrid.errors import InputError, MissingDependencyError
 from tsnegrid.reduce.large import LARGE_N, resolve_scheme, tsne_sampled
 from tsnegrid.reduce.pca import pca, reduce_pca
 from tsnegrid.reduce.tsne import MIN_TSNE_N, PCA_DIMS, resolve_tsne_settings, tsne
-from tsnegrid.reduce.validate import validate_vectors
+from tsnegrid.reduce.validate import trivial_layout, validate_vectors
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,8 @@ def reduce(vectors: NDArray[np.floating], method: str = "tsne", seed: int = 0, *
     """Reduce N x D vectors to N x 2 float64 points with the named method.
 
     Raises :class:`~tsnegrid.errors.InputError` for an unknown method, a bad seed or ``n_jobs``,
-    and for unusable vectors (see :func:`validate_vectors`).
+    and for unusable vectors (see :func:`validate_vectors`). One vector or all-identical vectors
+    give all points at (0, 0); fewer than ``MIN_TSNE_N`` give the PCA layout.
     """
     if method not in REDUCERS:
         raise InputError(f"unknown reducer {method!r}; choose from {', '.join(REDUCERS)}")
@@ -94,6 +95,9 @@ def reduce(vectors: NDArray[np.floating], method: str = "tsne", seed: int = 0, *
         raise InputError(f"n_jobs must be a positive integer, got {n_jobs!r}")
     seed = normalize_seed(seed)
     x = validate_vectors(vectors)
+    fallback = trivial_layout(x)
+    if fallback is not None:
+        return fallback
     from threadpoolctl import threadpool_limits
 
     # BLAS threads follow n_jobs too: with 2 OpenBLAS threads on a loaded 2-core machine a

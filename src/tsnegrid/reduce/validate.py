@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 from numpy.typing import NDArray
 
 from tsnegrid.errors import InputError
 
-MIN_POINTS = 2
+log = logging.getLogger(__name__)
+
 
 
 def validate_vectors(vectors: NDArray[np.floating]) -> NDArray[np.floating]:
-    """Check an N x D numeric array of finite values with N >= 2 distinct rows.
+    """Check an N x D numeric array (N >= 1) of finite values.
 
     Returns float32 input as is (1M x 1280 vectors would need 10 GB as float64) and anything else
     as float64.
     Rejected with :class:`~tsnegrid.errors.InputError`: a shape other than N x D, an empty array,
-    a non-numeric dtype, NaN or inf anywhere (the message names the first bad row), fewer than two
-    rows, and rows that are all identical (no layout can say anything about them).
+    a non-numeric dtype, and NaN or inf anywhere (the message names the first bad row). A single
+    row and all-identical rows are accepted: :func:`trivial_layout` handles them.
     """
     arr = np.asarray(vectors)
     if arr.ndim != 2:
@@ -31,8 +34,17 @@ def validate_vectors(vectors: NDArray[np.floating]) -> NDArray[np.floating]:
     if bad.any():
         raise InputError(f"vectors contain NaN or inf in {int(bad.sum())} row(s), first at row "
                          f"{int(np.flatnonzero(bad)[0])}")
-    if out.shape[0] < MIN_POINTS:
-        raise InputError(f"need at least {MIN_POINTS} vectors to lay out, got {out.shape[0]}")
-    if not (out != out[0]).any():
-        raise InputError(f"all {out.shape[0]} vectors are identical; there is nothing to lay out")
     return out
+
+
+def trivial_layout(vectors: NDArray[np.floating]) -> NDArray[np.float64] | None:
+    """The documented fallback when there is nothing to reduce, else None.
+
+    One vector, or N identical vectors (say, N copies of one image), carry no arrangement: every
+    point goes to (0, 0) and the grid stage spreads them over its cells in any order.
+    """
+    if vectors.shape[0] == 1 or not (vectors != vectors[0]).any():
+        log.warning("%d identical vector(s): nothing to reduce, all points at (0, 0)",
+                    vectors.shape[0])
+        return np.zeros((vectors.shape[0], 2))
+    return None
