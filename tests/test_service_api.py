@@ -26,7 +26,7 @@ from tsnegrid.service.api.schemas import VisualizationRequest
 from tsnegrid.service.app import create_app
 from tsnegrid.service.config import ServiceConfig
 from tsnegrid.service.storage import BlobStore
-from tsnegrid.service.worker import Worker
+from tsnegrid.service.worker import Worker, job_settings
 from tsnegrid.settings import Settings
 
 __all__ = ["db_url"]  # fixture used by name
@@ -290,3 +290,39 @@ def test_second_server_on_same_data_is_refused(api: Any, config: ServiceConfig) 
 
     res = CliRunner().invoke(cli, ["serve", "--data", str(config.data_dir), "--port", "1"])
     assert res.exit_code != 0 and "another server" in res.output
+
+
+@sqlite_only
+def test_clients_cannot_pick_a_scheduler(api: Any, config: ServiceConfig) -> None:
+    client, auth = api
+    r = client.post("/v2/visualizations", headers=auth,
+                    json={"scheduler": "tcp://10.0.0.1:8786"})
+    assert_error(r, 400, "extra")
+    server_side = config.model_copy(update={"scheduler": "tcp://127.0.0.1:8786"})
+    assert job_settings({}, server_side).scheduler == "tcp://127.0.0.1:8786"
+    assert job_settings({}, config).scheduler == ""
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--db", "mysql://u:p@localhost/db"], "unsupported database"),
+    (["--db", "postgresql://u:secret@127.0.0.1:1/none"], "cannot use the database"),
+    (["--blobs", "nosuchprotocol://bucket"], "blob store"),
+    (["--scheduler", "host:8786"], "tcp://host:8786"),
+])
+def test_serve_refuses_unusable_backends(tmp_path: Path, args: list[str], words: str) -> None:
+    from click.testing import CliRunner
+
+    from tsnegrid.cli import cli
+
+    res = CliRunner().invoke(cli, ["serve", "--data", str(tmp_path / "d"), "--port", "1", *args])
+    assert res.exit_code != 0 and words in res.output, res.output
+    assert "secret" not in res.output and "Traceback" not in res.output
+
+
+def test_apps_need_data_or_db() -> None:
+    from click.testing import CliRunner
+
+    from tsnegrid.cli import cli
+
+    res = CliRunner().invoke(cli, ["apps", "list"], env={"TSNEGRID_SERVICE_DB": None})
+    assert res.exit_code == 2 and "--db" in res.output

@@ -1,5 +1,5 @@
-"""The service over real HTTP against started servers: a full run, isolation between apps, and
-recovery after ``kill -9`` mid-job."""
+"""The service over real HTTP against started servers: a full run, isolation between apps,
+recovery after ``kill -9`` mid-job, and two nodes sharing PostgreSQL and a blob folder."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from service_helpers import (
     demo_images,
     image_inputs,
     pid_alive,
+    postgres_database,
     service_cache,
     start_server,
 )
@@ -152,3 +153,35 @@ def test_kill_9_mid_job_then_restart_finishes(db_url: str | None, tmp_path: Path
     assert client.get(out["data"]["image"]["url"]).status_code == 200
     listed = client.get("/v2/inputs", params={"per_page": 1000}).json()
     assert sorted(i["id"] for i in listed["inputs"]) == sorted(ids)
+
+
+def test_job_of_a_lost_node_is_finished_by_another(tmp_path: Path, start_server: Any) -> None:
+    """Two nodes share PostgreSQL and a blob folder; node A dies mid-job and stays down; node B
+    leaves A's job alone while its lease lives, then takes it over and finishes it."""
+    with postgres_database() as db:
+        shared = {"TSNEGRID_SERVICE_BLOBS": (tmp_path / "shared-blobs").as_uri(),
+                  "TSNEGRID_SERVICE_LEASE_S": "3"}
+        key = create_key(tmp_path / "a", "multi", db)
+        node_a = start_server(tmp_path / "a", db, **shared)
+        client = Client(node_a.url, key)
+        ids = upload(client, demo_images(100, start=500))  # not yet in the embedding cache
+        viz_id = client.post("/v2/visualizations", json={"tile": 16}).json()["output"]["id"]
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            status = client.get(f"/v2/visualizations/{viz_id}").json()["output"]["status"]
+            if status["code"] != "PENDING":
+                break
+            time.sleep(0.05)
+        assert status["code"] == "RUNNING", status
+        node_a.kill9()
+
+        node_b = start_server(tmp_path / "b", db, **shared)
+        client = Client(node_b.url, key)
+        out = client.wait_done(viz_id)
+        assert out["status"]["code"] == "DONE", out
+        assert out["attempts"] == 2
+        layout = client.get(out["data"]["layout"]["url"]).json()
+        assert sorted(p["input_id"] for p in layout["images"]) == sorted(ids)
+        assert client.get(f"/v2/inputs/{ids[0]}/image").status_code == 200
+        assert not (tmp_path / "b" / "blobs").exists()
+        node_b.stop()  # before its database goes

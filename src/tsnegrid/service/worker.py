@@ -39,11 +39,8 @@ class JobGone(Exception):
 
 def job_settings(params: dict[str, Any], config: ServiceConfig) -> Settings:
     """The pipeline settings of a job: its request parameters plus the server's own."""
-    server: dict[str, Any] = {"threads": config.threads, "cache_dir": config.cache,
-                              "max_image_pixels": config.max_image_pixels}
-    if config.scheduler:  # embed on the server's Dask cluster
-        server["scheduler"] = config.scheduler
-    return Settings(**params, **server)
+    return Settings(**params, threads=config.threads, cache_dir=config.cache,
+                    max_image_pixels=config.max_image_pixels, scheduler=config.scheduler)
 
 
 def layout_document(layout_dict: dict[str, Any], ids_by_path: dict[str, str]) -> dict[str, Any]:
