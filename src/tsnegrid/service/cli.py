@@ -17,8 +17,8 @@ DATA_OPTION = click.option("--data", "data_dir", required=True,
                            type=click.Path(file_okay=False, path_type=Path),
                            help="Folder holding the service's database, blobs and cache.")
 DB_OPTION = click.option("--db", default=None, metavar="URL", envvar="TSNEGRID_SERVICE_DB",
-                         help="Database: sqlite:///PATH or postgresql://USER:PASS@HOST:PORT/DB "
-                              "[default: SQLite in DATA]")
+                         help="Database: sqlite:///PATH or postgresql://USER:PASS@HOST:PORT/DB"
+                              "  [default: SQLite in DATA]")
 
 
 def _config(data_dir: Path, **values: Any) -> Any:
