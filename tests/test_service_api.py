@@ -326,3 +326,20 @@ def test_apps_need_data_or_db() -> None:
 
     res = CliRunner().invoke(cli, ["apps", "list"], env={"TSNEGRID_SERVICE_DB": None})
     assert res.exit_code == 2 and "--db" in res.output
+
+
+@sqlite_only
+def test_jobs_embed_on_the_servers_dask_cluster(api: Any, config: ServiceConfig) -> None:
+    distributed = pytest.importorskip("distributed")
+    client, auth = api
+    files = demo_images(6, start=40)
+    client.post("/v2/inputs", headers=auth, json={"inputs": image_inputs(files)})
+    viz_id = client.post("/v2/visualizations", headers=auth, json={
+        "model": "pixels", "reducer": "pca"}).json()["output"]["id"]
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        on_cluster = config.model_copy(update={"scheduler": cluster.scheduler_address})
+        assert Worker(on_cluster).drain() == 1
+        assert "embed_chunk" in cluster.scheduler.task_prefixes  # the images went there
+    out = client.get(f"/v2/visualizations/{viz_id}", headers=auth).json()["output"]
+    assert out["status"]["code"] == "DONE", out

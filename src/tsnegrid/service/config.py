@@ -7,6 +7,7 @@ explicitly. Pipeline defaults stay in ``Settings``.
 
 from __future__ import annotations
 
+import hashlib
 import socket
 from pathlib import Path
 
@@ -82,7 +83,10 @@ class ServiceConfig(BaseSettings):
     @property
     def node(self) -> str:
         """This server's name in the job table: host and data folder (one server per folder)."""
-        return f"{socket.gethostname()}:{self.data_dir.resolve()}"
+        folder = str(self.data_dir.resolve())
+        if len(folder) > 200:  # the column holds 300 characters
+            folder = hashlib.sha256(folder.encode()).hexdigest()[:32]
+        return f"{socket.gethostname()[:64]}:{folder}"
 
     @property
     def work_dir(self) -> Path:
