@@ -343,3 +343,29 @@ def test_jobs_embed_on_the_servers_dask_cluster(api: Any, config: ServiceConfig)
         assert "embed_chunk" in cluster.scheduler.task_prefixes  # the images went there
     out = client.get(f"/v2/visualizations/{viz_id}", headers=auth).json()["output"]
     assert out["status"]["code"] == "DONE", out
+
+
+def test_finished_visualization_has_a_viewer_link(api: Any, config: ServiceConfig) -> None:
+    client, auth = api
+    files = demo_images(6)
+    client.post("/v2/inputs", headers=auth, json={"inputs": image_inputs(files, group="g")})
+    viz_id = client.post("/v2/visualizations", headers=auth,
+                         json={"model": "pixels", "reducer": "pca"}).json()["output"]["id"]
+    assert Worker(config).drain() == 1
+    out = client.get(f"/v2/visualizations/{viz_id}", headers=auth).json()["output"]
+    url = out["data"]["viewer"]["url"]
+    assert url.endswith("/index.html") and f"/v2/visualizations/{viz_id}/viewer/" in url
+    base = url.removesuffix("index.html")
+    page = client.get(url)  # no Authorization header: the link's token is the credential
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    script = client.get(base + "layout.js").text
+    assert all(f.stem in script for f in files) and str(config.data_dir) not in script
+    assert '"group"' in script  # the inputs' metadata feeds hover and colour-by
+    assert client.get(base + "viewer/openseadragon.min.js").status_code == 200
+    assert client.get(base + "grid.jpg").headers["content-type"] == "image/jpeg"
+    original = client.get(base + f"inputs/{files[0].stem}")
+    assert original.status_code == 200 and original.content == files[0].read_bytes()
+    token = base.rstrip("/").rsplit("/", 1)[1]
+    for bad in (url.replace(token, "x" * len(token)), base + "inputs/not-in-this-grid",
+                base + "no-such-file.js", url.replace(viz_id, "nope")):
+        assert_error(client.get(bad), 404, "")

@@ -91,6 +91,8 @@ class Visualization(Base):
     inputs: Mapped[list[list[str]]] = mapped_column(JSON)
     image_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
     layout_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    viewer_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    viewer_token: Mapped[str | None] = mapped_column(String(64), nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     owner: Mapped[str] = mapped_column(String(300), default="")
     lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
@@ -110,7 +112,8 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 # Columns added after the first release, created on databases that lack them.
 _ADDED_COLUMNS = {"visualizations": {"owner": "VARCHAR(300) NOT NULL DEFAULT ''",
-                                     "lease_until": "TIMESTAMP"}}
+                                     "lease_until": "TIMESTAMP", "viewer_key": "VARCHAR(64)",
+                                     "viewer_token": "VARCHAR(64)"}}
 
 
 def database_url(url: str | Path) -> str:

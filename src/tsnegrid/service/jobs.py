@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import secrets
 import uuid
 from typing import Any
 
@@ -41,7 +42,7 @@ TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
 # Share of the progress bar each pipeline stage fills, in order.
 STAGE_SPANS: dict[str, tuple[int, int]] = {
     "load": (0, 2), "embed": (2, 80), "reduce": (80, 90), "assign": (90, 93),
-    "render": (93, 99),
+    "render": (93, 97), "pyramid": (97, 99),
 }
 
 
@@ -142,10 +143,13 @@ def set_progress(session: Session, pk: int, stage: str, percent: int,
 
 
 def finish(session: Session, pk: int, image_key: str, layout_key: str,
-           attempt: int | None = None) -> bool:
+           attempt: int | None = None, viewer_key: str | None = None) -> bool:
+    """Mark a job done with its output blobs; the viewer gets a fresh secret link token."""
+    token = secrets.token_urlsafe(24) if viewer_key else None
     ok = _move(session, pk, JobStatus.RUNNING, JobStatus.DONE, attempt, progress=100,
-               stage="done", image_key=image_key, layout_key=layout_key, finished_at=utcnow(),
-               error=None, lease_until=None)
+               stage="done", image_key=image_key, layout_key=layout_key,
+               viewer_key=viewer_key, viewer_token=token, finished_at=utcnow(), error=None,
+               lease_until=None)
     session.commit()
     return ok
 

@@ -20,11 +20,14 @@ import time
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
+
+from sqlalchemy import select
 
 from tsnegrid.errors import TsnegridError
 from tsnegrid.service import jobs
 from tsnegrid.service.config import ServiceConfig
-from tsnegrid.service.db import Database, Visualization
+from tsnegrid.service.db import Database, Input, Visualization
 from tsnegrid.service.storage import BlobStore
 from tsnegrid.settings import Settings
 
@@ -38,9 +41,14 @@ class JobGone(Exception):
 
 
 def job_settings(params: dict[str, Any], config: ServiceConfig) -> Settings:
-    """The pipeline settings of a job: its request parameters plus the server's own."""
+    """The pipeline settings of a job: its request parameters plus the server's own (every job
+    also gets the viewer, and the deep-zoom pyramid when its grid is too big for one image)."""
     return Settings(**params, threads=config.threads, cache_dir=config.cache,
-                    max_image_pixels=config.max_image_pixels, scheduler=config.scheduler)
+                    max_image_pixels=config.max_image_pixels, scheduler=config.scheduler,
+                    html=True)
+
+
+VIEWER_SKIP = frozenset({"layout.csv", "layout.json", "report.txt"})
 
 
 def layout_document(layout_dict: dict[str, Any], ids_by_path: dict[str, str]) -> dict[str, Any]:
@@ -135,9 +143,9 @@ class Worker:
         log.info("job %s: %d inputs, attempt %d", job.viz_id, len(job.inputs), job.attempts)
         try:
             with LeaseKeeper(self.db, job, self.config.lease_s) as lease:
-                image_key, layout_key = self._build(job, work, lease)
+                image_key, layout_key, viewer_key = self._build(job, work, lease)
             with self.db.session() as s:
-                if jobs.finish(s, job.pk, image_key, layout_key, job.attempts):
+                if jobs.finish(s, job.pk, image_key, layout_key, job.attempts, viewer_key):
                     log.info("job %s done", job.viz_id)
                 else:
                     log.info("job %s was deleted or taken over before it finished", job.viz_id)
@@ -151,8 +159,9 @@ class Worker:
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
-    def _build(self, job: Visualization, work: Path, lease: LeaseKeeper) -> tuple[str, str]:
-        """Run the pipeline in ``work``; return the image and layout blob keys."""
+    def _build(self, job: Visualization, work: Path,
+               lease: LeaseKeeper) -> tuple[str, str, str]:
+        """Run the pipeline in ``work``; return the image, layout and viewer blob keys."""
         from tsnegrid.pipeline import build
 
         ids_by_path: dict[str, str] = {}
@@ -168,7 +177,28 @@ class Worker:
         image_key = self.store.put_file(work / "out" / f"grid.{fmt}")
         doc = layout_document(layout.to_dict(), ids_by_path)
         layout_key = self.store.put(json.dumps(doc).encode("utf-8"))
-        return image_key, layout_key
+        viewer_key = self._store_viewer(job, layout.to_dict(), ids_by_path, work / "out")
+        return image_key, layout_key, viewer_key
+
+    def _store_viewer(self, job: Visualization, layout_dict: dict[str, Any],
+                      ids_by_path: dict[str, str], out: Path) -> str:
+        """Rewrite the viewer with input ids and metadata (no server paths), store each of its
+        files as a blob and return the key of the manifest ``{relative path: blob key}``."""
+        from tsnegrid.viewer import write_viewer
+
+        ids = [ids_by_path.get(r["path"], r["path"]) for r in layout_dict["images"]]
+        view = {**layout_dict, "skipped": [],
+                "images": [{**r, "path": i} for r, i in zip(layout_dict["images"], ids,
+                                                              strict=True)]}
+        with self.db.session() as s:
+            rows = s.execute(select(Input.input_id, Input.meta).where(
+                Input.app_id == job.app_id, Input.input_id.in_(ids)))
+            metadata = {input_id: meta for input_id, meta in rows if meta}
+        write_viewer(view, out, metadata=metadata or None, title=f"tsnegrid: {job.viz_id}",
+                     image_url=lambda input_id: "inputs/" + quote(input_id, safe=""))
+        manifest = {f.relative_to(out).as_posix(): self.store.put_file(f)
+                    for f in sorted(out.rglob("*")) if f.is_file() and f.name not in VIEWER_SKIP}
+        return self.store.put(json.dumps(manifest, sort_keys=True).encode("utf-8"))
 
     def _fail(self, job: Visualization, reason: str) -> None:
         log.info("job %s failed: %s", job.viz_id, reason)

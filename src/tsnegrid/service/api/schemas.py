@@ -125,6 +125,8 @@ class Link(BaseModel):
 class VisualizationData(BaseModel):
     image: Link
     layout: Link
+    viewer: Link | None = Field(None, description="The zoomable viewer; the link itself is the "
+                                                  "credential, so share it with care")
 
 
 class JobStatusOut(BaseModel):

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hmac
 import importlib.util
+import json
+import mimetypes
 from typing import Any
+from urllib.parse import unquote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
@@ -63,6 +67,10 @@ def output_json(job: Visualization, request: Request) -> dict[str, Any]:
             "image": {"url": str(request.url_for("get_visualization_image", viz_id=job.viz_id))},
             "layout": {"url": str(request.url_for("get_visualization_layout",
                                                   viz_id=job.viz_id))}}
+        if job.viewer_key and job.viewer_token:
+            out["data"]["viewer"] = {"url": str(request.url_for(
+                "get_viewer_file", viz_id=job.viz_id, token=job.viewer_token,
+                path="index.html"))}
     return out
 
 
@@ -168,6 +176,35 @@ def get_visualization_layout(viz_id: str, caller: CallerDep, session: SessionDep
     """Where each input sits on the grid (layout.json, paths replaced by input ids)."""
     key, _job = _output_key(session, caller.id, viz_id, "layout")
     return blob_response(state.store, key, "application/json")
+
+
+@router.get("/{viz_id}/viewer/{token}/{path:path}", response_class=FileResponse,
+            responses={200: {"content": {"text/html": {}, "application/javascript": {},
+                                         "text/css": {}, "image/*": {}},
+                             "description": "A file of the visualization's viewer"}})
+def get_viewer_file(viz_id: str, token: str, path: str, session: SessionDep,
+                    state: StateDep) -> Response:
+    """The zoomable viewer of a finished visualization. The link's token (from the
+    authenticated ``GET /v2/visualizations/{id}``, ``output.data.viewer.url``) is the
+    credential, so the page and everything it loads open in a browser without headers."""
+    job = session.scalar(select(Visualization).where(Visualization.viz_id == viz_id))
+    if (job is None or not job.viewer_key or not job.viewer_token
+            or not hmac.compare_digest(job.viewer_token.encode(), token.encode())):
+        raise NotFoundError(f"visualization {viz_id!r} has no viewer at this link")
+    if path.startswith("inputs/"):
+        input_id = unquote(path.removeprefix("inputs/"))
+        key = next((k for i, k in job.inputs if i == input_id), None)
+        row = session.scalar(select(Input).where(Input.app_id == job.app_id,
+                                                 Input.input_id == input_id))
+        if key is None:
+            raise NotFoundError(f"input {input_id!r} is not in this visualization")
+        return blob_response(state.store, key, row.mime if row else None)
+    manifest = json.loads(state.store.read(job.viewer_key))
+    key = manifest.get(path or "index.html")
+    if key is None:
+        raise NotFoundError(f"the viewer has no file {path!r}")
+    media = mimetypes.guess_type(path)[0] or "application/octet-stream"
+    return blob_response(state.store, key, media)
 
 
 @router.delete("/{viz_id}", response_model=StatusOnly)
