@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 from tsnegrid import assign as assign_mod
 from tsnegrid import grid as grid_mod
 from tsnegrid import metrics as metrics_mod
+from tsnegrid import refine as refine_mod
 from tsnegrid.embed import embed_images, make_embedder
 from tsnegrid.embed.batches import EmbedJob
 from tsnegrid.embed.cache import EmbeddingCache
@@ -154,6 +155,11 @@ def build(
         fitted = grid_mod.fit_to_grid(pts, rows, cols)
         cells = assign_mod.assign(fitted, rows, cols, method=settings.assign)
         progress("assign", 1, 1)
+    if vecs is not None and refine_mod.resolve_refine(settings.refine, rows * cols):
+        with _timed(timings, "refine"):
+            progress("refine", 0, 1)
+            cells = refine_mod.refine(vecs, cells, rows, cols, seed=settings.seed).cells
+            progress("refine", 1, 1)
 
     with _timed(timings, "metrics"):
         quality = metrics_mod.displacement(fitted, cells, cols)

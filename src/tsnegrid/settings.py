@@ -34,6 +34,8 @@ class Settings:
                                "path to an .onnx image model.")
     reducer: str = _opt("tsne", "2-D reduction: tsne, umap (needs tsnegrid[umap]) or pca.")
     assign: str = _opt("auto", "Grid assignment solver (auto picks by grid size).")
+    refine: str = _opt("auto", "Refine the assigned grid by swaps that bring look-alike images "
+                               "next to each other: on, off, or auto (on up to 250,000 cells).")
     grid: str = _opt("auto", "Grid shape ROWSxCOLS, or auto (rows*cols >= N, near the point "
                              "cloud's aspect).")
     tile: int = _opt(64, "Tile size in pixels.")
@@ -70,6 +72,9 @@ class Settings:
             raise InputError(f"format must be one of {', '.join(IMAGE_FORMATS)}, got "
                              f"{self.format!r}")
         object.__setattr__(self, "format", self.format.lower())
+        if self.refine not in REFINE_MODES:
+            raise InputError(f"refine must be one of {', '.join(REFINE_MODES)}, got "
+                             f"{self.refine!r}")
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed (validated again)."""
@@ -82,6 +87,7 @@ class Settings:
 
 
 IMAGE_FORMATS = ("jpg", "png", "webp")
+REFINE_MODES = ("auto", "on", "off")
 
 
 def setting_help() -> dict[str, str]:

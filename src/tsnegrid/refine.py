@@ -1,0 +1,329 @@
+"""Grid refinement: LAS-style swaps in the original vector space, seeded from the snapped grid.
+
+The 2-D reduction throws away neighbourhood information that the grid can win back. Starting
+from the assigned cells, each move takes a small group of cells (cells near a random cell, or a
+random image's cell plus the cells around one of its nearest neighbours in PCA space), re-solves
+which of the group's images goes where against their fixed outside neighbours (a tiny exact LAP,
+as in Barthel et al.'s LAS/FLAS), and keeps the result only if the summed distance between
+8-neighbours drops. So the t-SNE grid's global order stays while local order improves, and
+stranded images jump next to their look-alikes. Holes may move; a seed fixes the result; each
+pass costs O(N x dims).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+from numpy.typing import NDArray
+
+from tsnegrid.errors import InputError
+from tsnegrid.settings import REFINE_MODES
+
+log = logging.getLogger(__name__)
+
+#: ``auto`` refines grids up to this many cells (above, a pass costs seconds and the grid's
+#: local order is already set by the t-SNE layout's sampled placement).
+AUTO_LIMIT = 250_000
+#: PCA dimensions the swaps compare (DPQ on the full vectors moved < 0.002 between 32 and 64).
+DIMS = 32
+#: Cells re-solved together in one move (FLAS's default is 9; the neighbour moves use 10).
+SWAP_CELLS = 10
+#: Half-width of the window the local moves draw their cells from.
+REACH = 2
+#: Nearest neighbours (in the PCA space) an image may be pulled next to.
+KNN = 8
+#: Weight of diagonal neighbours in the objective.
+WDIAG = 0.5
+#: Moves per pass (x N), the pass budget and the relative gain below which passes stop.
+SWEEPS = 1.0
+MAX_PASSES = 30
+MIN_GAIN = 0.001
+
+
+@dataclass(frozen=True)
+class Refined:
+    """Refined cells (same meaning as the input), how many images changed cell, passes run."""
+
+    cells: NDArray[np.int64]
+    moved: int
+    passes: int
+
+
+def resolve_refine(mode: str, n_cells: int) -> bool:
+    """Turn the ``refine`` setting into on/off; ``auto`` refines up to ``AUTO_LIMIT`` cells."""
+    if mode not in REFINE_MODES:
+        raise InputError(f"refine must be one of {', '.join(REFINE_MODES)}, got {mode!r}")
+    if mode != "auto":
+        return mode == "on"
+    chosen = n_cells <= AUTO_LIMIT
+    log.info("refine auto -> %s for %d cells", "on" if chosen else "off", n_cells)
+    return chosen
+
+
+def reduce_for_refine(vectors: NDArray[np.floating], seed: int,
+                      dims: int = DIMS) -> NDArray[np.float32]:
+    """Centred projection on the top ``dims`` principal directions (randomized SVD, seeded),
+    as float32: the space the swaps compare in. Narrow input is only centred."""
+    from sklearn.utils.extmath import randomized_svd
+
+    x = np.asarray(vectors, dtype=np.float32)
+    x = x - x.mean(axis=0)
+    if x.shape[1] > dims and x.shape[0] > dims:
+        u, s, _ = randomized_svd(x, dims, n_iter=4, random_state=seed)
+        x = u * s
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+@njit(cache=True)
+def _hungarian(cost: NDArray[np.float64], k: int) -> NDArray[np.int64]:
+    """Minimum-cost perfect matching of a k x k matrix (rows to columns), O(k^3)."""
+    inf = 1e300
+    u = np.zeros(k + 1)
+    v = np.zeros(k + 1)
+    p = np.zeros(k + 1, np.int64)
+    way = np.zeros(k + 1, np.int64)
+    for i in range(1, k + 1):
+        p[0] = i
+        j0 = 0
+        minv = np.full(k + 1, inf)
+        used = np.zeros(k + 1, np.bool_)
+        while True:
+            used[j0] = True
+            i0 = p[j0]
+            delta = inf
+            j1 = 0
+            for j in range(1, k + 1):
+                if not used[j]:
+                    cur = cost[i0 - 1, j - 1] - u[i0] - v[j]
+                    if cur < minv[j]:
+                        minv[j] = cur
+                        way[j] = j0
+                    if minv[j] < delta:
+                        delta = minv[j]
+                        j1 = j
+            for j in range(k + 1):
+                if used[j]:
+                    u[p[j]] += delta
+                    v[j] -= delta
+                else:
+                    minv[j] -= delta
+            j0 = j1
+            if p[j0] == 0:
+                break
+        while True:
+            j1 = way[j0]
+            p[j0] = p[j1]
+            j0 = j1
+            if j0 == 0:
+                break
+    row_to_col = np.empty(k, np.int64)
+    for j in range(1, k + 1):
+        row_to_col[p[j] - 1] = j - 1
+    return row_to_col
+
+
+_OFFSETS = np.array([(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)],
+                    dtype=np.int64)
+
+
+@njit(cache=True)
+def _dist(x: NDArray[np.float32], a: int, b: int) -> float:
+    s = 0.0
+    for q in range(x.shape[1]):
+        diff = x[a, q] - x[b, q]
+        s += diff * diff
+    return math.sqrt(s)
+
+
+@njit(cache=True)
+def _local_energy(board: NDArray[np.int64], x: NDArray[np.float32], group: NDArray[np.int64],
+                  g: int, in_group: NDArray[np.bool_], rows: int, cols: int,
+                  wdiag: float) -> float:
+    """Weighted distances between the images in the group's cells and their 8 neighbours
+    (pairs inside the group counted once)."""
+    e = 0.0
+    for t in range(g):
+        cell = group[t]
+        a = board[cell]
+        if a < 0:
+            continue
+        r, c = cell // cols, cell % cols
+        for o in range(8):
+            rr, cc = r + _OFFSETS[o, 0], c + _OFFSETS[o, 1]
+            if rr < 0 or rr >= rows or cc < 0 or cc >= cols:
+                continue
+            nb = rr * cols + cc
+            b = board[nb]
+            if b < 0:
+                continue
+            w = 1.0 if _OFFSETS[o, 0] == 0 or _OFFSETS[o, 1] == 0 else wdiag
+            if in_group[nb]:
+                w *= 0.5
+            e += w * _dist(x, a, b)
+    return e
+
+
+@njit(cache=True)
+def _swap_pass(board: NDArray[np.int64], pos: NDArray[np.int64], x: NDArray[np.float32],
+               knn: NDArray[np.int64], rows: int, cols: int, reach: int, n_steps: int,
+               k: int, wdiag: float, seed: int) -> int:
+    """``n_steps`` local moves; returns how many were accepted.
+
+    Each move takes a group of up to k cells (alternately: cells near a random cell, or a
+    random image's cell plus the cells around one of its nearest neighbours in vector space),
+    solves the assignment of the group's images to its cells against their outside neighbours,
+    and keeps it only if the exact summed neighbour distance drops. Holes (-1) move for free.
+    """
+    np.random.seed(seed)
+    m = rows * cols
+    n = len(pos)
+    group = np.empty(k, np.int64)
+    in_group = np.zeros(m, np.bool_)
+    cost = np.empty((k, k))
+    items = np.empty(k, np.int64)
+    accepted = 0
+    side = 2 * reach + 1
+    for step in range(n_steps):
+        g = 0
+        if step % 2 == 0 or knn.shape[1] == 0:
+            centre = np.random.randint(m)
+            cr, cc = centre // cols, centre % cols
+            group[0] = centre
+            in_group[centre] = True
+            g = 1
+            tries = 0
+            while g < k and tries < 4 * k:
+                tries += 1
+                r = cr + np.random.randint(side) - reach
+                c = cc + np.random.randint(side) - reach
+                if r < 0 or r >= rows or c < 0 or c >= cols:
+                    continue
+                cell = r * cols + c
+                if not in_group[cell]:
+                    in_group[cell] = True
+                    group[g] = cell
+                    g += 1
+        else:
+            a = np.random.randint(n)
+            b = knn[a, np.random.randint(knn.shape[1])]
+            group[0] = pos[a]
+            in_group[pos[a]] = True
+            g = 1
+            br, bc = pos[b] // cols, pos[b] % cols
+            for dr in range(-1, 2):
+                for dc in range(-1, 2):
+                    r, c = br + dr, bc + dc
+                    if g < k and 0 <= r < rows and 0 <= c < cols:
+                        cell = r * cols + c
+                        if not in_group[cell]:
+                            in_group[cell] = True
+                            group[g] = cell
+                            g += 1
+        if g >= 2:
+            for i in range(g):
+                items[i] = board[group[i]]
+            for j in range(g):
+                cell = group[j]
+                r, c = cell // cols, cell % cols
+                for i in range(g):
+                    cost[i, j] = 0.0
+                for o in range(8):
+                    rr, cc = r + _OFFSETS[o, 0], c + _OFFSETS[o, 1]
+                    if rr < 0 or rr >= rows or cc < 0 or cc >= cols:
+                        continue
+                    nb = rr * cols + cc
+                    if in_group[nb] or board[nb] < 0:
+                        continue
+                    w = 1.0 if _OFFSETS[o, 0] == 0 or _OFFSETS[o, 1] == 0 else wdiag
+                    for i in range(g):
+                        if items[i] >= 0:
+                            cost[i, j] += w * _dist(x, items[i], board[nb])
+            for i in range(g):
+                cost[i, i] -= 1e-9
+            perm = _hungarian(cost, g)
+            moved = False
+            for i in range(g):
+                if perm[i] != i:
+                    moved = True
+            if moved:
+                before = _local_energy(board, x, group, g, in_group, rows, cols, wdiag)
+                for i in range(g):
+                    board[group[perm[i]]] = items[i]
+                after = _local_energy(board, x, group, g, in_group, rows, cols, wdiag)
+                if after < before - 1e-7 * (1.0 + before):
+                    accepted += 1
+                    for i in range(g):
+                        if items[i] >= 0:
+                            pos[items[i]] = group[perm[i]]
+                else:
+                    for i in range(g):
+                        board[group[i]] = items[i]
+        for i in range(g):
+            in_group[group[i]] = False
+    return accepted
+
+
+def refine(
+    vectors: NDArray[np.floating],
+    cells: NDArray[np.int64],
+    rows: int,
+    cols: int,
+    *,
+    seed: int = 0,
+    dims: int = DIMS,
+    max_passes: int = MAX_PASSES,
+) -> Refined:
+    """Improve a grid layout of ``vectors`` (N x D, one per placed image) by local swaps.
+
+    ``cells[i]`` is image i's cell ``r * cols + c``; holes are the unused cells. Each pass
+    makes ``SWEEPS`` x N moves; passes stop when one gains less than ``MIN_GAIN`` of the summed
+    neighbour distance, or after ``max_passes``.
+    """
+    cells = np.asarray(cells, dtype=np.int64)
+    n, m = len(cells), rows * cols
+    if len(vectors) != n:
+        raise InputError(f"refine: {len(vectors)} vectors for {n} cells")
+    if n and (cells.min() < 0 or cells.max() >= m or len(np.unique(cells)) != n):
+        raise InputError("refine: cells must be distinct indices into the grid")
+    if n < 3 or m < 4:
+        return Refined(cells.copy(), 0, 0)
+    from tsnegrid.reduce.neighbors import nearest_neighbors
+
+    x = reduce_for_refine(vectors, seed, dims)
+    knn = np.ascontiguousarray(nearest_neighbors(x, KNN, seed=seed)[0], dtype=np.int64)
+    board = np.full(m, -1, dtype=np.int64)
+    board[cells] = np.arange(n)
+    pos = cells.copy()
+    rng = np.random.default_rng(seed)
+    n_steps = max(1, math.ceil(SWEEPS * n))
+    energy = grid_energy(board, x, rows, cols)
+    passes = 0
+    while passes < max_passes:
+        _swap_pass(board, pos, x, knn, rows, cols, REACH, n_steps, SWAP_CELLS, WDIAG,
+                   int(rng.integers(2**31 - 1)))
+        passes += 1
+        new = grid_energy(board, x, rows, cols)
+        gain, energy = (energy - new) / max(energy, 1e-12), new
+        if gain < MIN_GAIN:
+            break
+    moved = int((pos != cells).sum())
+    log.info("refined %d images on %dx%d in %d passes, %d moved", n, rows, cols, passes, moved)
+    return Refined(pos, moved, passes)
+
+
+def grid_energy(board: NDArray[np.int64], x: NDArray[np.float32], rows: int,
+                cols: int) -> float:
+    """Summed distance between every pair of occupied 8-neighbour cells (diagonals weighted
+    ``WDIAG``): what the swaps lower."""
+    b = board.reshape(rows, cols)
+    total = 0.0
+    for dr, dc, w in ((0, 1, 1.0), (1, 0, 1.0), (1, 1, WDIAG), (1, -1, WDIAG)):
+        a = b[:rows - dr, max(0, -dc):cols - max(0, dc)]
+        o = b[dr:, max(0, dc):cols + min(0, dc)]
+        ok = (a >= 0) & (o >= 0)
+        total += w * float(np.linalg.norm(x[a[ok]] - x[o[ok]], axis=1).sum())
+    return total
