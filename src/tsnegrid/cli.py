@@ -66,7 +66,8 @@ def settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
             command = click.option(name, type=click.Path(path_type=Path), default=None,
                                    help=helptext)(command)
         else:
-            kind = int if f.type in ("int", int) else str
+            kind = {"int": int, "float": float}.get(str(getattr(f.type, "__name__", f.type)),
+                                                      str)
             command = click.option(name, type=kind, default=default, show_default=True,
                                    help=helptext)(command)
     return command

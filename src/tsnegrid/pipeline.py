@@ -112,11 +112,13 @@ def build(
         model_id = "vectors"
     else:
         with _timed(timings, "embed"):
-            embedder = make_embedder(settings.model, settings.cache_dir, settings.threads)
+            embedder = make_embedder(settings.model, settings.cache_dir, settings.threads,
+                                     settings.features, settings.colour_weight)
             cache = EmbeddingCache(settings.cache_dir / "embeddings.sqlite")
             job = EmbedJob(model=settings.model, cache_dir=settings.cache_dir,
                            threads=settings.threads, batch_size=settings.batch_size,
-                           background=background, max_pixels=settings.max_image_pixels)
+                           background=background, max_pixels=settings.max_image_pixels,
+                           features=settings.features, colour_weight=settings.colour_weight)
             executor = make_executor(settings.scheduler, settings.workers)
             try:
                 emb = embed_images(paths, embedder, cache, job=job, executor=executor,

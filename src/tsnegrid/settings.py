@@ -32,6 +32,11 @@ class Settings:
 
     model: str = _opt("lite0", "Embedder: lite0 (EfficientNet-Lite0, ImageNet), pixels, or a "
                                "path to an .onnx image model.")
+    features: str = _opt("semantic", "What counts as alike: semantic (the model's vector), "
+                                      "colour (a small colour-layout descriptor) or both "
+                                      "(concatenated, colour scaled by --colour-weight).")
+    colour_weight: float = _opt(0.5, "Weight of the colour part with --features both (each part "
+                                     "has unit length first).")
     reducer: str = _opt("tsne", "2-D reduction: tsne, umap (needs tsnegrid[umap]) or pca.")
     assign: str = _opt("auto", "Grid assignment solver (auto picks by grid size).")
     refine: str = _opt("auto", "Refine the assigned grid by swaps that bring look-alike images "
@@ -72,6 +77,11 @@ class Settings:
             raise InputError(f"format must be one of {', '.join(IMAGE_FORMATS)}, got "
                              f"{self.format!r}")
         object.__setattr__(self, "format", self.format.lower())
+        if self.features not in FEATURES:
+            raise InputError(f"features must be one of {', '.join(FEATURES)}, got "
+                             f"{self.features!r}")
+        if not 0 < self.colour_weight <= 10:
+            raise InputError(f"colour_weight must be in (0, 10], got {self.colour_weight}")
         if self.refine not in REFINE_MODES:
             raise InputError(f"refine must be one of {', '.join(REFINE_MODES)}, got "
                              f"{self.refine!r}")
@@ -88,6 +98,7 @@ class Settings:
 
 IMAGE_FORMATS = ("jpg", "png", "webp")
 REFINE_MODES = ("auto", "on", "off")
+FEATURES = ("semantic", "colour", "both")
 
 
 def setting_help() -> dict[str, str]:

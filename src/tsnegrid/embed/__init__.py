@@ -30,8 +30,17 @@ MODELS = ("lite0", "pixels")
 CHUNK = 256
 
 
-def make_embedder(name: str, cache_dir: Path, threads: int = 0) -> Embedder:
-    """Build the named embedder: ``lite0``, ``pixels`` or a path ending in ``.onnx``."""
+def make_embedder(name: str, cache_dir: Path, threads: int = 0, features: str = "semantic",
+                  colour_weight: float = 0.5) -> Embedder:
+    """Build the named embedder: ``lite0``, ``pixels`` or a path ending in ``.onnx``; with
+    ``features`` ``colour`` or ``both``, the colour descriptor alone or mixed in
+    (see ``tsnegrid.features``)."""
+    if features != "semantic":
+        from tsnegrid.features import MixedEmbedder, check_features
+
+        check_features(features, colour_weight)
+        base = None if features == "colour" else make_embedder(name, cache_dir, threads)
+        return MixedEmbedder(base, features, colour_weight)
     if name == "lite0":
         from tsnegrid.embed.lite0 import load_lite0
 

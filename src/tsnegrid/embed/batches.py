@@ -29,6 +29,8 @@ class EmbedJob:
     batch_size: int = 32
     background: tuple[int, int, int] = (255, 255, 255)
     max_pixels: int = 178_956_970
+    features: str = "semantic"
+    colour_weight: float = 0.5
 
 
 def _decode(path: Path, embedder: Embedder, job: EmbedJob) -> Result:
@@ -65,14 +67,16 @@ def compute_vectors(paths: Sequence[Path], embedder: Embedder, job: EmbedJob,
 
 
 @lru_cache(maxsize=2)
-def _worker_embedder(model: str, cache_dir: Path, threads: int) -> Embedder:
+def _worker_embedder(model: str, cache_dir: Path, threads: int, features: str,
+                     colour_weight: float) -> Embedder:
     from tsnegrid.embed import make_embedder
 
-    return make_embedder(model, cache_dir, threads)
+    return make_embedder(model, cache_dir, threads, features, colour_weight)
 
 
 def embed_chunk(paths: Sequence[Path], job: EmbedJob) -> list[NDArray[np.float32] | str]:
     """Worker task: vectors, or error messages, for one chunk of paths."""
-    embedder = _worker_embedder(job.model, job.cache_dir, job.threads)
+    embedder = _worker_embedder(job.model, job.cache_dir, job.threads, job.features,
+                                job.colour_weight)
     return [r if not isinstance(r, ImageError) else str(r)
             for r in compute_vectors(paths, embedder, job)]

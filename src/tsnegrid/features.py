@@ -1,0 +1,105 @@
+"""Feature mixes: what looks alike to a person is partly colour and layout, which an ImageNet
+CNN mostly ignores.
+
+``colour_descriptor`` is a small hand-made vector (a 4x4 colour layout in CIELAB plus a coarse
+hue/lightness histogram); ``MixedEmbedder`` wraps an image model and returns the semantic vector,
+the colour vector, or both concatenated (each part scaled to unit length, colour weighted). Its
+``model_id`` names the mix, so the embedding cache never hands one mix's vectors to another.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image, ImageCms
+
+from tsnegrid.embed.base import Embedder
+from tsnegrid.errors import InputError
+from tsnegrid.settings import FEATURES
+
+#: Bumped whenever the descriptor changes, so cached vectors of the old one are not reused.
+COLOUR_VERSION = 1
+LAYOUT_SIDE = 4
+HUE_BINS = 12
+LIGHT_BINS = 4
+COLOUR_DIMS = 3 * LAYOUT_SIDE**2 + HUE_BINS * LIGHT_BINS + LIGHT_BINS
+_SIDE = 32
+
+_SRGB_TO_LAB = ImageCms.buildTransformFromOpenProfiles(
+    ImageCms.createProfile("sRGB"), ImageCms.createProfile("LAB"), "RGB", "LAB")
+
+
+def colour_descriptor(image: Image.Image) -> NDArray[np.float32]:
+    """``COLOUR_DIMS`` values: mean L*a*b* of each cell of a 4x4 layout (scaled to about
+    [-1, 1]), then the share of pixels per (hue, lightness) bin of the saturated pixels and per
+    lightness bin of the grey ones."""
+    small = image.convert("RGB").resize((_SIDE, _SIDE), Image.Resampling.BILINEAR)
+    lab = np.asarray(ImageCms.applyTransform(small, _SRGB_TO_LAB), dtype=np.float32)
+    lab = (lab - np.array([0.0, 128.0, 128.0], np.float32)) / np.array([255.0, 128.0, 128.0],
+                                                                        np.float32)
+    step = _SIDE // LAYOUT_SIDE
+    layout = lab.reshape(LAYOUT_SIDE, step, LAYOUT_SIDE, step, 3).mean(axis=(1, 3)).ravel()
+    hsv = np.asarray(small.convert("HSV"), dtype=np.float32) / 255.0
+    h, s, v = hsv[..., 0].ravel(), hsv[..., 1].ravel(), hsv[..., 2].ravel()
+    light = np.minimum((v * LIGHT_BINS).astype(np.int64), LIGHT_BINS - 1)
+    hue = np.minimum((h * HUE_BINS).astype(np.int64), HUE_BINS - 1)
+    chromatic = s * v > 0.15
+    hist = np.bincount(hue[chromatic] * LIGHT_BINS + light[chromatic],
+                       minlength=HUE_BINS * LIGHT_BINS)
+    grey = np.bincount(light[~chromatic], minlength=LIGHT_BINS)
+    counts = np.concatenate([hist, grey]).astype(np.float32) / h.size
+    return np.concatenate([layout, np.sqrt(counts)]).astype(np.float32)
+
+
+def _unit(v: NDArray[np.float32]) -> NDArray[np.float32]:
+    norm = np.linalg.norm(v, axis=1, keepdims=True)
+    return (v / np.maximum(norm, 1e-12)).astype(np.float32)
+
+
+def check_features(features: str, weight: float) -> None:
+    """Raise ``InputError`` for an unknown mix or a weight outside (0, 10]."""
+    if features not in FEATURES:
+        raise InputError(f"features must be one of {', '.join(FEATURES)}, got {features!r}")
+    if not 0 < weight <= 10:
+        raise InputError(f"colour_weight must be in (0, 10], got {weight}")
+
+
+def mix_id(model_id: str, features: str, weight: float) -> str:
+    """Cache key of a mix: the model id alone for ``semantic`` (vectors unchanged)."""
+    if features == "semantic":
+        return model_id
+    colour = f"colour-v{COLOUR_VERSION}"
+    return colour if features == "colour" else f"{model_id}+{colour}x{weight:g}"
+
+
+class MixedEmbedder:
+    """Wraps an embedder; ``preprocess`` packs the model input and the colour vector into one
+    flat array, ``embed_batch`` unpacks them and returns the mix."""
+
+    def __init__(self, base: Embedder | None, features: str, weight: float) -> None:
+        check_features(features, weight)
+        if base is None and features != "colour":
+            raise InputError(f"features {features!r} needs an image model")
+        self.base = base
+        self.features = features
+        self.weight = weight
+        self.input_size = base.input_size if base is not None else _SIDE
+        self.model_id = mix_id(base.model_id if base is not None else "", features, weight)
+        self._shape: tuple[int, ...] | None = None
+
+    def preprocess(self, image: Image.Image) -> NDArray[np.float32]:
+        colour = colour_descriptor(image)
+        if self.base is None or self.features == "colour":
+            return colour
+        model_input = self.base.preprocess(image)
+        self._shape = model_input.shape
+        return np.concatenate([model_input.ravel(), colour])
+
+    def embed_batch(self, batch: NDArray[np.float32]) -> NDArray[np.float32]:
+        colour = batch[:, -COLOUR_DIMS:]
+        if self.base is None or self.features == "colour":
+            return np.ascontiguousarray(colour, dtype=np.float32)
+        assert self._shape is not None
+        semantic = self.base.embed_batch(batch[:, :-COLOUR_DIMS].reshape(len(batch),
+                                                                         *self._shape))
+        return np.concatenate([_unit(semantic), self.weight * _unit(colour)], axis=1)
