@@ -28,6 +28,8 @@ class Layout:
     n_found: int = 0
     timings: dict[str, float] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
+    duplicates: dict[str, str] = field(default_factory=dict)
+    """Near-duplicate path -> the placed path whose cell it shares (``--dedupe``)."""
 
     @property
     def row_col(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
@@ -41,16 +43,23 @@ class Layout:
         return [{"path": p, "row": int(ri), "col": int(ci), "x": float(xy[0]), "y": float(xy[1])}
                 for p, ri, ci, xy in zip(self.paths, r, c, self.coords, strict=True)]
 
+    def duplicate_records(self) -> list[dict[str, Any]]:
+        """One dict per near-duplicate: path, the cell it shares, duplicate_of."""
+        at = {r["path"]: r for r in self.records()}
+        return [{**at[orig], "path": dup, "duplicate_of": orig}
+                for dup, orig in self.duplicates.items()]
+
     def to_dict(self) -> dict[str, Any]:
         """Everything in layout.json."""
         return {
             "grid": {"rows": self.rows, "cols": self.cols, "cells": self.rows * self.cols},
             "counts": {"found": self.n_found, "placed": len(self.paths),
-                       "skipped": len(self.skipped)},
+                       "skipped": len(self.skipped), "duplicates": len(self.duplicates)},
             "model": self.model_id,
             "settings": self.settings.to_dict(),
             "timings": self.timings,
             "metrics": self.metrics,
             "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped],
             "images": self.records(),
+            "duplicates": self.duplicate_records(),
         }

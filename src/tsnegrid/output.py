@@ -13,11 +13,17 @@ from tsnegrid.render import save_image
 
 
 def write_csv(layout: Layout, path: Path) -> None:
-    """Header ``path,row,col,x,y``, one row per placed image."""
+    """Header ``path,row,col,x,y``, one row per placed image; with ``--dedupe`` a
+    ``duplicate_of`` column too, and a row per near-duplicate at its original's cell."""
+    names = ["path", "row", "col", "x", "y"]
+    rows = layout.records()
+    if layout.settings.dedupe > 0:
+        names.append("duplicate_of")
+        rows = [{**r, "duplicate_of": ""} for r in rows] + layout.duplicate_records()
     with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=["path", "row", "col", "x", "y"])
+        w = csv.DictWriter(f, fieldnames=names)
         w.writeheader()
-        w.writerows(layout.records())
+        w.writerows(rows)
 
 
 def report_text(layout: Layout) -> str:
@@ -39,6 +45,10 @@ def report_text(layout: Layout) -> str:
         "metrics:",
         *(f"  {k:<24} {v:.4f}" for k, v in layout.metrics.items()),
     ]
+    if layout.duplicates:
+        lines += ["", f"near-duplicates (cosine >= {layout.settings.dedupe:g}, sharing the cell "
+                      f"of the image after '='): {len(layout.duplicates)}",
+                  *(f"  {d} = {o}" for d, o in layout.duplicates.items())]
     if layout.skipped:
         lines += ["", "skipped files:", *(f"  {s.path}: {s.reason}" for s in layout.skipped)]
     return "\n".join(lines) + "\n"

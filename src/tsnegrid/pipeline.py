@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tsnegrid import assign as assign_mod
+from tsnegrid import dedupe as dedupe_mod
 from tsnegrid import grid as grid_mod
 from tsnegrid import metrics as metrics_mod
 from tsnegrid import refine as refine_mod
@@ -134,6 +135,16 @@ def build(
             raise NoImagesError("none of the images could be read; see the skipped files:\n"
                                 + "\n".join(f"  {s.path}: {s.reason}" for s in skipped))
 
+    duplicates: dict[str, str] = {}
+    if settings.dedupe > 0:
+        if vecs is None:
+            raise InputError("--dedupe compares embeddings; it cannot be used with --coords")
+        rep = dedupe_mod.find_duplicates(vecs, settings.dedupe, settings.seed)
+        keep = rep == np.arange(len(rep))
+        duplicates = {str(paths[i]): str(paths[rep[i]]) for i in np.flatnonzero(~keep)}
+        paths = [p for p, k in zip(paths, keep, strict=True) if k]
+        vecs = vecs[keep]
+
     n = len(paths)
     if pts is None:
         assert vecs is not None
@@ -173,7 +184,8 @@ def build(
 
     layout = Layout(paths=tuple(str(p) for p in paths), cells=cells, coords=pts, rows=rows,
                     cols=cols, model_id=model_id, settings=settings, skipped=tuple(skipped),
-                    n_found=len(found.paths), timings=timings, metrics=quality)
+                    n_found=len(found.paths), timings=timings, metrics=quality,
+                    duplicates=duplicates)
     if out is not None:
         layout = render_and_write(layout, Path(out), progress, metadata=meta)
     return layout

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from tsnegrid.dedupe import check_threshold
 from tsnegrid.errors import InputError
 
 
@@ -41,6 +42,8 @@ class Settings:
     assign: str = _opt("auto", "Grid assignment solver (auto picks by grid size).")
     refine: str = _opt("auto", "Refine the assigned grid by swaps that bring look-alike images "
                                "next to each other: on, off, or auto (on up to 250,000 cells).")
+    dedupe: float = _opt(0.0, "Near-duplicates (embedding cosine similarity at least this, "
+                               "e.g. 0.98) share one cell and are listed as duplicates; 0: off.")
     grid: str = _opt("auto", "Grid shape ROWSxCOLS, or auto (rows*cols >= N, near the point "
                              "cloud's aspect).")
     tile: int = _opt(64, "Tile size in pixels.")
@@ -82,6 +85,7 @@ class Settings:
                              f"{self.features!r}")
         if not 0 < self.colour_weight <= 10:
             raise InputError(f"colour_weight must be in (0, 10], got {self.colour_weight}")
+        check_threshold(self.dedupe)
         if self.refine not in REFINE_MODES:
             raise InputError(f"refine must be one of {', '.join(REFINE_MODES)}, got "
                              f"{self.refine!r}")
