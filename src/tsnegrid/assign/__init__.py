@@ -5,9 +5,11 @@ cell (r, c) has its centre at (c + 0.5, r + 0.5). The result holds, for each poi
 ``r * cols + c`` of its cell. Solvers plug in through the ``SOLVERS`` registry:
 
 * ``exact``: sparse auction with an optimality certificate over all pairs (``exact.py``);
+* ``large``: the same coarse-to-fine auction without the certificate, near-optimal, O(N + M)
+  memory, for grids of up to millions of cells (``large.py``);
 * ``scipy``: dense ``linear_sum_assignment``, the small-grid reference (N x M matrix in memory).
 
-``auto`` picks ``exact`` up to ``EXACT_LIMIT`` cells.
+``auto`` picks ``exact`` up to ``EXACT_LIMIT`` cells and ``large`` above.
 """
 
 from __future__ import annotations
@@ -56,7 +58,17 @@ def _solve_exact(
     return solve_exact(points, rows, cols, metric).cells
 
 
-SOLVERS: dict[str, Solver] = {"exact": _solve_exact, "scipy": _solve_scipy}
+def _solve_large(
+    points: NDArray[np.float64], rows: int, cols: int, metric: str
+) -> NDArray[np.int64]:
+    """Near-optimal coarse-to-fine auction for huge grids (see ``tsnegrid.assign.large``)."""
+    from tsnegrid.assign.large import solve_large
+
+    return solve_large(points, rows, cols, metric)
+
+
+SOLVERS: dict[str, Solver] = {"exact": _solve_exact, "large": _solve_large,
+                              "scipy": _solve_scipy}
 
 EXACT_LIMIT = 20_000
 
@@ -64,7 +76,7 @@ EXACT_LIMIT = 20_000
 def resolve_method(method: str, n_cells: int) -> str:
     """Turn ``auto`` into a concrete solver name (and check that a named one exists)."""
     if method == "auto":
-        chosen = "exact" if n_cells <= EXACT_LIMIT or "large" not in SOLVERS else "large"
+        chosen = "exact" if n_cells <= EXACT_LIMIT else "large"
         log.info("assignment method auto -> %s for %d cells", chosen, n_cells)
         return chosen
     if method not in SOLVERS:

@@ -3,9 +3,10 @@
 Windowed auction rounds move a point a few cells per round, so a first guess that is wrong by
 tens of cells (recursive bisection on big grids) costs tens of rounds. Instead, one point per
 2 x 2 block of the bisection (a spatially stratified quarter of the points) is solved on the
-half-size grid, recursively; its cell prices, interpolated and rescaled, become the fine prices,
-and each point's window starts at the cell that is best for it under those prices (found by a
-short descent). The fine rounds then only fix local detail. Memory stays O(N + M).
+half-size grid, recursively; each 2 x 2 block then follows its representative, and the coarse
+cell prices, interpolated and rescaled, become the fine prices. The fine rounds only fix local
+detail. The bisection cell stays a candidate of each point, so the candidate graph always has a
+complete matching. Memory stays O(N + M).
 """
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 from numpy.typing import NDArray
 
-from tsnegrid.assign.geometry import own_cells, pair_cost
+from tsnegrid.assign.geometry import own_cells
 from tsnegrid.assign.partition import bisection_assignment
 from tsnegrid.assign.rounds import reanchor
 
@@ -38,28 +38,24 @@ class Warm:
     scale: float
 
 
-@njit(cache=True)
-def descend(px, py, rows, cols, metric, start, prices, max_steps):  # pragma: no cover - compiled
-    """From each start cell, step to the best cell of its 5 x 5 neighbourhood while it helps."""
-    out = start.copy()
-    for i in range(px.size):
-        j = start[i]
-        for _ in range(max_steps):
-            r = j // cols
-            c = j - r * cols
-            best = pair_cost(px[i], py[i], r, c, metric) + prices[j]
-            nxt = j
-            for rr in range(max(r - 2, 0), min(r + 2, rows - 1) + 1):
-                for cc in range(max(c - 2, 0), min(c + 2, cols - 1) + 1):
-                    k = rr * cols + cc
-                    v = pair_cost(px[i], py[i], rr, cc, metric) + prices[k]
-                    if v < best:
-                        best = v
-                        nxt = k
-            if nxt == j:
-                break
-            j = nxt
-        out[i] = j
+def _follow_blocks(anchor: NDArray[np.int64], sub: NDArray[np.int64],
+                   coarse_cells: NDArray[np.int64], rows: int, cols: int,
+                   ccol: int) -> NDArray[np.int64]:
+    """Move every 2 x 2 block of the fine assignment to where its representative went.
+
+    The representative is the point in the block's top-left cell; points keep their offset in the
+    block. On a full grid with even sides this maps a permutation to a permutation.
+    """
+    r0, c0 = np.divmod(anchor, cols)
+    block = (r0 // 2) * ccol + c0 // 2
+    target = np.full((rows + 1) // 2 * ccol, -1, dtype=np.int64)
+    target[block[sub]] = coarse_cells
+    moved = target[block]
+    has = moved >= 0
+    tr, tc = np.divmod(moved[has], ccol)
+    out = anchor.copy()
+    out[has] = (np.minimum(2 * tr + r0[has] % 2, rows - 1) * cols
+                + np.minimum(2 * tc + c0[has] % 2, cols - 1))
     return out
 
 
@@ -92,6 +88,7 @@ def warm_start(points: NDArray[np.float64], rows: int, cols: int, metric: int, w
     d2 = (c0 + 0.5 - px) ** 2 + (r0 + 0.5 - py) ** 2
     scale = float(max(1.0, (np.sqrt(d2) if metric else d2).max()))
     prices = np.zeros(rows * cols)
+    seed = anchor
     eps_start = scale / 4.0
     crow, ccol = (rows + 1) // 2, (cols + 1) // 2
     sub = np.flatnonzero((r0 % 2 == 0) & (c0 % 2 == 0))
@@ -102,11 +99,12 @@ def warm_start(points: NDArray[np.float64], rows: int, cols: int, metric: int, w
         stretch = np.sqrt(rows * cols / (crow * ccol))
         prices = _upsample(coarse.prices, rows, cols, crow, ccol) * (
             stretch if metric else stretch**2)
-        anchor = descend(px, py, rows, cols, metric, anchor, prices, rows + cols)
+        seed = anchor
+        anchor = _follow_blocks(anchor, sub, coarse.assigned, rows, cols, ccol)
         eps_start = REL_EPS_START * scale
     assigned = np.full(n, -1, dtype=np.int64)
     rounds = reanchor(px, py, rows, cols, metric, anchor, own, wa, prices, assigned,
-                      eps_start, rel_eps_stop * scale, scale, max_rounds, min_gain)
+                      eps_start, rel_eps_stop * scale, scale, max_rounds, min_gain, seed)
     log.debug("warm start %dx%d: %d points, %d rounds", rows, cols, n, rounds)
     return Warm(assigned, prices, anchor, own, scale)
 

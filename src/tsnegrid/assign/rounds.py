@@ -40,14 +40,16 @@ def run_auction(px: NDArray[np.float64], py: NDArray[np.float64], rows: int, col
 def reanchor(px: NDArray[np.float64], py: NDArray[np.float64], rows: int, cols: int,
              metric: int, anchor: NDArray[np.int64], own: NDArray[np.int64], wa: int,
              prices: NDArray[np.float64], assigned: NDArray[np.int64], eps_start: float,
-             eps_stop: float, scale: float, max_rounds: int, min_gain: float) -> int:
+             eps_stop: float, scale: float, max_rounds: int, min_gain: float,
+             fallback: NDArray[np.int64]) -> int:
     """Auction down to ``eps_stop``, move each window to the cell won, repeat while it pays.
 
     Windows only let a point move ``wa`` cells per round, so the rounds carry the bisection's
-    first guess towards the optimum; prices carry over between rounds. Returns rounds run.
+    first guess towards the optimum; prices carry over between rounds. ``fallback`` (one cell per
+    point, a complete matching) stays a candidate so that every round is feasible. Returns rounds.
     """
-    xptr = np.zeros(len(px) + 1, dtype=np.int64)
-    xidx = np.zeros(0, dtype=np.int64)
+    xptr = np.arange(len(px) + 1, dtype=np.int64)
+    xidx = fallback
     before = np.inf
     eps_seq = epsilon_schedule(eps_start, eps_stop, EPS_FACTOR)
     for rounds in range(1, max_rounds + 1):
