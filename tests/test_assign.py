@@ -156,3 +156,36 @@ def test_bad_input(points: np.ndarray, rows: int, cols: int, error: type, match:
 def test_unknown_metric() -> None:
     with pytest.raises(InputError, match="unknown metric"):
         A.assign(np.zeros((1, 2)), 1, 1, metric="manhattan")
+
+
+@pytest.mark.parametrize("rows,cols,n,metric", [(24, 24, 576, "sqeuclidean"),
+                                                 (20, 27, 500, "euclidean"),
+                                                 (25, 18, 450, "sqeuclidean")])
+def test_coarse_to_fine_start_stays_exact(monkeypatch: pytest.MonkeyPatch, rows: int, cols: int,
+                                          n: int, metric: str) -> None:
+    """Force the multiscale warm start on a small grid (odd sides, holes): still optimal."""
+    from tsnegrid.assign import multiscale
+    monkeypatch.setattr(multiscale, "BASE_CELLS", 64)
+    pts = make(rows, cols, n, "clustered", seed=n)
+    res = solve_exact(pts, rows, cols, metric)
+    check_valid(res.cells, n, rows, cols)
+    assert assignment_cost(pts, res.cells, cols, metric) == pytest.approx(
+        optimum(pts, rows, cols, metric), rel=1e-8)
+
+
+@pytest.mark.parametrize("rows,cols,n", [(24, 24, 576), (20, 27, 500)])
+def test_large_mode_is_near_optimal(monkeypatch: pytest.MonkeyPatch, rows: int, cols: int,
+                                    n: int) -> None:
+    from tsnegrid.assign import multiscale
+    monkeypatch.setattr(multiscale, "BASE_CELLS", 64)
+    pts = make(rows, cols, n, "clustered", seed=n + 1)
+    cells = A.assign(pts, rows, cols, method="large")
+    check_valid(cells, n, rows, cols)
+    assert np.array_equal(cells, A.assign(pts, rows, cols, method="large"))
+    best = optimum(pts, rows, cols, "sqeuclidean")
+    assert best <= assignment_cost(pts, cells, cols, "sqeuclidean") <= best * 1.03
+
+
+def test_auto_switches_to_large_above_the_limit() -> None:
+    assert A.resolve_method("auto", A.EXACT_LIMIT + 1) == "large"
+    assert set(A.SOLVERS) >= {"exact", "large", "scipy"}
