@@ -3,7 +3,7 @@
 Anchors: scipy ``linear_sum_assignment``, ``lap.lapjv``, POT ``ot.emd`` (exact, dense) and
 ``vc-flas`` (FLAS, approximate; it sorts the 2-D points by similarity and does not minimise the
 point-to-cell cost, so its cost column is for reference only). Each solver runs in its own
-process so its peak RSS can be read (``wait4``), with a time limit; anchors are skipped above the
+process so its peak RSS can be read (VmHWM), with a time limit; anchors are skipped above the
 size where they would take minutes or gigabytes. Writes the "assign" section of RESULTS.md.
 
     python benchmarks/assign.py --sizes 1024,2500,4096,10000,100000,1000000
@@ -141,7 +141,10 @@ def worker(args: argparse.Namespace) -> None:
     cells = solve(args.solver, pts, args.rows, args.cols, args.metric)
     elapsed = time.perf_counter() - start
     np.save(args.out, cells)
-    print(json.dumps({"time": elapsed}))
+    # VmHWM: peak resident memory of this process image (ru_maxrss would include the driver's)
+    hwm = next(line for line in Path("/proc/self/status").read_text().splitlines()
+               if line.startswith("VmHWM"))
+    print(json.dumps({"time": elapsed, "rss": int(hwm.split()[1]) / 1024}))
 
 
 # ---------------------------------------------------------------- driver side
@@ -154,20 +157,20 @@ def run_one(solver: str, inst: Instance, pts_file: Path, out_file: Path,
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + timeout
     while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        pid, status = os.waitpid(proc.pid, os.WNOHANG)
         if pid:
             break
         if time.monotonic() > deadline:
             proc.kill()
-            _, status, usage = os.wait4(proc.pid, 0)
+            os.waitpid(proc.pid, 0)
             return {"skip": f"> {timeout:.0f} s"}
         time.sleep(0.05)
     out, err = proc.stdout.read(), proc.stderr.read()  # type: ignore[union-attr]
     if os.waitstatus_to_exitcode(status) != 0:
         tail = (err.strip().splitlines() or ["killed"])[-1]
         return {"skip": f"failed: {tail[:80]}"}
-    return {"time": json.loads(out.strip().splitlines()[-1])["time"],
-            "rss": usage.ru_maxrss / 1024}
+    result = json.loads(out.strip().splitlines()[-1])
+    return {"time": result["time"], "rss": result["rss"]}
 
 
 def cost_of(pts: np.ndarray, cells: np.ndarray, cols: int, metric: str) -> float:
