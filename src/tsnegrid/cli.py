@@ -16,6 +16,7 @@ from tsnegrid import assign as assign_mod
 from tsnegrid import errors
 from tsnegrid import reduce as reduce_mod
 from tsnegrid.grid import parse_grid
+from tsnegrid.incremental import MAX_MOVED
 from tsnegrid.settings import Settings
 
 EXIT_CODES: list[tuple[type[BaseException], int]] = [
@@ -144,6 +145,26 @@ def build(ctx: click.Context, sources: tuple[str, ...], out: Path, vectors: Path
                    f"skipped {len(layout.skipped)}; wrote {out}/{', '.join(written)}", err=True)
         for s in layout.skipped:
             click.echo(f"  skipped {s.path}: {s.reason}", err=True)
+
+
+@cli.command(cls=TsnegridCommand)
+@click.argument("sources", nargs=-1, required=True)
+@click.option("--to", "out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Output folder of an earlier build (holds layout.json).")
+@click.option("--max-moved", type=float, default=MAX_MOVED, show_default=True,
+              help="Fraction of the old images that may change cell.")
+@click.pass_context
+def add(ctx: click.Context, sources: tuple[str, ...], out: Path, max_moved: float) -> None:
+    """Add new images to an existing layout: old images keep their cells (but for at most
+    --max-moved of them), new ones go next to their look-alikes, the grid grows when full."""
+    from tsnegrid.incremental import add as run_add
+
+    quiet = ctx.obj["quiet"]
+    result = run_add(sources, out, max_moved=max_moved, progress=Bars(quiet))
+    if not quiet:
+        lay = result.layout
+        click.echo(f"added {result.added} images; {result.moved} old images moved; grid "
+                   f"{lay.rows}x{lay.cols} (+{result.rows_added} rows); rewrote {out}", err=True)
 
 
 def _load_npy(path: Path, what: str) -> np.ndarray:

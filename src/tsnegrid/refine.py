@@ -169,18 +169,21 @@ def _local_energy(board: NDArray[np.int64], x: NDArray[np.float32], group: NDArr
 
 @njit(cache=True)
 def _swap_pass(board: NDArray[np.int64], pos: NDArray[np.int64], x: NDArray[np.float32],
-               knn: NDArray[np.int64], rows: int, cols: int, reach: int, n_steps: int,
-               k: int, wdiag: float, seed: int) -> int:
+               knn: NDArray[np.int64], movable: NDArray[np.bool_], rows: int, cols: int,
+               reach: int, n_steps: int, k: int, wdiag: float, seed: int) -> int:
     """``n_steps`` local moves; returns how many were accepted.
 
     Each move takes a group of up to k cells (alternately: cells near a random cell, or a
     random image's cell plus the cells around one of its nearest neighbours in vector space),
     solves the assignment of the group's images to its cells against their outside neighbours,
-    and keeps it only if the exact summed neighbour distance drops. Holes (-1) move for free.
+    and keeps it only if the exact summed neighbour distance drops. Holes (-1) move for free;
+    cells of images that are not ``movable`` never join a group.
     """
     np.random.seed(seed)
     m = rows * cols
-    n = len(pos)
+    which = np.flatnonzero(movable)
+    if len(which) == 0:
+        return 0
     group = np.empty(k, np.int64)
     in_group = np.zeros(m, np.bool_)
     cost = np.empty((k, k))
@@ -190,7 +193,10 @@ def _swap_pass(board: NDArray[np.int64], pos: NDArray[np.int64], x: NDArray[np.f
     for step in range(n_steps):
         g = 0
         if step % 2 == 0 or knn.shape[1] == 0:
-            centre = np.random.randint(m)
+            if len(which) == len(pos):
+                centre = np.random.randint(m)
+            else:
+                centre = pos[which[np.random.randint(len(which))]]
             cr, cc = centre // cols, centre % cols
             group[0] = centre
             in_group[centre] = True
@@ -203,12 +209,12 @@ def _swap_pass(board: NDArray[np.int64], pos: NDArray[np.int64], x: NDArray[np.f
                 if r < 0 or r >= rows or c < 0 or c >= cols:
                     continue
                 cell = r * cols + c
-                if not in_group[cell]:
+                if not in_group[cell] and (board[cell] < 0 or movable[board[cell]]):
                     in_group[cell] = True
                     group[g] = cell
                     g += 1
         else:
-            a = np.random.randint(n)
+            a = which[np.random.randint(len(which))]
             b = knn[a, np.random.randint(knn.shape[1])]
             group[0] = pos[a]
             in_group[pos[a]] = True
@@ -219,7 +225,7 @@ def _swap_pass(board: NDArray[np.int64], pos: NDArray[np.int64], x: NDArray[np.f
                     r, c = br + dr, bc + dc
                     if g < k and 0 <= r < rows and 0 <= c < cols:
                         cell = r * cols + c
-                        if not in_group[cell]:
+                        if not in_group[cell] and (board[cell] < 0 or movable[board[cell]]):
                             in_group[cell] = True
                             group[g] = cell
                             g += 1
@@ -276,12 +282,15 @@ def refine(
     seed: int = 0,
     dims: int = DIMS,
     max_passes: int = MAX_PASSES,
+    movable: NDArray[np.bool_] | None = None,
+    min_gain: float = MIN_GAIN,
 ) -> Refined:
     """Improve a grid layout of ``vectors`` (N x D, one per placed image) by local swaps.
 
     ``cells[i]`` is image i's cell ``r * cols + c``; holes are the unused cells. Each pass
-    makes ``SWEEPS`` x N moves; passes stop when one gains less than ``MIN_GAIN`` of the summed
-    neighbour distance, or after ``max_passes``.
+    makes ``SWEEPS`` x N moves; passes stop when one gains less than ``min_gain`` of the summed
+    neighbour distance, or after ``max_passes``. With ``movable`` (one flag per image), only
+    those images (and holes) change cells.
     """
     cells = np.asarray(cells, dtype=np.int64)
     n, m = len(cells), rows * cols
@@ -298,17 +307,21 @@ def refine(
     board = np.full(m, -1, dtype=np.int64)
     board[cells] = np.arange(n)
     pos = cells.copy()
+    mobile = (np.ones(n, dtype=np.bool_) if movable is None
+              else np.ascontiguousarray(movable, dtype=np.bool_))
+    if len(mobile) != n:
+        raise InputError(f"refine: {len(mobile)} movable flags for {n} images")
     rng = np.random.default_rng(seed)
-    n_steps = max(1, math.ceil(SWEEPS * n))
+    n_steps = max(1, math.ceil(SWEEPS * int(mobile.sum())))
     energy = grid_energy(board, x, rows, cols)
     passes = 0
     while passes < max_passes:
-        _swap_pass(board, pos, x, knn, rows, cols, REACH, n_steps, SWAP_CELLS, WDIAG,
+        _swap_pass(board, pos, x, knn, mobile, rows, cols, REACH, n_steps, SWAP_CELLS, WDIAG,
                    int(rng.integers(2**31 - 1)))
         passes += 1
         new = grid_energy(board, x, rows, cols)
         gain, energy = (energy - new) / max(energy, 1e-12), new
-        if gain < MIN_GAIN:
+        if gain < min_gain:
             break
     moved = int((pos != cells).sum())
     log.info("refined %d images on %dx%d in %d passes, %d moved", n, rows, cols, passes, moved)
