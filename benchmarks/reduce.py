@@ -1,7 +1,8 @@
 """Reduction stage: tsnegrid's reducer against openTSNE defaults, scikit-learn TSNE and umap-learn.
 
-Usage: python benchmarks/reduce.py [--data emoji,fashion10k,fashion70k,generated1m]
-       [--anchors opentsne,sklearn,umap] [--max-anchor-s 300] [--queries 5000]
+Usage: python benchmarks/reduce.py [--data demo,emoji,fashion10k,fashion70k,generated1m]
+       [--anchors opentsne,sklearn,umap] [--schemes auto,full,sample] [--max-anchor-s 300]
+       [--queries 5000] [--dpq-max 10000]
 
 Every method gets the same vectors and seed in one run, one after another on one thread
 (``n_jobs=1``, BLAS limited to one thread). Times are end to end from the raw vectors: the anchors
@@ -152,10 +153,12 @@ def run_dataset(name: str, x: np.ndarray, args: argparse.Namespace) -> list[list
     rows: list[list[str]] = []
     results: list[tuple[str, float, np.ndarray | None, str]] = []
 
-    t0 = time.perf_counter()
-    pts = reduce(x, "tsne", seed=SEED, n_jobs=1)
-    results.append(("**tsnegrid tsne**", time.perf_counter() - t0, pts, ""))
-    print(f"{name}: tsnegrid {results[-1][1]:.1f}s", flush=True)
+    for scheme in args.schemes:
+        t0 = time.perf_counter()
+        pts = reduce(x, "tsne", seed=SEED, n_jobs=1, scheme=scheme)
+        label = "**tsnegrid tsne**" + ("" if scheme == "auto" else f" scheme={scheme}")
+        results.append((label, time.perf_counter() - t0, pts, ""))
+        print(f"{name}: {label} {results[-1][1]:.1f}s", flush=True)
 
     t0 = time.perf_counter()
     p50 = pca(x, 50, SEED)
@@ -192,6 +195,8 @@ def main() -> None:
                         help="comma list of: demo (the 1,024-image demo), emoji, fashion<N>, "
                              "generated<N>, with N like 10k or 1m")
     parser.add_argument("--anchors", default="opentsne,sklearn,umap")
+    parser.add_argument("--schemes", default="auto",
+                        help="tsnegrid t-SNE schemes to run: auto, full, sample (comma list)")
     parser.add_argument("--max-anchor-s", type=float, default=300.0)
     parser.add_argument("--queries", type=int, default=5000,
                         help="points whose 10-NN preservation is measured")
@@ -201,6 +206,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
     args.anchors = [a for a in args.anchors.split(",") if a]
+    args.schemes = [a for a in args.schemes.split(",") if a]
     logging.basicConfig(level=logging.WARNING)
 
     table: list[list[str]] = []

@@ -47,7 +47,7 @@ def knn_accuracy(points: np.ndarray, labels: np.ndarray, k: int = 10) -> float:
 
 
 # Measured on these 1,500 images: fast t-SNE 0.755-0.764 (seeds 0-2), openTSNE defaults 0.75,
-# PCA 0.50; sample-and-place with 600 sampled 0.68.
+# PCA 0.50; sample-and-place with 600 sampled 0.72 (seeds 0-2).
 def test_tsne_quality_on_fashion_mnist(fashion: tuple[np.ndarray, np.ndarray]) -> None:
     x, y = fashion
     points = reduce(x, "tsne", seed=0)
@@ -73,8 +73,9 @@ def test_large_scheme_places_unsampled_points(fashion: tuple[np.ndarray, np.ndar
     x, y = fashion
     points = tsne_sampled(x, seed=0, sample_size=600)
     assert points.shape == (N_TEST, 2) and np.isfinite(points).all()
-    assert knn_accuracy(points, y) > 0.62
+    assert knn_accuracy(points, y) > 0.65
     assert np.array_equal(points, tsne_sampled(x, seed=0, sample_size=600))
+    assert reduce(x[:300], scheme="sample").shape == (300, 2)
 
 
 def test_exact_neighbours_match_brute_force() -> None:
@@ -113,10 +114,10 @@ def test_resolved_settings_are_logged(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="tsnegrid.reduce"):
         s = resolve_tsne_settings(50_000)
         scheme = resolve_scheme("auto", 2_000_000)
-    assert (s.neighbors, s.gradient, scheme) == ("annoy", "fft", "sample")
+    assert (s.neighbors, s.gradient, scheme) == ("annoy", "fft", "full")
     assert resolve_tsne_settings(1_000).gradient == "bh"
     assert resolve_neighbor_method("auto", 1_000) == "exact"
-    assert "t-SNE settings for N=50000" in caplog.text and "scheme auto -> sample" in caplog.text
+    assert "t-SNE settings for N=50000" in caplog.text and "scheme auto -> full" in caplog.text
 
 
 def test_perplexity_is_lowered_for_small_n() -> None:
@@ -196,6 +197,11 @@ def test_rejects_unknown_method() -> None:
 def test_rejects_bad_n_jobs() -> None:
     with pytest.raises(InputError, match="n_jobs"):
         reduce(np.eye(5), n_jobs=0)
+
+
+def test_rejects_unknown_scheme() -> None:
+    with pytest.raises(InputError, match="unknown scheme 'tiles'"):
+        reduce(np.eye(5), scheme="tiles")
 
 
 def test_rejects_non_integer_seed() -> None:

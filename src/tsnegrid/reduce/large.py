@@ -1,6 +1,12 @@
-"""Large N (100k-1M vectors): embed a random sample with t-SNE, then place the rest.
+"""Large N: the full fast t-SNE by default, or (``scheme="sample"``) sample-and-place.
 
-The scheme, chosen by ``resolve_scheme`` above ``LARGE_N`` points:
+``full`` (what ``auto`` picks at every N) scales to 1M points as it is: PCA fitted on a 20k
+sample, Annoy neighbours (k = 30, 20 trees), FFT gradients, 50 + 150 steps; benchmarks/RESULTS.md
+times it at 100k and 1M. ``sample`` is a faster preview whose 10-NN preservation is much lower
+(Fashion-MNIST 70k: 0.21 with a 20k sample and nearest-sample placement, 0.20 with 50k and
+10-neighbour placement, against 0.29 for the full scheme): points that are not in the sample
+can only land where sample points are, so their own neighbourhoods are lost. Weighted-mean
+(openTSNE ``transform``-style) and LLE-weight placements were measured and were worse. Steps:
 
 1. PCA fitted on a sample (see :data:`~tsnegrid.reduce.pca.PCA_FIT_MAX`), applied to all points.
 2. Fast t-SNE (:mod:`tsnegrid.reduce.tsne`) of ``SAMPLE_N`` points drawn with the seed.
@@ -25,18 +31,16 @@ from tsnegrid.reduce.tsne import PCA_DIMS, embed, resolve_tsne_settings
 
 log = logging.getLogger(__name__)
 
-#: Above this N the full t-SNE (Annoy neighbours + FFT gradients over all points) is replaced by
-#: sample-and-place. Measured at 100k: see benchmarks/RESULTS.md.
-LARGE_N = 150_000
 SAMPLE_N = 50_000
-PLACE_K = 10
+#: Placement neighbours: 1 preserved the most 10-NN on Fashion-MNIST 70k (0.21; 3: 0.14; 10: 0.10).
+PLACE_K = 1
 SCHEMES = ("full", "sample")
 
 
 def resolve_scheme(scheme: str, n: int) -> str:
-    """``auto``: ``full`` t-SNE up to ``LARGE_N`` points, ``sample`` above; logs the choice."""
+    """``auto``: ``full`` at every N (``sample`` loses too much local structure); logs it."""
     if scheme == "auto":
-        chosen = "full" if n <= LARGE_N else "sample"
+        chosen = "full"
         log.info("large-N scheme auto -> %s for N=%d", chosen, n)
         return chosen
     if scheme not in SCHEMES:
@@ -47,7 +51,7 @@ def resolve_scheme(scheme: str, n: int) -> str:
 def place(reference: NDArray[np.float32], positions: NDArray[np.float64],
           queries: NDArray[np.float32], k: int, seed: int) -> NDArray[np.float64]:
     """2-D positions for ``queries``: inverse-distance-weighted mean of their k nearest
-    ``reference`` rows' ``positions`` (Annoy, one thread, seeded)."""
+    ``reference`` rows' ``positions`` (Annoy, one thread, seeded; k = 1: the nearest's)."""
     from openTSNE.dependencies.annoy import AnnoyIndex
 
     index = AnnoyIndex(reference.shape[1], "euclidean")

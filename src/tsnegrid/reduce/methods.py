@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tsnegrid.errors import InputError, MissingDependencyError
-from tsnegrid.reduce.large import LARGE_N, resolve_scheme, tsne_sampled
+from tsnegrid.reduce.large import SCHEMES, resolve_scheme, tsne_sampled
 from tsnegrid.reduce.pca import pca, reduce_pca
 from tsnegrid.reduce.tsne import MIN_TSNE_N, PCA_DIMS, resolve_tsne_settings, tsne
 from tsnegrid.reduce.validate import trivial_layout, validate_vectors
@@ -39,18 +39,20 @@ def normalize_seed(seed: int | np.integer) -> int:
     return int(seed) % (2**31 - 1)
 
 
-def reduce_tsne(vectors: NDArray[np.floating], seed: int, n_jobs: int = N_JOBS
-                ) -> NDArray[np.float64]:
-    """Fast t-SNE (see :mod:`tsnegrid.reduce.tsne`); sample-and-place above ``LARGE_N`` points.
+def reduce_tsne(vectors: NDArray[np.floating], seed: int, n_jobs: int = N_JOBS, *,
+                scheme: str = "auto") -> NDArray[np.float64]:
+    """Fast t-SNE (see :mod:`tsnegrid.reduce.tsne`); ``scheme="sample"`` embeds a sample and
+    places the rest (:mod:`tsnegrid.reduce.large`).
 
     Below ``MIN_TSNE_N`` points the layout is the first two principal components (documented
     fallback: t-SNE needs a perplexity >= 1 with 3 * perplexity < N).
     """
     n = vectors.shape[0]
+    chosen = resolve_scheme(scheme, n)
     if n < MIN_TSNE_N:
         log.info("N=%d is below %d; using the PCA layout instead of t-SNE", n, MIN_TSNE_N)
         return reduce_pca(vectors, seed)
-    if resolve_scheme("auto", n) == "sample":
+    if chosen == "sample":
         return tsne_sampled(vectors, seed, n_jobs=n_jobs)
     return tsne(vectors, seed, resolve_tsne_settings(n, n_jobs=n_jobs))
 
@@ -82,8 +84,11 @@ REDUCERS: dict[str, Reducer] = {"tsne": reduce_tsne, "umap": reduce_umap, "pca":
 
 
 def reduce(vectors: NDArray[np.floating], method: str = "tsne", seed: int = 0, *,
-           n_jobs: int = N_JOBS) -> NDArray[np.float64]:
+           n_jobs: int = N_JOBS, scheme: str = "auto") -> NDArray[np.float64]:
     """Reduce N x D vectors to N x 2 float64 points with the named method.
+
+    ``scheme`` applies to t-SNE only: ``full``, ``sample`` (sample-and-place, for 1M-scale sets;
+    faster, lower 10-NN preservation) or ``auto`` (see ``tsnegrid.reduce.large.resolve_scheme``).
 
     Raises :class:`~tsnegrid.errors.InputError` for an unknown method, a bad seed or ``n_jobs``,
     and for unusable vectors (see :func:`validate_vectors`). One vector or all-identical vectors
@@ -93,6 +98,8 @@ def reduce(vectors: NDArray[np.floating], method: str = "tsne", seed: int = 0, *
         raise InputError(f"unknown reducer {method!r}; choose from {', '.join(REDUCERS)}")
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 1:
         raise InputError(f"n_jobs must be a positive integer, got {n_jobs!r}")
+    if scheme not in ("auto", *SCHEMES):
+        raise InputError(f"unknown scheme {scheme!r}; choose from auto, {', '.join(SCHEMES)}")
     seed = normalize_seed(seed)
     x = validate_vectors(vectors)
     fallback = trivial_layout(x)
@@ -103,7 +110,9 @@ def reduce(vectors: NDArray[np.floating], method: str = "tsne", seed: int = 0, *
     # BLAS threads follow n_jobs too: with 2 OpenBLAS threads on a loaded 2-core machine a
     # 1,024 x 784 PCA took 0.8 s instead of 0.13 s with one.
     with threadpool_limits(limits=n_jobs):
+        if method == "tsne":
+            return reduce_tsne(x, seed, n_jobs, scheme=scheme)
         return REDUCERS[method](x, seed, n_jobs)
 
 
-__all__ = ["LARGE_N", "N_JOBS", "REDUCERS", "Reducer", "reduce", "normalize_seed"]
+__all__ = ["N_JOBS", "REDUCERS", "Reducer", "reduce", "normalize_seed"]
