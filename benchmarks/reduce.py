@@ -1,6 +1,6 @@
 """Reduction stage: tsnegrid's reducer against openTSNE defaults, scikit-learn TSNE and umap-learn.
 
-Usage: python benchmarks/reduce.py [--data demo,emoji,fashion10k,fashion70k,generated1m]
+Usage: python benchmarks/reduce.py [--data demo,emoji,fashion10k,fashion70k,generated100k,...]
        [--anchors opentsne,sklearn,umap] [--schemes auto,full,sample] [--max-anchor-s 300]
        [--queries 5000] [--dpq-max 10000]
 
@@ -153,7 +153,8 @@ def run_dataset(name: str, x: np.ndarray, args: argparse.Namespace) -> list[list
     rows: list[list[str]] = []
     results: list[tuple[str, float, np.ndarray | None, str]] = []
 
-    for scheme in args.schemes:
+    schemes = args.schemes + (["sample"] if n > args.sample_above else [])
+    for scheme in schemes:
         t0 = time.perf_counter()
         pts = reduce(x, "tsne", seed=SEED, n_jobs=1, scheme=scheme)
         label = "**tsnegrid tsne**" + ("" if scheme == "auto" else f" scheme={scheme}")
@@ -197,6 +198,8 @@ def main() -> None:
     parser.add_argument("--anchors", default="opentsne,sklearn,umap")
     parser.add_argument("--schemes", default="auto",
                         help="tsnegrid t-SNE schemes to run: auto, full, sample (comma list)")
+    parser.add_argument("--sample-above", type=int, default=90_000,
+                        help="also run scheme=sample (sample-and-place) above this N")
     parser.add_argument("--max-anchor-s", type=float, default=300.0)
     parser.add_argument("--queries", type=int, default=5000,
                         help="points whose 10-NN preservation is measured")
