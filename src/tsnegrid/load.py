@@ -137,8 +137,7 @@ def open_image(
                     if scale >= 2:
                         im.draft("RGB", (max(1, int(w / scale)), max(1, int(h / scale))))
                 im.load()
-                im = ImageOps.exif_transpose(im)
-                return _to_rgb(im, background)
+                return _to_rgb(ImageOps.exif_transpose(im), background)
     except ImageError:
         raise
     except FileNotFoundError as exc:

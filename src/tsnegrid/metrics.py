@@ -127,10 +127,10 @@ def dpq(vectors: NDArray[np.floating], cells: NDArray[np.int64], cols: int, p: f
 def neighbour_agreement(labels: NDArray[np.generic], cells: NDArray[np.int64], rows: int,
                         cols: int) -> float:
     """Mean fraction of each image's occupied 8-neighbour cells holding the same label."""
-    board = np.full(rows * cols, -1, dtype=np.int64)
+    flat = np.full(rows * cols, -1, dtype=np.int64)
     _, codes = np.unique(np.asarray(labels), return_inverse=True)
-    board[cells] = np.arange(len(cells))
-    board = board.reshape(rows, cols)
+    flat[cells] = np.arange(len(cells))
+    board = flat.reshape(rows, cols)
     r, c = np.divmod(np.asarray(cells), cols)
     same = np.zeros(len(cells))
     seen = np.zeros(len(cells))

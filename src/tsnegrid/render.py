@@ -73,7 +73,8 @@ def render_mosaic(
 
 def save_image(image: Image.Image, path: Path, fmt: str) -> None:
     """Write the mosaic in jpg, png or webp."""
-    options: dict[str, object] = {"jpg": {"quality": 90, "optimize": True},
-                                  "webp": {"quality": 90}, "png": {"optimize": False}}[fmt]
+    options: dict[str, dict[str, object]] = {"jpg": {"quality": 90, "optimize": True},
+                                             "webp": {"quality": 90}, "png": {"optimize": False}}
+
     pil_format = {"jpg": "JPEG", "png": "PNG", "webp": "WEBP"}[fmt]
-    image.save(path, format=pil_format, **options)
+    image.save(path, format=pil_format, **options[fmt])
