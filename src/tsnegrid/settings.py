@@ -36,7 +36,7 @@ class Settings:
     features: str = _opt("semantic", "What counts as alike: semantic (the model's vector), "
                                       "colour (a small colour-layout descriptor) or both "
                                       "(concatenated, colour scaled by --colour-weight).")
-    colour_weight: float = _opt(0.5, "Weight of the colour part with --features both (each part "
+    colour_weight: float = _opt(0.25, "Weight of the colour part with --features both (each part "
                                      "has unit length first).")
     reducer: str = _opt("tsne", "2-D reduction: tsne, umap (needs tsnegrid[umap]) or pca.")
     assign: str = _opt("auto", "Grid assignment solver (auto picks by grid size).")

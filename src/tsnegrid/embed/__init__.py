@@ -23,6 +23,7 @@ from tsnegrid.errors import ImageError, InputError
 from tsnegrid.executor import Executor
 from tsnegrid.load import Skipped
 from tsnegrid.progress import ProgressFn, no_progress
+from tsnegrid.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ CHUNK = 256
 
 
 def make_embedder(name: str, cache_dir: Path, threads: int = 0, features: str = "semantic",
-                  colour_weight: float = 0.5) -> Embedder:
+                  colour_weight: float = Settings.colour_weight) -> Embedder:
     """Build the named embedder: ``lite0``, ``pixels`` or a path ending in ``.onnx``; with
     ``features`` ``colour`` or ``both``, the colour descriptor alone or mixed in
     (see ``tsnegrid.features``)."""

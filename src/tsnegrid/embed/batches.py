@@ -15,6 +15,7 @@ from tsnegrid.embed.base import Embedder
 from tsnegrid.errors import ImageError
 from tsnegrid.load import open_image
 from tsnegrid.progress import ProgressFn, no_progress
+from tsnegrid.settings import Settings
 
 Result = NDArray[np.float32] | ImageError
 
@@ -30,7 +31,7 @@ class EmbedJob:
     background: tuple[int, int, int] = (255, 255, 255)
     max_pixels: int = 178_956_970
     features: str = "semantic"
-    colour_weight: float = 0.5
+    colour_weight: float = Settings.colour_weight
 
 
 def _decode(path: Path, embedder: Embedder, job: EmbedJob) -> Result:

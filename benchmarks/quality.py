@@ -1,0 +1,167 @@
+"""Layout quality on labelled sets: t-SNE + exact LAP, tsnegrid's default (t-SNE + LAP + refine)
+and vc-flas FLAS side by side on the same vectors; then the --features mixes on emoji.
+
+Writes the ``quality`` section of benchmarks/RESULTS.md. Needs the bench extra (vc-flas) and
+the datasets in ../shared/datasets.
+
+    python benchmarks/quality.py [--fashion-n 10000] [--cache-dir /tmp/quality-cache]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gzip
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from _results import write_section
+from tsnegrid import assign, grid, metrics
+from tsnegrid.embed import embed_images, make_embedder
+from tsnegrid.embed.batches import EmbedJob
+from tsnegrid.embed.cache import EmbeddingCache
+from tsnegrid.reduce import reduce
+from tsnegrid.refine import refine
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+
+
+def emoji(cache_dir: Path, features: str = "semantic",
+          weight: float = 0.5) -> tuple[NDArray[np.float64], dict[str, NDArray[np.str_]]]:
+    """emoji-google-64 embedded by Lite0 (or a feature mix), with category and subcategory."""
+    root = DATA / "emoji-google-64"
+    with open(root / "labels.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    embedder = make_embedder("lite0", cache_dir, 0, features, weight)
+    cache = EmbeddingCache(cache_dir / "embeddings.sqlite")
+    try:
+        job = EmbedJob(model="lite0", cache_dir=cache_dir, features=features,
+                       colour_weight=weight)
+        emb = embed_images([root / "images" / r["file"] for r in rows], embedder, cache, job=job)
+    finally:
+        cache.close()
+    assert not emb.skipped
+    labels = {k: np.array([r[k] for r in rows]) for k in ("category", "subcategory")}
+    return emb.vectors.astype(np.float64), labels
+
+
+def fashion(n: int) -> tuple[NDArray[np.float64], dict[str, NDArray[np.uint8]]]:
+    """The first n Fashion-MNIST test images as pixels in [0, 1], with their class."""
+    root = DATA / "fashion-mnist"
+    with gzip.open(root / "t10k-images-idx3-ubyte.gz") as f:
+        x = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 784)[:n]
+    with gzip.open(root / "t10k-labels-idx1-ubyte.gz") as f:
+        y = np.frombuffer(f.read(), np.uint8, offset=8)[:n]
+    return x.astype(np.float64) / 255, {"class": y}
+
+
+def flas_cells(v: NDArray[np.float64], rows: int, cols: int) -> NDArray[np.int64]:
+    """vc-flas FLAS (default parameters, seed 0) on a rows x cols grid."""
+    import vc_flas
+
+    arrangement = vc_flas.flas(vc_flas.Grid.from_features(v.astype(np.float32),
+                                                          size=(rows, cols)), seed=0)
+    ids = np.asarray(arrangement.sorting).ravel()
+    cells = np.empty(len(v), dtype=np.int64)
+    cells[ids[ids >= 0]] = np.flatnonzero(ids >= 0)
+    return cells
+
+
+def timed(fn: Callable[[], NDArray[np.int64]]) -> tuple[NDArray[np.int64], float]:
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0
+
+
+def compare(name: str, v: NDArray[np.float64], labels: dict[str, NDArray[np.generic]]
+            ) -> list[str]:
+    """Table rows for the three methods on one set."""
+    (pts, t_tsne) = timed(lambda: reduce(v, method="tsne", seed=0))
+    rows, cols = grid.auto_shape(len(v), grid.cloud_aspect(pts))
+    lap, t_lap = timed(lambda: assign.assign(grid.fit_to_grid(pts, rows, cols), rows, cols))
+    refined, t_ref = timed(lambda: refine(v, lap, rows, cols, seed=0).cells)
+    flas, t_flas = timed(lambda: flas_cells(v, rows, cols))
+    base = t_tsne + t_lap
+    out = []
+    for method, cells, t in (("t-SNE + exact LAP", lap, base),
+                             ("**tsnegrid default** (t-SNE + LAP + refine)", refined,
+                              base + t_ref),
+                             ("vc-flas FLAS", flas, t_flas)):
+        agree = " / ".join(f"{metrics.neighbour_agreement(y, cells, rows, cols):.3f}"
+                           for y in labels.values())
+        out.append(f"| {name} ({len(v)}, {rows}x{cols}) | {method} | "
+                   f"{metrics.dpq(v, cells, cols, p=16):.4f} | {agree} | {t:.1f} | "
+                   f"{t / base:.2f} |")
+        print(out[-1], flush=True)
+    return out
+
+
+def knn_accuracy(v: NDArray[np.float64], y: NDArray[np.generic], k: int = 5) -> float:
+    """Leave-one-out k-NN majority-vote accuracy (Euclidean)."""
+    sq = (v * v).sum(1)
+    d = sq[:, None] - 2 * v @ v.T + sq[None, :]
+    np.fill_diagonal(d, np.inf)
+    near = np.argsort(d, axis=1)[:, :k]
+    hits = 0
+    for i in range(len(v)):
+        vals, counts = np.unique(y[near[i]], return_counts=True)
+        hits += vals[np.argmax(counts)] == y[i]
+    return hits / len(v)
+
+
+def features_table(cache_dir: Path) -> list[str]:
+    out = []
+    for features, weight in (("semantic", 0.5), ("colour", 0.5), ("both", 0.25),
+                             ("both", 0.5), ("both", 1.0)):
+        v, labels = emoji(cache_dir, features, weight)
+        pts = reduce(v, method="tsne", seed=0)
+        rows, cols = grid.auto_shape(len(v), grid.cloud_aspect(pts))
+        cells = refine(v, assign.assign(grid.fit_to_grid(pts, rows, cols), rows, cols), rows,
+                       cols, seed=0).cells
+        acc = " / ".join(f"{knn_accuracy(v, y):.3f}" for y in labels.values())
+        agree = " / ".join(f"{metrics.neighbour_agreement(y, cells, rows, cols):.3f}"
+                           for y in labels.values())
+        label = features if features != "both" else f"both, colour weight {weight:g}"
+        out.append(f"| {label} | {v.shape[1]} | {acc} | {agree} |")
+        print(out[-1], flush=True)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--fashion-n", type=int, nargs="+", default=[2500, 10000])
+    ap.add_argument("--cache-dir", type=Path, default=Path("/tmp/quality-cache"))
+    args = ap.parse_args()
+    v, labels = emoji(args.cache_dir)
+    rows = compare("emoji-google-64, Lite0", v, labels)
+    for n in args.fashion_n:
+        fv, flabels = fashion(n)
+        rows += compare("Fashion-MNIST, pixels", fv, flabels)
+    feats = features_table(args.cache_dir)
+    body = "\n".join([
+        "## Layout quality (`benchmarks/quality.py`)",
+        "",
+        "DPQ16 (Barthel et al.; higher is better) of the final grid against the vectors, and the",
+        "share of each image's 8 grid neighbours with its label (emoji: category / subcategory;",
+        "Fashion-MNIST: class). Time in seconds from vectors to cells, side by side in one run;",
+        "ratio to t-SNE + exact LAP.",
+        "",
+        "| set (N, grid) | method | DPQ16 | label agreement | time (s) | x t-SNE+LAP |",
+        "|---|---|---|---|---|---|",
+        *rows,
+        "",
+        "Feature mixes on emoji-google-64 (`--features`; grids with the default pipeline).",
+        "",
+        "| features | dims | 5-NN accuracy (category / subcategory) | grid label agreement |",
+        "|---|---|---|---|",
+        *feats,
+    ])
+    write_section("quality", body)
+
+
+if __name__ == "__main__":
+    main()
