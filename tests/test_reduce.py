@@ -16,7 +16,7 @@ from tsnegrid.reduce import N_JOBS, REDUCERS, reduce, resolve_perplexity, valida
 from tsnegrid.reduce.large import resolve_scheme, tsne_sampled
 from tsnegrid.reduce.methods import reduce_tsne
 from tsnegrid.reduce.neighbors import knn_annoy, knn_exact, resolve_neighbor_method
-from tsnegrid.reduce.tsne import MIN_TSNE_N, resolve_tsne_settings
+from tsnegrid.reduce.tsne import BH_MAX_N, MIN_TSNE_N, resolve_tsne_settings
 
 FASHION = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets" / "fashion-mnist"
 N_TEST = 1500
@@ -68,6 +68,13 @@ def test_same_seed_same_output(fashion: tuple[np.ndarray, np.ndarray]) -> None:
     assert not np.array_equal(a, reduce(x, seed=4))
 
 
+def test_fft_path_is_deterministic() -> None:
+    # Above BH_MAX_N the gradients are FFT-interpolated; same seed, same output there too.
+    x = np.random.default_rng(2).normal(size=(BH_MAX_N + 500, 10)).astype(np.float32)
+    assert resolve_tsne_settings(len(x)).gradient == "fft"
+    assert np.array_equal(reduce(x, seed=1), reduce(x, seed=1))
+
+
 def test_large_scheme_places_unsampled_points(fashion: tuple[np.ndarray, np.ndarray]) -> None:
     # Sample-and-place on a small set: 600 embedded, 900 placed; labels still cluster.
     x, y = fashion
@@ -91,6 +98,7 @@ def test_annoy_neighbours_have_high_recall() -> None:
     x = np.random.default_rng(0).normal(size=(2000, 10))
     exact, _ = knn_exact(x, 10)
     approx, dist = knn_annoy(x, 10, seed=0)
+    assert np.array_equal(approx, knn_annoy(x, 10, seed=0)[0])
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact, approx, strict=True)])
     assert recall > 0.9
     assert (np.diff(dist, axis=1) >= 0).all()
