@@ -33,9 +33,9 @@ class Settings:
 
     model: str = _opt("lite0", "Embedder: lite0 (EfficientNet-Lite0, ImageNet), pixels, or a "
                                "path to an .onnx image model.")
-    features: str = _opt("semantic", "What counts as alike: semantic (the model's vector), "
-                                      "colour (a small colour-layout descriptor) or both "
-                                      "(concatenated, colour scaled by --colour-weight).")
+    features: str = _opt("both", "What counts as alike: semantic (the model's vector), "
+                                  "colour (a small colour-layout descriptor) or both "
+                                  "(concatenated, colour scaled by --colour-weight).")
     colour_weight: float = _opt(0.25, "Weight of the colour part with --features both (each part "
                                      "has unit length first).")
     reducer: str = _opt("tsne", "2-D reduction: tsne, umap (needs tsnegrid[umap]) or pca.")
