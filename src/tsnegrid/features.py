@@ -34,8 +34,8 @@ def colour_descriptor(image: Image.Image) -> NDArray[np.float32]:
     [-1, 1]), then the share of pixels per (hue, lightness) bin of the saturated pixels and per
     lightness bin of the grey ones."""
     small = image.convert("RGB").resize((_SIDE, _SIDE), Image.Resampling.BILINEAR)
-    lab = np.asarray(ImageCms.applyTransform(small, _SRGB_TO_LAB), dtype=np.float32)
-    lab = (lab - np.array([0.0, 128.0, 128.0], np.float32)) / np.array([255.0, 128.0, 128.0],
+    raw = np.asarray(ImageCms.applyTransform(small, _SRGB_TO_LAB), dtype=np.float32)
+    lab = (raw - np.array([0.0, 128.0, 128.0], np.float32)) / np.array([255.0, 128.0, 128.0],
                                                                         np.float32)
     step = _SIDE // LAYOUT_SIDE
     layout = lab.reshape(LAYOUT_SIDE, step, LAYOUT_SIDE, step, 3).mean(axis=(1, 3)).ravel()

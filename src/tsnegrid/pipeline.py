@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
+from PIL import Image
 
 from tsnegrid import assign as assign_mod
 from tsnegrid import dedupe as dedupe_mod
@@ -200,7 +201,8 @@ def render_and_write(layout: Layout, out: Path, progress: ProgressFn = no_progre
     paths = [Path(p) for p in layout.paths]
     background = parse_colour(s.background)
     timings = dict(layout.timings)
-    mosaic, failed = None, []
+    mosaic: Image.Image | None = None
+    failed: list[Skipped] = []
     try:
         check_size(layout.rows, layout.cols, s.tile, s.max_pixels, s.format)
         fits = True

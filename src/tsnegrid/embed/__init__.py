@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,6 +118,7 @@ def embed_images(
     failed: dict[str, str] = {}
     done = computed = 0
     progress("embed", 0, len(items))
+    results: Iterator[Sequence[NDArray[np.float32] | ImageError | str]]
     if executor is not None and executor.distributed:
         results = executor.map(embed_chunk, [[paths[i] for _, i in c] for c in chunks], job)
     else:

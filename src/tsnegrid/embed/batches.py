@@ -59,7 +59,8 @@ def compute_vectors(paths: Sequence[Path], embedder: Embedder, job: EmbedJob,
             pending = submit(batches[b + 1]) if b + 1 < len(batches) else []
             good = [i for i, item in enumerate(decoded) if not isinstance(item, ImageError)]
             if good:
-                vecs = embedder.embed_batch(np.stack([decoded[i] for i in good]))
+                arrays = [item for item in decoded if not isinstance(item, ImageError)]
+                vecs = embedder.embed_batch(np.stack(arrays))
                 for i, v in zip(good, vecs, strict=True):
                     decoded[i] = v
             out.extend(decoded)

@@ -13,6 +13,7 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
+from typing import Any
 
 from tsnegrid.embed.onnx_model import OnnxEmbedder, file_digest
 from tsnegrid.errors import MissingDependencyError, ModelError
@@ -42,7 +43,7 @@ def export_onnx(weights: Path, dest: Path) -> None:
         raise MissingDependencyError("efficientnet-lite-pytorch / torch==2.13.0") from exc
 
     class PooledFeatures(torch.nn.Module):
-        def __init__(self, net: torch.nn.Module) -> None:
+        def __init__(self, net: Any) -> None:
             super().__init__()
             self.net = net
 

@@ -56,7 +56,7 @@ def _filesystem(url: str) -> tuple[Any, str]:
         raise MissingDependencyError("fsspec") from exc
     scheme = urlsplit(url).scheme
     try:
-        return fsspec.core.url_to_fs(url)  # type: ignore[no-any-return]
+        return fsspec.core.url_to_fs(url)
     except ImportError as exc:
         extra = "s3" if scheme in ("s3", "s3a") else None
         package = "s3fs" if extra else f"the fsspec backend for {scheme}://"

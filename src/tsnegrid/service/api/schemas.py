@@ -104,9 +104,12 @@ class VisualizationRequest(BaseModel):
     grid: str = Field(Settings.grid, max_length=32, description=HELP["grid"])
     tile: int = Field(Settings.tile, ge=1, le=512, description=HELP["tile"])
     seed: int = Field(Settings.seed, ge=0, le=2**31 - 1, description=HELP["seed"])
-    reducer: ReducerName = Field(Settings.reducer, description=HELP["reducer"])
-    model: ModelName = Field(Settings.model, description=HELP["model"])
-    format: FormatName = Field(Settings.format, description=HELP["format"])
+    reducer: ReducerName = Field(  # type: ignore[valid-type]
+        Settings.reducer, description=HELP["reducer"])
+    model: ModelName = Field(  # type: ignore[valid-type]
+        Settings.model, description=HELP["model"])
+    format: FormatName = Field(  # type: ignore[valid-type]
+        Settings.format, description=HELP["format"])
     fit: bool = Field(Settings.fit, description=HELP["fit"])
     background: str = Field(Settings.background, max_length=32, description=HELP["background"])
     input_ids: list[str] | None = Field(None, min_length=1, description="Lay out these inputs.")
