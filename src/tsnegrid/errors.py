@@ -36,5 +36,9 @@ class MissingDependencyError(TsnegridError, ImportError):
         self.package = package
 
 
+class SolverError(TsnegridError):
+    """A grid solver failed to reach its guarantee (a bug, not bad input)."""
+
+
 class ModelError(TsnegridError):
     """An embedding model cannot be loaded, exported or run."""

@@ -23,7 +23,8 @@ from tsnegrid.assign.auction import epsilon_schedule
 from tsnegrid.assign.certify import spare_cell_gap, violations
 from tsnegrid.assign.geometry import METRIC_CODES
 from tsnegrid.assign.multiscale import warm_start
-from tsnegrid.assign.rounds import EPS_FACTOR, OWN_RADIUS, SolverError, run_auction
+from tsnegrid.assign.rounds import EPS_FACTOR, OWN_RADIUS, run_auction
+from tsnegrid.errors import SolverError
 
 log = logging.getLogger(__name__)
 

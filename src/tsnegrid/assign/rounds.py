@@ -8,16 +8,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tsnegrid.assign.auction import INFEASIBLE, NO_CANDIDATE, auction, epsilon_schedule
-from tsnegrid.errors import TsnegridError
+from tsnegrid.errors import SolverError
 
 log = logging.getLogger(__name__)
 
 OWN_RADIUS = 1
 EPS_FACTOR = 8.0
-
-
-class SolverError(TsnegridError):
-    """A solver failed to reach its guarantee (a bug, not bad input)."""
 
 
 def run_auction(px: NDArray[np.float64], py: NDArray[np.float64], rows: int, cols: int,
