@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Query, Request
 from fastapi.security import APIKeyHeader
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from tsnegrid.service.apps import app_for_key
@@ -16,6 +17,8 @@ from tsnegrid.service.db import App, Database
 from tsnegrid.service.errors import AuthError
 from tsnegrid.service.storage import BlobStore
 from tsnegrid.service.urlfetch import AllowList
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -72,6 +75,15 @@ class Page:
     @property
     def offset(self) -> int:
         return (self.page - 1) * self.per_page
+
+    def fetch(self, session: Session, model: type[T], app_id: int,
+              order: ColumnElement[Any]) -> tuple[list[T], dict[str, int]]:
+        """This page of an app's rows of ``model`` and the pagination block."""
+        where = model.app_id == app_id  # type: ignore[attr-defined]
+        rows = list(session.scalars(select(model).where(where).order_by(order)
+                                    .offset(self.offset).limit(self.per_page)))
+        total = session.scalar(select(func.count()).select_from(model).where(where)) or 0
+        return rows, {"page": self.page, "per_page": self.per_page, "total": total}
 
 
 def get_page(state: StateDep,

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from tsnegrid.errors import TsnegridError
@@ -117,12 +117,9 @@ def post_inputs(body: PostInputsRequest, request: Request, caller: CallerDep,
 def list_inputs(request: Request, caller: CallerDep, session: SessionDep,
                 page: PageDep) -> dict[str, Any]:
     """The app's inputs, oldest first."""
-    rows = session.scalars(select(Input).where(Input.app_id == caller.id).order_by(Input.pk)
-                           .offset(page.offset).limit(page.per_page))
-    total = session.scalar(select(func.count()).select_from(Input)
-                           .where(Input.app_id == caller.id)) or 0
+    rows, pagination = page.fetch(session, Input, caller.id, Input.pk.asc())
     return {"status": OK, "inputs": [input_json(r, request) for r in rows],
-            "pagination": {"page": page.page, "per_page": page.per_page, "total": total}}
+            "pagination": pagination}
 
 
 @router.get("/{input_id}", response_model=InputResponse)

@@ -11,7 +11,7 @@ from urllib.parse import unquote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tsnegrid.errors import MissingDependencyError, NoImagesError
@@ -132,13 +132,9 @@ def start_visualization(request: Request, caller: CallerDep, session: SessionDep
 def list_visualizations(request: Request, caller: CallerDep, session: SessionDep,
                         page: PageDep) -> dict[str, Any]:
     """The app's visualizations, newest first."""
-    rows = session.scalars(select(Visualization).where(Visualization.app_id == caller.id)
-                           .order_by(Visualization.pk.desc())
-                           .offset(page.offset).limit(page.per_page))
-    total = session.scalar(select(func.count()).select_from(Visualization)
-                           .where(Visualization.app_id == caller.id)) or 0
+    rows, pagination = page.fetch(session, Visualization, caller.id, Visualization.pk.desc())
     return {"status": OK, "outputs": [output_json(j, request) for j in rows],
-            "pagination": {"page": page.page, "per_page": page.per_page, "total": total}}
+            "pagination": pagination}
 
 
 @router.get("/{viz_id}", response_model=VisualizationResponse)
