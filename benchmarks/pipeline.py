@@ -20,7 +20,7 @@ from tsnegrid.metrics import neighbour_agreement
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "demo" / "emoji-1024"
-STAGES = ["load", "embed", "reduce", "assign", "metrics", "render"]
+STAGES = ["load", "embed", "reduce", "assign", "refine", "metrics", "render"]
 
 
 def scipy_assign_time(layout_coords: np.ndarray, rows: int, cols: int) -> float:

@@ -207,6 +207,8 @@ def main() -> None:
                         help="largest N for which the grid and its DPQ16 are computed")
     parser.add_argument("--cache-dir", type=Path, default=Path("/tmp/tsnegrid-bench-cache"))
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--section", default="reduce",
+                        help="RESULTS.md section to write (another name keeps the main table)")
     args = parser.parse_args()
     args.anchors = [a for a in args.anchors.split(",") if a]
     args.schemes = [a for a in args.schemes.split(",") if a]
@@ -241,7 +243,7 @@ def main() -> None:
             "note"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(r) + " |" for r in table]
-    body = "## Reduction (issue 8)\n\n" + "\n".join(lines) + "\n\n" + "\n".join(
+    body = "## Reduction\n\n" + "\n".join(lines) + "\n\n" + "\n".join(
         f"- {s}" for s in notes + [
             "One thread for every method (BLAS too); anchors on PCA-50, PCA time added.",
             "10-NN preservation against raw input-space neighbours, on at most "
@@ -250,7 +252,7 @@ def main() -> None:
         ])
     print(body)
     if not args.no_write:
-        write_section("reduce", body)
+        write_section(args.section, body)
 
 
 if __name__ == "__main__":

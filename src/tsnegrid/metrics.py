@@ -13,6 +13,12 @@ DPQ_MAX_ROWS = 2048
 DPQ_BUDGET = 20_000_000
 
 
+def _floats(vectors: NDArray[np.floating]) -> NDArray[np.floating]:
+    """float32 kept as is (no copy of a large array), anything else as float64."""
+    arr = np.asarray(vectors)
+    return arr if arr.dtype == np.float32 else arr.astype(np.float64)
+
+
 def cell_positions(cells: NDArray[np.int64], cols: int) -> NDArray[np.float64]:
     """Cell index to (x, y) = (col + 0.5, row + 0.5) in grid units."""
     r, c = np.divmod(np.asarray(cells, dtype=np.int64), cols)
@@ -26,7 +32,7 @@ def displacement(points: NDArray[np.float64], cells: NDArray[np.int64],
     return {"mean_displacement": float(d.mean()), "max_displacement": float(d.max())}
 
 
-def _knn_rows(x: NDArray[np.float64], rows_idx: NDArray[np.int64], k: int) -> NDArray[np.int64]:
+def _knn_rows(x: NDArray[np.floating], rows_idx: NDArray[np.int64], k: int) -> NDArray[np.int64]:
     """For the given rows, indices of their k nearest other rows (brute force, in chunks;
     ties broken by index)."""
     sq = np.einsum("ij,ij->i", x, x)
@@ -53,7 +59,7 @@ def knn_preservation(vectors: NDArray[np.floating], positions: NDArray[np.float6
     rows_idx = np.arange(n)
     if n > max_rows:
         rows_idx = np.sort(np.random.default_rng(0).choice(n, max_rows, replace=False))
-    hi = _knn_rows(np.asarray(vectors, dtype=np.float64), rows_idx, k)
+    hi = _knn_rows(_floats(vectors), rows_idx, k)
     # Many grid distances tie; a tiny deterministic jitter keeps the count at exactly k.
     jitter = np.random.default_rng(0).uniform(-1e-6, 1e-6, positions.shape)
     pos = positions + jitter
@@ -63,7 +69,7 @@ def knn_preservation(vectors: NDArray[np.floating], positions: NDArray[np.float6
     return float(np.mean(hits) / k)
 
 
-def _mean_neighbour_distances(vectors: NDArray[np.float64], rows_idx: NDArray[np.int64],
+def _mean_neighbour_distances(vectors: NDArray[np.floating], rows_idx: NDArray[np.int64],
                               grid_xy: NDArray[np.float64] | None) -> NDArray[np.float64]:
     """For the given rows: mean over rows of the running mean HD distance to the k nearest
     neighbours, k = 1..N-1, nearest by HD distance (grid_xy None) or by grid distance (ties
@@ -84,7 +90,7 @@ def _mean_neighbour_distances(vectors: NDArray[np.float64], rows_idx: NDArray[np
             key[np.arange(len(ids)), ids] = -1.0
         order = np.argsort(key, axis=1, kind="stable")
         sd = np.take_along_axis(d, order, axis=1)[:, 1:]
-        acc += (np.cumsum(sd, axis=1) / np.arange(1, n)).sum(axis=0)
+        acc += (np.cumsum(sd, axis=1, dtype=np.float64) / np.arange(1, n)).sum(axis=0)
     return acc / len(rows_idx)
 
 
@@ -96,7 +102,7 @@ def dpq(vectors: NDArray[np.floating], cells: NDArray[np.int64], cols: int, p: f
     rows x N stays near 2e7) the per-row averages are estimated from a fixed random sample of
     rows (every column still counts).
     """
-    x = np.asarray(vectors, dtype=np.float64)
+    x = _floats(vectors)
     n = len(x)
     if n < 3:
         return 1.0

@@ -61,7 +61,8 @@ def _load_array(path: Path | str, what: str, n: int, width: int | None) -> NDArr
                          f"got {arr.shape}")
     if not np.issubdtype(arr.dtype, np.number) or not np.isfinite(arr).all():
         raise InputError(f"{what} {path}: values must be finite numbers")
-    return arr.astype(np.float64)
+    # float32 stays float32: at 1M x 1280 a float64 copy alone would be 10 GB.
+    return arr if arr.dtype == np.float32 else arr.astype(np.float64)
 
 
 def precheck(n: int, settings: Settings) -> tuple[int, int] | None:
@@ -104,7 +105,7 @@ def build(
     shape = precheck(len(paths), settings)
 
     model_id = settings.model
-    vecs: NDArray[np.float64] | None = None
+    vecs: NDArray[np.floating] | None = None
     pts: NDArray[np.float64] | None = None
     if coords is not None:
         pts = _load_array(coords, "--coords", len(paths), 2)
@@ -131,7 +132,7 @@ def build(
         model_id = embedder.model_id
         skipped.extend(emb.skipped)
         paths = [paths[i] for i in emb.kept]
-        vecs = emb.vectors.astype(np.float64)
+        vecs = emb.vectors
         if not paths:
             raise NoImagesError("none of the images could be read; see the skipped files:\n"
                                 + "\n".join(f"  {s.path}: {s.reason}" for s in skipped))
