@@ -166,7 +166,9 @@ def main() -> None:
         print(lines[-1], flush=True)
     if sizes:
         lines += ["", "Targets: 100k to a pyramid < 5 min, 1M < 1 h, peak RSS < 16 GiB. Metrics "
-                  "above 2,048 images are estimated from a fixed sample of rows."]
+                  "above 2,048 images are estimated from a fixed sample of rows. Above 70,000 "
+                  "the extra vectors are a generated mixture whose neighbours are mostly noise, "
+                  "so kNN-10 says little there."]
     write_section("large", "\n".join(lines))
     print("\n".join(lines))
     if tmp_ctx is not None:
