@@ -186,3 +186,25 @@ def test_unknown_or_bad_database_urls_are_refused(tmp_path: Path) -> None:
         Database("postgresql://user:secret@127.0.0.1:1/none")
     assert "secret" not in str(info.value)
     assert Database(tmp_path / "plain.sqlite").dialect == "sqlite"
+
+
+def test_every_pipeline_stage_has_a_progress_span(tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from tsnegrid import Settings, build
+    from tsnegrid.service.jobs import STAGE_SPANS, stage_percent
+
+    for i in range(6):
+        Image.new("RGB", (8, 8), (40 * i, 0, 0)).save(tmp_path / f"{i}.png")
+    np.save(tmp_path / "v.npy", np.random.default_rng(0).normal(size=(6, 4)))
+    seen: list[str] = []
+    build([tmp_path], tmp_path / "out", Settings(cache_dir=tmp_path / "c", tiles=True, tile=8),
+          vectors=tmp_path / "v.npy",
+          progress=lambda stage, done, total: seen.append(stage))
+    assert set(seen) <= set(STAGE_SPANS), set(seen) - set(STAGE_SPANS)
+    spans = list(STAGE_SPANS.values())
+    assert all(a[1] == b[0] for a, b in zip(spans, spans[1:], strict=False))
+    order = list(dict.fromkeys(seen))
+    assert [stage_percent(s, 1, 1) for s in order] == sorted(stage_percent(s, 1, 1)
+                                                             for s in order)

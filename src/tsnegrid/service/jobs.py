@@ -41,8 +41,8 @@ TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
 
 # Share of the progress bar each pipeline stage fills, in order.
 STAGE_SPANS: dict[str, tuple[int, int]] = {
-    "load": (0, 2), "embed": (2, 80), "reduce": (80, 90), "assign": (90, 93),
-    "render": (93, 97), "pyramid": (97, 99),
+    "load": (0, 2), "embed": (2, 80), "reduce": (80, 90), "assign": (90, 92),
+    "refine": (92, 93), "render": (93, 97), "pyramid": (97, 99),
 }
 
 
