@@ -79,6 +79,20 @@ def content_digest(path: Path) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _gather(known: dict[str, NDArray[np.float32]], order: list[str]) -> NDArray[np.float32]:
+    """Rows of ``known`` in ``order`` as one array, emptying ``known`` as it goes so that the
+    vectors are held about once, not twice (they are most of the memory at large N)."""
+    if not order:
+        return np.zeros((0, 0), np.float32)
+    last = {d: row for row, d in enumerate(order)}
+    out = np.empty((len(order), len(known[order[0]])), dtype=np.float32)
+    for row, d in enumerate(order):
+        out[row] = known[d]
+        if last[d] == row:
+            del known[d]
+    return out
+
+
 def _reason(error: ImageError | str) -> str:
     return str(error).split(": ", 1)[-1]
 
@@ -145,7 +159,6 @@ def embed_images(
         if d in failed:
             skipped[i] = Skipped(str(paths[i]), failed[d])
     kept = [i for i in range(len(paths)) if i not in skipped]
-    vectors = (np.stack([known[digests[i]] for i in kept]).astype(np.float32) if kept
-               else np.zeros((0, 0), np.float32))
+    vectors = _gather(known, [digests[i] for i in kept])
     ordered = tuple(skipped[i] for i in sorted(skipped))
     return Embedded(vectors, np.asarray(kept, dtype=np.int64), ordered, computed)
