@@ -6,6 +6,8 @@ these commands runs.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +74,19 @@ def _database(data_dir: Path | None, db: str | None) -> Any:
         raise click.ClickException(str(exc)) from exc
 
 
+@contextmanager
+def _apps_session(data_dir: Path | None, db: str | None) -> Iterator[Any]:
+    """A session on the apps' database, closed afterwards; library errors become one line."""
+    database = _database(data_dir, db)
+    try:
+        with database.session() as s:
+            yield s
+    except TsnegridError as exc:
+        raise click.ClickException(str(exc)) from exc
+    finally:
+        database.close()
+
+
 APPS_DATA_OPTION = click.option("--data", "data_dir", default=None,
                                 type=click.Path(file_okay=False, path_type=Path),
                                 help="The service's data folder (its SQLite database).")
@@ -90,14 +105,8 @@ def apps_create(name: str, data_dir: Path | None, db: str | None) -> None:
     """Create app NAME and print its API key (shown only this once)."""
     from tsnegrid.service.apps import create_app
 
-    database = _database(data_dir, db)
-    try:
-        with database.session() as s:
-            key = create_app(s, name)
-    except TsnegridError as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        database.close()
+    with _apps_session(data_dir, db) as s:
+        key = create_app(s, name)
     click.echo(key)
     click.echo(f"created app {name!r}; the key above is shown only once", err=True)
 
@@ -109,12 +118,8 @@ def apps_list(data_dir: Path | None, db: str | None) -> None:
     """List apps: id, name, key prefix, created, state."""
     from tsnegrid.service.apps import list_apps
 
-    database = _database(data_dir, db)
-    try:
-        with database.session() as s:
-            rows = list_apps(s)
-    finally:
-        database.close()
+    with _apps_session(data_dir, db) as s:
+        rows = list_apps(s)
     for a in rows:
         click.echo(f"{a.id}\t{a.name}\t{a.key_prefix}...\t{a.created_at}\t"
                    f"{'revoked' if a.revoked else 'active'}")
@@ -128,12 +133,6 @@ def apps_revoke(name: str, data_dir: Path | None, db: str | None) -> None:
     """Revoke app NAME's key (its data stays)."""
     from tsnegrid.service.apps import revoke_app
 
-    database = _database(data_dir, db)
-    try:
-        with database.session() as s:
-            revoke_app(s, name)
-    except TsnegridError as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        database.close()
+    with _apps_session(data_dir, db) as s:
+        revoke_app(s, name)
     click.echo(f"revoked app {name!r}", err=True)
