@@ -39,10 +39,11 @@ TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.FAILED: frozenset(),
 }
 
-# Share of the progress bar each pipeline stage fills, in order.
+# Share of the progress bar each pipeline stage fills, in order. "place" is the incremental
+# add's stand-in for reduce, assign and refine (new images into an existing layout).
 STAGE_SPANS: dict[str, tuple[int, int]] = {
-    "load": (0, 2), "embed": (2, 80), "reduce": (80, 90), "assign": (90, 92),
-    "refine": (92, 93), "render": (93, 97), "pyramid": (97, 99),
+    "load": (0, 2), "embed": (2, 80), "reduce": (80, 89), "assign": (89, 91),
+    "refine": (91, 92), "place": (92, 93), "render": (93, 97), "pyramid": (97, 99),
 }
 
 
