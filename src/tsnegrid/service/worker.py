@@ -24,8 +24,9 @@ from urllib.parse import quote
 
 from sqlalchemy import select
 
-from tsnegrid.errors import TsnegridError
-from tsnegrid.service import jobs
+from tsnegrid.errors import InputError, TsnegridError
+from tsnegrid.layout import Layout
+from tsnegrid.service import incremental, jobs
 from tsnegrid.service.config import ServiceConfig
 from tsnegrid.service.db import Database, Input, Visualization
 from tsnegrid.service.storage import BlobStore
@@ -43,9 +44,9 @@ class JobGone(Exception):
 def job_settings(params: dict[str, Any], config: ServiceConfig) -> Settings:
     """The pipeline settings of a job: its request parameters plus the server's own (every job
     also gets the viewer, and the deep-zoom pyramid when its grid is too big for one image)."""
-    return Settings(**params, threads=config.threads, cache_dir=config.cache,
-                    max_image_pixels=config.max_image_pixels, scheduler=config.scheduler,
-                    html=True)
+    return Settings(**incremental.settings_params(params), threads=config.threads,
+                    cache_dir=config.cache, max_image_pixels=config.max_image_pixels,
+                    scheduler=config.scheduler, html=True)
 
 
 VIEWER_SKIP = frozenset({"layout.csv", "layout.json", "report.txt"})
@@ -165,20 +166,52 @@ class Worker:
         from tsnegrid.pipeline import build
 
         ids_by_path: dict[str, str] = {}
-        files: list[Path] = []
         for i, (input_id, key) in enumerate(job.inputs):
             dest = work / "in" / f"{i:06d}"
             self.store.link(key, dest)
             ids_by_path[str(dest)] = input_id
-            files.append(dest)
-        layout = build(files, work / "out", job_settings(job.params, self.config),
-                       progress=self._progress(job, lease))
+        extra: dict[str, Any] = {}
+        if job.params.get("incremental"):
+            layout, extra = self._add(job, work, ids_by_path, lease)
+        else:
+            layout = build([Path(p) for p in ids_by_path], work / "out",
+                           job_settings(job.params, self.config),
+                           progress=self._progress(job, lease))
         fmt = layout.settings.format
         image_key = self.store.put_file(work / "out" / f"grid.{fmt}")
-        doc = layout_document(layout.to_dict(), ids_by_path)
+        doc = {**layout_document(layout.to_dict(), ids_by_path), **extra}
         layout_key = self.store.put(json.dumps(doc).encode("utf-8"))
         viewer_key = self._store_viewer(job, layout.to_dict(), ids_by_path, work / "out")
         return image_key, layout_key, viewer_key
+
+    def _add(self, job: Visualization, work: Path, ids_by_path: dict[str, str],
+             lease: LeaseKeeper) -> tuple[Layout, dict[str, Any]]:
+        """Extend the base's layout with the job's other inputs (``tsnegrid.incremental.add``);
+        return the layout and the ``incremental`` summary for the layout document."""
+        from tsnegrid.incremental import add
+
+        base_id = str(job.params["base"])
+        with self.db.session() as s:
+            base = s.scalar(select(Visualization).where(Visualization.app_id == job.app_id,
+                                                        Visualization.viz_id == base_id))
+            base_inputs = dict(base.inputs) if base is not None else {}
+            layout_key = base.layout_key if base is not None else None
+        if layout_key is None:
+            raise InputError(f"the base visualization {base_id} was deleted before this job ran")
+        base_doc = json.loads(self.store.read(layout_key))
+        keys = dict(job.inputs)
+        kept = {path: i for path, i in ids_by_path.items() if base_inputs.get(i) == keys[i]}
+        placed = {r["input_id"] for r in base_doc["images"]}
+        sources = [Path(p) for p, i in ids_by_path.items() if p not in kept or i not in placed]
+        seed = incremental.seed_layout(base_doc, {i: p for p, i in kept.items()},
+                                       job_settings(job.params, self.config))
+        (work / "out").mkdir()
+        (work / "out" / "layout.json").write_text(json.dumps(seed), encoding="utf-8")
+        added = add(sources, work / "out", progress=self._progress(job, lease))
+        summary = {"base": base_id, "added": added.added, "moved": added.moved,
+                   "rows_added": added.rows_added,
+                   "dropped": len(placed - set(kept.values()))}
+        return added.layout, {"incremental": summary}
 
     def _store_viewer(self, job: Visualization, layout_dict: dict[str, Any],
                       ids_by_path: dict[str, str], out: Path) -> str:

@@ -115,10 +115,20 @@ class VisualizationRequest(BaseModel):
     input_ids: list[str] | None = Field(None, min_length=1, description="Lay out these inputs.")
     metadata: dict[str, Any] | None = Field(None, description="Lay out the inputs whose "
                                             "metadata has all these key/value pairs.")
+    incremental: bool = Field(False, description="Add the chosen inputs that are not in the "
+                              "base visualization to it: its inputs keep their cells (but for "
+                              "a few that may move), its parameters are used, deleted inputs "
+                              "leave it.")
+    base: str | None = Field(None, min_length=1, max_length=64, description="With incremental: "
+                             "the visualization to add to (default: the app's newest DONE one).")
 
     def settings_params(self) -> dict[str, Any]:
         """The fields that are ``Settings`` fields."""
-        return self.model_dump(exclude={"input_ids", "metadata"})
+        return self.model_dump(exclude={"input_ids", "metadata", "incremental", "base"})
+
+    def explicit_settings(self) -> dict[str, Any]:
+        """The ``Settings`` fields the request gave explicitly."""
+        return {k: v for k, v in self.settings_params().items() if k in self.model_fields_set}
 
 
 class Link(BaseModel):

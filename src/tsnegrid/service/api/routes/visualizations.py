@@ -14,12 +14,13 @@ from fastapi.responses import FileResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tsnegrid.errors import MissingDependencyError, NoImagesError
+from tsnegrid.errors import InputError, MissingDependencyError, NoImagesError
 from tsnegrid.grid import check_capacity
 from tsnegrid.load import parse_colour
 from tsnegrid.pipeline import precheck
-from tsnegrid.service import jobs
-from tsnegrid.service.api.deps import CallerDep, PageDep, SessionDep, StateDep
+from tsnegrid.render import check_size
+from tsnegrid.service import incremental, jobs
+from tsnegrid.service.api.deps import CallerDep, PageDep, ServiceState, SessionDep, StateDep
 from tsnegrid.service.api.errors import Code, status
 from tsnegrid.service.api.files import blob_response
 from tsnegrid.service.api.schemas import (
@@ -106,26 +107,43 @@ def select_inputs(session: Session, app_id: int, body: VisualizationRequest) -> 
 def start_visualization(request: Request, caller: CallerDep, session: SessionDep,
                         state: StateDep,
                         body: VisualizationRequest | None = None) -> dict[str, Any]:
-    """Start a grid of the app's inputs (all, the listed ids, or those matching metadata)."""
+    """Start a grid of the app's inputs (all, the listed ids, or those matching metadata); with
+    ``incremental``, add those not yet in an earlier visualization to it."""
     body = body or VisualizationRequest()
-    params = body.settings_params()
-    settings = job_settings(params, state.config)
-    parse_colour(settings.background)
-    if settings.reducer == "umap" and importlib.util.find_spec("umap") is None:
-        raise MissingDependencyError("umap-learn", "umap")
-    chosen = select_inputs(session, caller.id, body)
-    if len(chosen) > state.config.max_inputs_per_visualization:
-        raise LimitError(f"{len(chosen)} inputs in one visualization; the limit is "
-                         f"{state.config.max_inputs_per_visualization}")
-    shape = precheck(len(chosen), settings)
-    if shape is not None:
-        check_capacity(len(chosen), *shape)
+    if body.incremental:
+        chosen = select_inputs(session, caller.id, body)
+        plan = incremental.plan(session, state.store, caller.id, body.base,
+                                body.explicit_settings(), chosen)
+        params, chosen = plan.params, plan.inputs
+        settings = job_settings(params, state.config)
+        _check_count(len(chosen), state)
+        check_size(plan.rows, plan.cols, settings.tile, settings.max_pixels, settings.format)
+    else:
+        if body.base is not None:
+            raise InputError('base: names the visualization to add to; it needs '
+                             '"incremental": true')
+        params = body.settings_params()
+        settings = job_settings(params, state.config)
+        parse_colour(settings.background)
+        if settings.reducer == "umap" and importlib.util.find_spec("umap") is None:
+            raise MissingDependencyError("umap-learn", "umap")
+        chosen = select_inputs(session, caller.id, body)
+        _check_count(len(chosen), state)
+        shape = precheck(len(chosen), settings)
+        if shape is not None:
+            check_capacity(len(chosen), *shape)
     if jobs.active_count(session, caller.id) >= state.config.max_jobs_per_app:
         raise TooManyJobsError(f"this app already has {state.config.max_jobs_per_app} "
                                "visualizations pending or running; wait for one to finish")
     job = jobs.enqueue(session, caller.id, params, chosen)
     session.commit()
     return {"status": OK, "output": output_json(job, request)}
+
+
+def _check_count(n: int, state: ServiceState) -> None:
+    if n > state.config.max_inputs_per_visualization:
+        raise LimitError(f"{n} inputs in one visualization; the limit is "
+                         f"{state.config.max_inputs_per_visualization}")
 
 
 @router.get("", response_model=VisualizationsPage)
