@@ -1,10 +1,13 @@
-"""Layout quality on labelled sets: t-SNE + exact LAP, tsnegrid's default (t-SNE + LAP + refine)
-and vc-flas FLAS side by side on the same vectors; then the --features mixes on emoji.
+"""Layout quality: t-SNE + exact LAP, tsnegrid's default (t-SNE + LAP + refine) and vc-flas
+FLAS side by side on the same vectors (RGB colours, sklearn digits, emoji, Fashion-MNIST); then
+the --features mixes on emoji.
 
-Writes the ``quality`` section of benchmarks/RESULTS.md. Needs the bench extra (vc-flas) and
-the datasets in ../shared/datasets.
+Writes the ``quality`` section of benchmarks/RESULTS.md when every set runs (a ``--sets``
+subset only prints its rows). Needs the bench extra (vc-flas, scikit-learn) and the datasets in
+../shared/datasets.
 
-    python benchmarks/quality.py [--fashion-n 10000] [--cache-dir /tmp/quality-cache]
+    python benchmarks/quality.py [--sets colours,digits] [--fashion-n 10000]
+        [--cache-dir /tmp/quality-cache]
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import gzip
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -29,9 +33,13 @@ from tsnegrid.refine import refine
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
+T = TypeVar("T")
+Labels = dict[str, NDArray[np.generic]]
+Loader = Callable[[argparse.Namespace], list[tuple[NDArray[np.float64], Labels]]]
+
 
 def emoji(cache_dir: Path, features: str = "semantic",
-          weight: float = 0.5) -> tuple[NDArray[np.float64], dict[str, NDArray[np.str_]]]:
+          weight: float = 0.5) -> tuple[NDArray[np.float64], Labels]:
     """emoji-google-64 embedded by Lite0 (or a feature mix), with category and subcategory."""
     root = DATA / "emoji-google-64"
     with open(root / "labels.csv", newline="") as f:
@@ -49,7 +57,7 @@ def emoji(cache_dir: Path, features: str = "semantic",
     return emb.vectors.astype(np.float64), labels
 
 
-def fashion(n: int) -> tuple[NDArray[np.float64], dict[str, NDArray[np.uint8]]]:
+def fashion(n: int) -> tuple[NDArray[np.float64], Labels]:
     """The first n Fashion-MNIST test images as pixels in [0, 1], with their class."""
     root = DATA / "fashion-mnist"
     with gzip.open(root / "t10k-images-idx3-ubyte.gz") as f:
@@ -57,6 +65,19 @@ def fashion(n: int) -> tuple[NDArray[np.float64], dict[str, NDArray[np.uint8]]]:
     with gzip.open(root / "t10k-labels-idx1-ubyte.gz") as f:
         y = np.frombuffer(f.read(), np.uint8, offset=8)[:n]
     return x.astype(np.float64) / 255, {"class": y}
+
+
+def colours(n: int = 1024) -> tuple[NDArray[np.float64], Labels]:
+    """n random RGB colours (channels in [0, 1], seed 0); no labels."""
+    return np.random.default_rng(0).random((n, 3)), {}
+
+
+def digits() -> tuple[NDArray[np.float64], Labels]:
+    """sklearn's bundled 8x8 digits (1,797) as pixels in [0, 1], with their class."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    return d.data / 16, {"class": d.target}
 
 
 def flas_cells(v: NDArray[np.float64], rows: int, cols: int) -> NDArray[np.int64]:
@@ -71,15 +92,14 @@ def flas_cells(v: NDArray[np.float64], rows: int, cols: int) -> NDArray[np.int64
     return cells
 
 
-def timed(fn: Callable[[], NDArray[np.int64]]) -> tuple[NDArray[np.int64], float]:
+def timed(fn: Callable[[], T]) -> tuple[T, float]:
     t0 = time.perf_counter()
     out = fn()
     return out, time.perf_counter() - t0
 
 
-def compare(name: str, v: NDArray[np.float64], labels: dict[str, NDArray[np.generic]]
-            ) -> list[str]:
-    """Table rows for the three methods on one set."""
+def compare(name: str, v: NDArray[np.float64], labels: Labels) -> list[str]:
+    """Table rows for the three methods on one set, on the grid the default pipeline picks."""
     (pts, t_tsne) = timed(lambda: reduce(v, method="tsne", seed=0))
     rows, cols = grid.auto_shape(len(v), grid.cloud_aspect(pts))
     lap, t_lap = timed(lambda: assign.assign(grid.fit_to_grid(pts, rows, cols), rows, cols))
@@ -92,7 +112,7 @@ def compare(name: str, v: NDArray[np.float64], labels: dict[str, NDArray[np.gene
                               base + t_ref),
                              ("vc-flas FLAS", flas, t_flas)):
         agree = " / ".join(f"{metrics.neighbour_agreement(y, cells, rows, cols):.3f}"
-                           for y in labels.values())
+                           for y in labels.values()) or "-"
         out.append(f"| {name} ({len(v)}, {rows}x{cols}) | {method} | "
                    f"{metrics.dpq(v, cells, cols, p=16):.4f} | {agree} | {t:.1f} | "
                    f"{t / base:.2f} |")
@@ -131,24 +151,38 @@ def features_table(cache_dir: Path) -> list[str]:
     return out
 
 
+#: The compared sets: name -> (row title, loader of its (vectors, labels) given the options).
+SETS: dict[str, tuple[str, Loader]] = {
+    "colours": ("random RGB colours", lambda a: [colours()]),
+    "digits": ("sklearn digits, pixels", lambda a: [digits()]),
+    "emoji": ("emoji-google-64, Lite0", lambda a: [emoji(a.cache_dir)]),
+    "fashion": ("Fashion-MNIST, pixels", lambda a: [fashion(n) for n in a.fashion_n]),
+}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sets", default=",".join(SETS),
+                    help=f"comma-separated subset of {', '.join(SETS)} (a subset only prints)")
     ap.add_argument("--fashion-n", type=int, nargs="+", default=[2500, 10000])
     ap.add_argument("--cache-dir", type=Path, default=Path("/tmp/quality-cache"))
     args = ap.parse_args()
-    v, labels = emoji(args.cache_dir)
-    rows = compare("emoji-google-64, Lite0", v, labels)
-    for n in args.fashion_n:
-        fv, flabels = fashion(n)
-        rows += compare("Fashion-MNIST, pixels", fv, flabels)
+    chosen = [name.strip() for name in args.sets.split(",") if name.strip()]
+    if unknown := set(chosen) - set(SETS):
+        ap.error(f"unknown sets {', '.join(sorted(unknown))}; choose from {', '.join(SETS)}")
+    rows = [row for name in chosen for v, labels in SETS[name][1](args)
+            for row in compare(SETS[name][0], v, labels)]
+    if set(chosen) != set(SETS):
+        return
     feats = features_table(args.cache_dir)
     body = "\n".join([
         "## Layout quality (`benchmarks/quality.py`)",
         "",
         "DPQ16 (Barthel et al.; higher is better) of the final grid against the vectors, and the",
         "share of each image's 8 grid neighbours with its label (emoji: category / subcategory;",
-        "Fashion-MNIST: class). Time in seconds from vectors to cells, side by side in one run;",
-        "ratio to t-SNE + exact LAP.",
+        "digits and Fashion-MNIST: class; the colours, 3 channels in [0, 1] with seed 0, have",
+        "none). Time in seconds from vectors to cells, side by side in one run; ratio to t-SNE +",
+        "exact LAP. Each set uses the grid the default pipeline picks for it.",
         "",
         "| set (N, grid) | method | DPQ16 | label agreement | time (s) | x t-SNE+LAP |",
         "|---|---|---|---|---|---|",
