@@ -7,7 +7,8 @@ which of the group's images goes where against their fixed outside neighbours (a
 as in Barthel et al.'s LAS/FLAS), and keeps the result only if the summed distance between
 8-neighbours drops. So the t-SNE grid's global order stays while local order improves, and
 stranded images jump next to their look-alikes. Holes may move; a seed fixes the result; each
-pass costs O(N x dims).
+pass costs O(N x dims). On low-dimensional vectors the swaps start from a grid first re-sorted
+against its own blurred map (``tsnegrid.refine_smooth``), which straightens t-SNE's tears.
 """
 
 from __future__ import annotations
@@ -301,7 +302,8 @@ def refine(
     ``cells[i]`` is image i's cell ``r * cols + c``; holes are the unused cells. Each pass
     makes ``SWEEPS`` x N moves; passes stop when one gains less than ``min_gain`` of the summed
     neighbour distance, or after ``max_passes``. With ``movable`` (one flag per image), only
-    those images (and holes) change cells.
+    those images (and holes) change cells. Without it, low-dimensional vectors are first
+    smoothed (``tsnegrid.refine_smooth.smooth``; RGB colours: DPQ16 0.934 -> 0.943).
     """
     cells = np.asarray(cells, dtype=np.int64)
     n, m = len(cells), rows * cols
@@ -322,6 +324,12 @@ def refine(
               else np.ascontiguousarray(movable, dtype=np.bool_))
     if len(mobile) != n:
         raise InputError(f"refine: {len(mobile)} movable flags for {n} images")
+    if movable is None:
+        from tsnegrid.refine_smooth import is_low_dimensional, smooth
+
+        if is_low_dimensional(x, vectors):
+            smooth(board, pos, x, rows, cols, seed)
+            log.info("smoothed %d low-dimensional vectors before the swaps", n)
     rng = np.random.default_rng(seed)
     n_steps = max(1, math.ceil(SWEEPS * int(mobile.sum())))
     energy = grid_energy(board, x, rows, cols)
