@@ -180,6 +180,30 @@ def _local_energy(board: NDArray[np.int64], x: NDArray[np.float32], group: NDArr
 
 
 @njit(cache=True)
+def _draw_window(group: NDArray[np.int64], in_group: NDArray[np.bool_], g: int, cr: int, cc: int,
+                 board: NDArray[np.int64], movable: NDArray[np.bool_], rows: int, cols: int,
+                 reach: int) -> int:
+    """Add up to ``len(group) - g`` cells drawn at random from the (2 reach + 1)^2 window around
+    (cr, cc) to ``group`` (holes and cells of ``movable`` images only, none twice; at most
+    4 x ``len(group)`` draws); returns the new group size."""
+    k = len(group)
+    side = 2 * reach + 1
+    tries = 0
+    while g < k and tries < 4 * k:
+        tries += 1
+        r = cr + np.random.randint(side) - reach
+        c = cc + np.random.randint(side) - reach
+        if r < 0 or r >= rows or c < 0 or c >= cols:
+            continue
+        cell = r * cols + c
+        if not in_group[cell] and (board[cell] < 0 or movable[board[cell]]):
+            in_group[cell] = True
+            group[g] = cell
+            g += 1
+    return g
+
+
+@njit(cache=True)
 def _swap_pass(board: NDArray[np.int64], pos: NDArray[np.int64], x: NDArray[np.float32],
                knn: NDArray[np.int64], movable: NDArray[np.bool_], rows: int, cols: int,
                reach: int, n_steps: int, k: int, wdiag: float, seed: int) -> int:
@@ -201,7 +225,6 @@ def _swap_pass(board: NDArray[np.int64], pos: NDArray[np.int64], x: NDArray[np.f
     cost = np.empty((k, k))
     items = np.empty(k, np.int64)
     accepted = 0
-    side = 2 * reach + 1
     for step in range(n_steps):
         g = 0
         if step % 2 == 0 or knn.shape[1] == 0:
@@ -212,19 +235,7 @@ def _swap_pass(board: NDArray[np.int64], pos: NDArray[np.int64], x: NDArray[np.f
             cr, cc = centre // cols, centre % cols
             group[0] = centre
             in_group[centre] = True
-            g = 1
-            tries = 0
-            while g < k and tries < 4 * k:
-                tries += 1
-                r = cr + np.random.randint(side) - reach
-                c = cc + np.random.randint(side) - reach
-                if r < 0 or r >= rows or c < 0 or c >= cols:
-                    continue
-                cell = r * cols + c
-                if not in_group[cell] and (board[cell] < 0 or movable[board[cell]]):
-                    in_group[cell] = True
-                    group[g] = cell
-                    g += 1
+            g = _draw_window(group, in_group, 1, cr, cc, board, movable, rows, cols, reach)
         else:
             a = which[np.random.randint(len(which))]
             b = knn[a, np.random.randint(knn.shape[1])]

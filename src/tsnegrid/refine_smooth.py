@@ -20,7 +20,7 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
-from tsnegrid.refine import _hungarian
+from tsnegrid.refine import _draw_window, _hungarian
 
 #: The pass runs when the top ``LOW_DIMS`` principal directions hold at least ``LOW_SHARE`` of
 #: the variance (RGB colours: 1.0; sklearn digits 0.41, Fashion-MNIST 0.64, emoji 0.41).
@@ -91,22 +91,10 @@ def _smooth_pass(board: NDArray[np.int64], pos: NDArray[np.int64], x: NDArray[np
     items = np.empty(k, np.int64)
     in_group = np.zeros(m, np.bool_)
     cost = np.empty((k, k))
-    side = 2 * reach + 1
+    everyone = np.ones(len(pos), np.bool_)
     for _ in range(n_groups):
-        g = 0
-        tries = 0
         cr, cc = np.random.randint(rows), np.random.randint(cols)
-        while g < k and tries < 4 * k:
-            tries += 1
-            r = cr + np.random.randint(side) - reach
-            c = cc + np.random.randint(side) - reach
-            if r < 0 or r >= rows or c < 0 or c >= cols:
-                continue
-            cell = r * cols + c
-            if not in_group[cell]:
-                in_group[cell] = True
-                group[g] = cell
-                g += 1
+        g = _draw_window(group, in_group, 0, cr, cc, board, everyone, rows, cols, reach)
         if g >= 2:
             for i in range(g):
                 items[i] = board[group[i]]
