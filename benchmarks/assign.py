@@ -96,7 +96,7 @@ def instances(sizes: list[int], variants: bool) -> list[Instance]:
 def solve(name: str, pts: np.ndarray, rows: int, cols: int, metric: str) -> np.ndarray:
     n, m = len(pts), rows * cols
     if name.startswith("tsnegrid"):
-        from tsnegrid.assign import assign
+        from tsnegrid.arrange.assign import assign
         method = name.split()[1]
         return assign(pts, rows, cols, method=method, metric=metric)
     if name == "flas":
@@ -112,7 +112,7 @@ def solve(name: str, pts: np.ndarray, rows: int, cols: int, metric: str) -> np.n
         return cells
     from scipy.spatial.distance import cdist
 
-    from tsnegrid.assign import cell_centres
+    from tsnegrid.arrange.assign import cell_centres
     cost = cdist(pts, cell_centres(rows, cols), metric=metric)
     if name == "scipy":
         from scipy.optimize import linear_sum_assignment

@@ -2,7 +2,7 @@
 grid's quality falls behind rebuilding everything, by the share of images added.
 
 The old layout is the default pipeline's grid (t-SNE + LAP + refine) of the old vectors;
-``tsnegrid.incremental.place`` then adds the new ones (every k-th image, spread through the
+``tsnegrid.arrange.incremental.place`` then adds the new ones (every k-th image, spread through the
 set). The full rebuild runs the same pipeline on all vectors with three seeds; its mean is the
 reference (single rebuilds differ by seed). Writes the ``incremental`` section of RESULTS.md.
 
@@ -20,10 +20,11 @@ from numpy.typing import NDArray
 
 from _results import write_section
 from quality import emoji, fashion
-from tsnegrid import assign, grid, metrics
-from tsnegrid.incremental import MAX_MOVED, place
+from tsnegrid import metrics
+from tsnegrid.arrange import assign, grid
+from tsnegrid.arrange.incremental import MAX_MOVED, place
+from tsnegrid.arrange.refine import refine
 from tsnegrid.reduce import reduce
-from tsnegrid.refine import refine
 
 SEEDS = (0, 1, 2)
 SHARES = (0.005, 0.01, 0.02, 0.05, 0.10)
@@ -87,7 +88,8 @@ def main() -> None:
         "## Incremental add (`benchmarks/incremental.py`)",
         "",
         "New images (every k-th of the set) added to the default grid of the others with",
-        f"`tsnegrid.incremental.place` (at most {MAX_MOVED:.0%} of old images may move), against",
+        f"`tsnegrid.arrange.incremental.place` (at most {MAX_MOVED:.0%} of old images may move), "
+        "against",
         f"full rebuilds of all images (mean ± sd over seeds {', '.join(map(str, SEEDS))}). DPQ16",
         "and 8-neighbour label agreement of the final grid; times in seconds from vectors (the",
         "embedding of the new images is not included; a rebuild re-runs t-SNE on everything).",

@@ -69,8 +69,8 @@ def embed_throughput(imgs: np.ndarray, tmp: Path, n: int) -> dict[str, float]:
     """images/s of tsnegrid's embedding (decode + hash + infer + cache) vs the bare model on
     pre-decoded, pre-processed arrays, same batch size and threads."""
     from tsnegrid.embed import embed_images, make_embedder
-    from tsnegrid.embed.batches import EmbedJob
     from tsnegrid.embed.cache import EmbeddingCache
+    from tsnegrid.embed.config import EmbedConfig
     from tsnegrid.load import open_image
 
     paths = write_images(imgs[:n], tmp / "embed")
@@ -89,7 +89,8 @@ def embed_throughput(imgs: np.ndarray, tmp: Path, n: int) -> dict[str, float]:
     (tmp / "emb.sqlite").unlink(missing_ok=True)  # every image is embedded anew
     cache = EmbeddingCache(tmp / "emb.sqlite")
     t0 = time.perf_counter()
-    out = embed_images(paths, embedder, cache, job=EmbedJob("lite0", cache_dir, batch_size=32))
+    out = embed_images(paths, embedder, cache,
+                       config=EmbedConfig("lite0", cache_dir, batch_size=32))
     ours = n / (time.perf_counter() - t0)
     cache.close()
     bare = (before + bare_rate()) / 2  # bare runs on both sides of ours, against load drift

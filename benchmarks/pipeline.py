@@ -25,8 +25,8 @@ STAGES = ["load", "embed", "reduce", "assign", "refine", "metrics", "render"]
 
 def scipy_assign_time(layout_coords: np.ndarray, rows: int, cols: int) -> float:
     """The dense exact anchor on the same points."""
-    from tsnegrid.assign import SOLVERS
-    from tsnegrid.grid import fit_to_grid
+    from tsnegrid.arrange.assign import SOLVERS
+    from tsnegrid.arrange.grid import fit_to_grid
 
     pts = fit_to_grid(layout_coords, rows, cols)
     t0 = time.perf_counter()

@@ -24,12 +24,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from _results import write_section
-from tsnegrid import assign, grid, metrics
+from tsnegrid import metrics
+from tsnegrid.arrange import assign, grid
+from tsnegrid.arrange.refine import refine
 from tsnegrid.embed import embed_images, make_embedder
-from tsnegrid.embed.batches import EmbedJob
 from tsnegrid.embed.cache import EmbeddingCache
+from tsnegrid.embed.config import EmbedConfig
 from tsnegrid.reduce import reduce
-from tsnegrid.refine import refine
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
@@ -47,9 +48,10 @@ def emoji(cache_dir: Path, features: str = "semantic",
     embedder = make_embedder("lite0", cache_dir, 0, features, weight)
     cache = EmbeddingCache(cache_dir / "embeddings.sqlite")
     try:
-        job = EmbedJob(model="lite0", cache_dir=cache_dir, features=features,
-                       colour_weight=weight)
-        emb = embed_images([root / "images" / r["file"] for r in rows], embedder, cache, job=job)
+        config = EmbedConfig(model="lite0", cache_dir=cache_dir, features=features,
+                             colour_weight=weight)
+        emb = embed_images([root / "images" / r["file"] for r in rows], embedder, cache,
+                           config=config)
     finally:
         cache.close()
     assert not emb.skipped

@@ -102,8 +102,8 @@ def preservation(points: np.ndarray, queries: np.ndarray, hd: np.ndarray, k: int
 
 def grid_dpq(x: np.ndarray, points: np.ndarray) -> float:
     """DPQ16 of the grid that tsnegrid's pipeline makes from these points."""
-    from tsnegrid import grid as grid_mod
-    from tsnegrid.assign import assign
+    from tsnegrid.arrange import grid as grid_mod
+    from tsnegrid.arrange.assign import assign
     from tsnegrid.metrics import dpq
 
     rows, cols = grid_mod.auto_shape(len(points), grid_mod.cloud_aspect(points))

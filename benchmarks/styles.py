@@ -26,8 +26,8 @@ from numpy.typing import NDArray
 from _results import write_section
 from quality import knn_accuracy
 from tsnegrid.embed import embed_images, make_embedder
-from tsnegrid.embed.batches import EmbedJob
 from tsnegrid.embed.cache import EmbeddingCache
+from tsnegrid.embed.config import EmbedConfig
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 GOOGLE = DATA / "emoji-google-64" / "images"
@@ -59,8 +59,9 @@ def embed(paths: list[Path], model: str, features: str, weight: float,
     embedder = make_embedder(model, cache_dir, 0, features, weight)
     cache = EmbeddingCache(cache_dir / "embeddings.sqlite")
     try:
-        job = EmbedJob(model=model, cache_dir=cache_dir, features=features, colour_weight=weight)
-        emb = embed_images(paths, embedder, cache, job=job)
+        config = EmbedConfig(model=model, cache_dir=cache_dir, features=features,
+                             colour_weight=weight)
+        emb = embed_images(paths, embedder, cache, config=config)
     finally:
         cache.close()
     if emb.skipped:

@@ -7,11 +7,11 @@ import pytest
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 
-from tsnegrid import assign as A
-from tsnegrid.assign.certify import violations
-from tsnegrid.assign.exact import solve_exact
-from tsnegrid.assign.geometry import assignment_cost
-from tsnegrid.assign.partition import bisection_assignment
+from tsnegrid.arrange import assign as A
+from tsnegrid.arrange.assign.certify import violations
+from tsnegrid.arrange.assign.exact import solve_exact
+from tsnegrid.arrange.assign.geometry import assignment_cost
+from tsnegrid.arrange.assign.partition import bisection_assignment
 from tsnegrid.errors import GridError, InputError
 
 
@@ -164,7 +164,7 @@ def test_unknown_metric() -> None:
 def test_coarse_to_fine_start_stays_exact(monkeypatch: pytest.MonkeyPatch, rows: int, cols: int,
                                           n: int, metric: str) -> None:
     """Force the multiscale warm start on a small grid (odd sides, holes): still optimal."""
-    from tsnegrid.assign import multiscale
+    from tsnegrid.arrange.assign import multiscale
     monkeypatch.setattr(multiscale, "BASE_CELLS", 64)
     pts = make(rows, cols, n, "clustered", seed=n)
     res = solve_exact(pts, rows, cols, metric)
@@ -176,7 +176,7 @@ def test_coarse_to_fine_start_stays_exact(monkeypatch: pytest.MonkeyPatch, rows:
 @pytest.mark.parametrize("rows,cols,n", [(24, 24, 576), (20, 27, 500)])
 def test_large_mode_is_near_optimal(monkeypatch: pytest.MonkeyPatch, rows: int, cols: int,
                                     n: int) -> None:
-    from tsnegrid.assign import multiscale
+    from tsnegrid.arrange.assign import multiscale
     monkeypatch.setattr(multiscale, "BASE_CELLS", 64)
     pts = make(rows, cols, n, "clustered", seed=n + 1)
     cells = A.assign(pts, rows, cols, method="large")

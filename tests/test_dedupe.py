@@ -15,7 +15,7 @@ from PIL import Image
 from conftest import emoji_subset
 from tsnegrid import Settings, build
 from tsnegrid.cli import cli
-from tsnegrid.dedupe import find_duplicates
+from tsnegrid.embed.dedupe import find_duplicates
 from tsnegrid.errors import InputError
 
 

@@ -9,8 +9,8 @@ import pytest
 
 from conftest import emoji_subset, noise
 from tsnegrid.embed import embed_images, make_embedder
-from tsnegrid.embed.batches import EmbedJob
 from tsnegrid.embed.cache import EmbeddingCache
+from tsnegrid.embed.config import EmbedConfig
 from tsnegrid.embed.lite0 import onnx_path
 from tsnegrid.errors import InputError, ModelError
 
@@ -51,7 +51,7 @@ def test_rerun_embeds_nothing_new_and_skips_bad_files(cache_dir: Path, tmp_path:
     embedder = make_embedder("lite0", cache_dir)
     cache = EmbeddingCache(tmp_path / "emb.sqlite")
     first = embed_images(paths, embedder, cache,
-                         job=EmbedJob("lite0", cache_dir, batch_size=4))
+                         config=EmbedConfig("lite0", cache_dir, batch_size=4))
     assert first.n_computed == 6 and first.vectors.shape == (6, 1280)
     assert list(first.kept) == [0, 1, 2, 4, 5, 6]
     assert {s.reason for s in first.skipped} == {"not an image file (unrecognised format)",

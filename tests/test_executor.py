@@ -9,9 +9,9 @@ import pytest
 
 from tsnegrid import Settings, build
 from tsnegrid.embed import embed_images, make_embedder
-from tsnegrid.embed.batches import EmbedJob
+from tsnegrid.embed.config import EmbedConfig
+from tsnegrid.embed.executor import LocalExecutor, make_executor
 from tsnegrid.errors import InputError
-from tsnegrid.executor import LocalExecutor, make_executor
 
 pytest.importorskip("distributed")
 
@@ -36,11 +36,11 @@ def test_two_worker_cluster_matches_single_process(emoji_dir: Path, cache_dir: P
 def test_cluster_lite0_vectors_match(emoji_dir: Path, cache_dir: Path) -> None:
     paths = sorted(emoji_dir.iterdir())[:12]
     embedder = make_embedder("lite0", cache_dir)
-    job = EmbedJob("lite0", cache_dir, batch_size=8)
-    local = embed_images(paths, embedder, job=job)
+    config = EmbedConfig("lite0", cache_dir, batch_size=8)
+    local = embed_images(paths, embedder, config=config)
     executor = make_executor("", 2)
     try:
-        remote = embed_images(paths, embedder, job=job, executor=executor)
+        remote = embed_images(paths, embedder, config=config, executor=executor)
     finally:
         executor.close()
     np.testing.assert_allclose(local.vectors, remote.vectors, rtol=1e-4, atol=1e-4)

@@ -14,8 +14,8 @@ from tsnegrid import Settings, build
 from tsnegrid.cli import cli
 from tsnegrid.embed import embed_images, make_embedder
 from tsnegrid.embed.cache import EmbeddingCache
+from tsnegrid.embed.features import COLOUR_DIMS, MixedEmbedder, colour_descriptor, mix_id
 from tsnegrid.errors import InputError
-from tsnegrid.features import COLOUR_DIMS, MixedEmbedder, colour_descriptor, mix_id
 
 
 def test_colour_descriptor_separates_colours() -> None:

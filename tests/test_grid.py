@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tsnegrid.arrange.grid import auto_shape, check_capacity, fit_to_grid, parse_grid
 from tsnegrid.errors import GridError
-from tsnegrid.grid import auto_shape, check_capacity, fit_to_grid, parse_grid
 
 
 @pytest.mark.parametrize("text,expected", [("32x32", (32, 32)), ("40X25", (40, 25)),

@@ -12,9 +12,10 @@ from click.testing import CliRunner
 
 from conftest import emoji_labels, emoji_subset
 from tsnegrid import Settings, build, metrics
+from tsnegrid.arrange.incremental import place
 from tsnegrid.cli import cli
 from tsnegrid.errors import InputError, NoImagesError
-from tsnegrid.incremental import add, place
+from tsnegrid.pipeline import add
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,10 @@ import pytest
 from PIL import Image
 
 from conftest import noise
-from tsnegrid import pyramid
 from tsnegrid.errors import InputError
-from tsnegrid.pyramid import DZI_TILE, level_count, level_size, write_dzi
-from tsnegrid.render import render_mosaic
+from tsnegrid.render import pyramid
+from tsnegrid.render.mosaic import render_mosaic
+from tsnegrid.render.pyramid import DZI_TILE, level_count, level_size, write_dzi
 
 
 def _images(folder: Path, n: int) -> list[Path]:

@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tsnegrid import assign, grid, metrics
+from tsnegrid import metrics
+from tsnegrid.arrange import assign, grid
+from tsnegrid.arrange.refine import grid_energy, reduce_for_refine, refine, resolve_refine
+from tsnegrid.arrange.smooth import is_low_dimensional, radii
 from tsnegrid.errors import InputError
 from tsnegrid.reduce import reduce
-from tsnegrid.refine import grid_energy, reduce_for_refine, refine, resolve_refine
-from tsnegrid.refine_smooth import is_low_dimensional, radii
 from tsnegrid.settings import Settings
 
 FASHION = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "fashion-mnist"

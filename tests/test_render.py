@@ -9,7 +9,7 @@ import pytest
 
 from conftest import solid
 from tsnegrid.errors import OutputTooLargeError
-from tsnegrid.render import check_size, render_mosaic
+from tsnegrid.render.mosaic import check_size, render_mosaic
 
 
 def test_every_cell_is_on_the_canvas_and_holes_are_background(tmp_path: Path) -> None:

@@ -179,7 +179,7 @@ def test_failed_incremental_job_keeps_its_inputs_and_says_why(api: Any,
 
 def test_every_stage_of_an_incremental_add_has_a_progress_span(tmp_path: Path) -> None:
     from tsnegrid import Settings, build
-    from tsnegrid.incremental import add
+    from tsnegrid.pipeline import add
     from tsnegrid.service.jobs import STAGE_SPANS, stage_percent
 
     images = emoji_subset(tmp_path / "all", 14)

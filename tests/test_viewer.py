@@ -14,12 +14,12 @@ import pytest
 from PIL import Image
 
 from conftest import DEMO, emoji_subset
-from tsnegrid import viewer as viewer_mod
 from tsnegrid.errors import InputError, OutputTooLargeError
 from tsnegrid.layout import Layout
 from tsnegrid.pipeline import build
+from tsnegrid.render import viewer as viewer_mod
+from tsnegrid.render.viewer import viewer_data, write_viewer
 from tsnegrid.settings import Settings
-from tsnegrid.viewer import viewer_data, write_viewer
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",

@@ -12,11 +12,11 @@ from typing import Any
 import click
 import numpy as np
 
-from tsnegrid import assign as assign_mod
 from tsnegrid import errors
 from tsnegrid import reduce as reduce_mod
-from tsnegrid.grid import parse_grid
-from tsnegrid.incremental import MAX_MOVED
+from tsnegrid.arrange import assign as assign_mod
+from tsnegrid.arrange.grid import parse_grid
+from tsnegrid.arrange.incremental import MAX_MOVED
 from tsnegrid.settings import Settings
 
 EXIT_CODES: list[tuple[type[BaseException], int]] = [
@@ -157,7 +157,7 @@ def build(ctx: click.Context, sources: tuple[str, ...], out: Path, vectors: Path
 def add(ctx: click.Context, sources: tuple[str, ...], out: Path, max_moved: float) -> None:
     """Add new images to an existing layout: old images keep their cells (but for at most
     --max-moved of them), new ones go next to their look-alikes, the grid grows when full."""
-    from tsnegrid.incremental import add as run_add
+    from tsnegrid.pipeline import add as run_add
 
     quiet = ctx.obj["quiet"]
     result = run_add(sources, out, max_moved=max_moved, progress=Bars(quiet))
@@ -188,7 +188,7 @@ def _load_npy(path: Path, what: str) -> np.ndarray:
 def assign_cmd(points: Path, grid_text: str, out: Path, method: str, metric: str,
                fit: bool) -> None:
     """Snap N x 2 points to distinct grid cells, minimising total cost."""
-    from tsnegrid.grid import fit_to_grid
+    from tsnegrid.arrange.grid import fit_to_grid
 
     shape = parse_grid(grid_text)
     if shape is None:

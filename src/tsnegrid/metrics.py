@@ -153,3 +153,20 @@ def neighbour_agreement(labels: NDArray[np.generic], cells: NDArray[np.int64], r
             same[has] += codes[other[has]] == codes[has]
     ok = seen > 0
     return float((same[ok] / seen[ok]).mean()) if ok.any() else 0.0
+
+
+#: The neighbour count and DPQ exponent reported for every layout.
+KNN_K = 10
+DPQ_P = 16
+
+
+def grid_quality(reference: NDArray[np.floating], cells: NDArray[np.int64], cols: int,
+                 fitted: NDArray[np.float64] | None = None) -> dict[str, float]:
+    """The metrics every layout reports: displacement from the fitted 2-D points (when given),
+    ``KNN_K``-NN preservation and DPQ\\ :sub:`DPQ_P` against ``reference`` (the vectors, or the
+    points when there are none)."""
+    quality = displacement(fitted, cells, cols) if fitted is not None else {}
+    grid_xy = cell_positions(cells, cols)
+    quality[f"knn{KNN_K}_preservation"] = knn_preservation(reference, grid_xy, KNN_K)
+    quality[f"dpq{DPQ_P}"] = dpq(reference, cells, cols, p=DPQ_P)
+    return quality

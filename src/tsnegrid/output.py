@@ -9,7 +9,7 @@ from pathlib import Path
 from PIL import Image
 
 from tsnegrid.layout import Layout
-from tsnegrid.render import save_image
+from tsnegrid.render.mosaic import save_image
 
 
 def write_csv(layout: Layout, path: Path) -> None:

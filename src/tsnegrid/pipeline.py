@@ -1,53 +1,47 @@
 """The whole job: sources in, ``Layout`` (and, given an output folder, its files) out.
 
-Each stage is its own module and usable alone; this module only composes them.
+Each stage is its own package with its own small config built from ``Settings``, and usable
+alone: load -> embed -> reduce -> arrange -> metrics -> render. This module only composes them:
+``build`` makes a layout from scratch, ``add`` places new images into an existing one.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image
 
-from tsnegrid import assign as assign_mod
-from tsnegrid import dedupe as dedupe_mod
-from tsnegrid import grid as grid_mod
-from tsnegrid import metrics as metrics_mod
-from tsnegrid import refine as refine_mod
-from tsnegrid.embed import embed_images, make_embedder
-from tsnegrid.embed.batches import EmbedJob
-from tsnegrid.embed.cache import EmbeddingCache
-from tsnegrid.errors import InputError, NoImagesError, OutputTooLargeError
-from tsnegrid.executor import make_executor
+from tsnegrid import metrics
+from tsnegrid.arrange import ArrangeConfig, arrange, grid_shape
+from tsnegrid.arrange.grid import auto_shape
+from tsnegrid.embed import EmbedConfig, Embedded, embed_files
+from tsnegrid.errors import InputError, NoImagesError
 from tsnegrid.layout import Layout
-from tsnegrid.load import Skipped, discover, parse_colour
+from tsnegrid.load import Skipped, discover
 from tsnegrid.metadata import Metadata, load_metadata
-from tsnegrid.output import write_outputs
 from tsnegrid.progress import ProgressFn, no_progress
-from tsnegrid.pyramid import write_dzi
-from tsnegrid.reduce import reduce
-from tsnegrid.render import check_size, render_mosaic
+from tsnegrid.reduce import ReduceConfig, reduce_points
+from tsnegrid.render import RenderConfig, render_outputs
 from tsnegrid.settings import Settings
-from tsnegrid.viewer import needs_pyramid, write_viewer
 
 log = logging.getLogger(__name__)
 
-DPQ_P = 16
-KNN_K = 10
+T = TypeVar("T")
 
 
-@contextmanager
-def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+def _timed(timings: dict[str, float], stage: str, fn: Callable[..., T], *args: Any,
+           **kwargs: Any) -> T:
     t0 = time.perf_counter()
-    yield
+    result = fn(*args, **kwargs)
     timings[stage] = round(time.perf_counter() - t0, 3)
+    return result
 
 
 def _load_array(path: Path | str, what: str, n: int, width: int | None) -> NDArray[np.float64]:
@@ -66,12 +60,32 @@ def _load_array(path: Path | str, what: str, n: int, width: int | None) -> NDArr
 
 
 def precheck(n: int, settings: Settings) -> tuple[int, int] | None:
-    """Validate the grid string and the output size before any heavy work."""
-    shape = grid_mod.parse_grid(settings.grid)
-    rows, cols = shape if shape else grid_mod.auto_shape(max(n, 1))
-    if not settings.tiles:  # with --tiles an oversized mosaic is skipped, not refused
-        check_size(rows, cols, settings.tile, settings.max_pixels, settings.format)
+    """Validate the grid string and the output size (of the given grid, or of the square one an
+    automatic grid would be near) before any heavy work; the given grid, or None for auto."""
+    shape = ArrangeConfig.from_settings(settings).shape
+    RenderConfig.from_settings(settings).check_size(*(shape or auto_shape(max(n, 1))))
     return shape
+
+
+def _embedded(paths: list[Path], settings: Settings, progress: ProgressFn,
+              timings: dict[str, float]) -> Embedded:
+    emb = _timed(timings, "embed", embed_files, paths, EmbedConfig.from_settings(settings),
+                 progress)
+    if not len(emb.kept):
+        raise NoImagesError("none of the images could be read; see the skipped files:\n"
+                            + "\n".join(f"  {s.path}: {s.reason}" for s in emb.skipped))
+    return emb
+
+
+def _dedupe(vecs: NDArray[np.floating], paths: list[Path], threshold: float,
+            seed: int) -> tuple[NDArray[np.floating], list[Path], dict[str, str]]:
+    """Keep one image of each near-duplicate group; the others map to the one they join."""
+    from tsnegrid.embed.dedupe import find_duplicates
+
+    rep = find_duplicates(vecs, threshold, seed)
+    keep = rep == np.arange(len(rep))
+    duplicates = {str(paths[i]): str(paths[rep[i]]) for i in np.flatnonzero(~keep)}
+    return vecs[keep], [p for p, k in zip(paths, keep, strict=True) if k], duplicates
 
 
 def build(
@@ -90,146 +104,146 @@ def build(
     their rows follow the discovered image order. ``metadata`` (a CSV/JSON file) feeds the
     viewer's hover and colour-by-field.
     """
-    settings = settings or Settings()
+    s = settings or Settings()
     meta = load_metadata(metadata) if isinstance(metadata, (str, Path)) else metadata
     timings: dict[str, float] = {}
-    background = parse_colour(settings.background)
-    with _timed(timings, "load"):
-        progress("load", 0, 1)
-        found = discover(sources)
-        progress("load", 1, 1)
-    paths = list(found.paths)
-    skipped: list[Skipped] = list(found.skipped)
+
+    progress("load", 0, 1)
+    found = _timed(timings, "load", discover, sources)
+    progress("load", 1, 1)
+    paths, skipped = list(found.paths), list(found.skipped)
     if not paths:
         raise NoImagesError("no image files found in " + ", ".join(map(str, sources)))
-    shape = precheck(len(paths), settings)
+    shape = precheck(len(paths), s)
 
-    model_id = settings.model
     vecs: NDArray[np.floating] | None = None
     pts: NDArray[np.float64] | None = None
     if coords is not None:
-        pts = _load_array(coords, "--coords", len(paths), 2)
-        model_id = "coords"
+        pts, model_id = _load_array(coords, "--coords", len(paths), 2), "coords"
     elif vectors is not None:
-        vecs = _load_array(vectors, "--vectors", len(paths), None)
-        model_id = "vectors"
+        vecs, model_id = _load_array(vectors, "--vectors", len(paths), None), "vectors"
     else:
-        with _timed(timings, "embed"):
-            embedder = make_embedder(settings.model, settings.cache_dir, settings.threads,
-                                     settings.features, settings.colour_weight)
-            cache = EmbeddingCache(settings.cache_dir / "embeddings.sqlite")
-            job = EmbedJob(model=settings.model, cache_dir=settings.cache_dir,
-                           threads=settings.threads, batch_size=settings.batch_size,
-                           background=background, max_pixels=settings.max_image_pixels,
-                           features=settings.features, colour_weight=settings.colour_weight)
-            executor = make_executor(settings.scheduler, settings.workers)
-            try:
-                emb = embed_images(paths, embedder, cache, job=job, executor=executor,
-                                   progress=progress)
-            finally:
-                cache.close()
-                executor.close()
-        model_id = embedder.model_id
-        skipped.extend(emb.skipped)
-        paths = [paths[i] for i in emb.kept]
-        vecs = emb.vectors
-        if not paths:
-            raise NoImagesError("none of the images could be read; see the skipped files:\n"
-                                + "\n".join(f"  {s.path}: {s.reason}" for s in skipped))
+        emb = _embedded(paths, s, progress, timings)
+        vecs, model_id = emb.vectors, emb.model_id
+        paths, skipped = [paths[i] for i in emb.kept], skipped + list(emb.skipped)
 
     duplicates: dict[str, str] = {}
-    if settings.dedupe > 0:
+    if s.dedupe > 0:
         if vecs is None:
             raise InputError("--dedupe compares embeddings; it cannot be used with --coords")
-        rep = dedupe_mod.find_duplicates(vecs, settings.dedupe, settings.seed)
-        keep = rep == np.arange(len(rep))
-        duplicates = {str(paths[i]): str(paths[rep[i]]) for i in np.flatnonzero(~keep)}
-        paths = [p for p, k in zip(paths, keep, strict=True) if k]
-        vecs = vecs[keep]
+        vecs, paths, duplicates = _dedupe(vecs, paths, s.dedupe, s.seed)
 
-    n = len(paths)
     if pts is None:
         assert vecs is not None
-        with _timed(timings, "reduce"):
-            progress("reduce", 0, 1)
-            if n == 1 or not np.ptp(vecs, axis=0).any():
-                # One image, or images that all look the same: every arrangement is equally
-                # good (and reducers refuse such input), so all points sit at one spot.
-                log.info("all %d vectors are identical; skipping the reduction", n)
-                pts = np.zeros((n, 2))
-            else:
-                pts = reduce(vecs, method=settings.reducer, seed=settings.seed)
-            progress("reduce", 1, 1)
+        progress("reduce", 0, 1)
+        pts = _timed(timings, "reduce", reduce_points, vecs, ReduceConfig.from_settings(s))
+        progress("reduce", 1, 1)
 
-    rows, cols = shape if shape else grid_mod.auto_shape(n, grid_mod.cloud_aspect(pts))
-    grid_mod.check_capacity(n, rows, cols)
-    if not settings.tiles:
-        check_size(rows, cols, settings.tile, settings.max_pixels, settings.format)
-    with _timed(timings, "assign"):
-        progress("assign", 0, 1)
-        fitted = grid_mod.fit_to_grid(pts, rows, cols)
-        cells = assign_mod.assign(fitted, rows, cols, method=settings.assign)
-        progress("assign", 1, 1)
-    if vecs is not None and refine_mod.resolve_refine(settings.refine, rows * cols):
-        with _timed(timings, "refine"):
-            progress("refine", 0, 1)
-            cells = refine_mod.refine(vecs, cells, rows, cols, seed=settings.seed).cells
-            progress("refine", 1, 1)
+    arrange_config = ArrangeConfig.from_settings(s)
+    rows, cols = grid_shape(pts, arrange_config)
+    if shape is None:  # the automatic grid follows the cloud's aspect: check its final size
+        RenderConfig.from_settings(s).check_size(rows, cols)
+    placed = arrange(pts, vecs, arrange_config, shape=(rows, cols), progress=progress)
+    timings.update(placed.timings)
+    quality = _timed(timings, "metrics", metrics.grid_quality,
+                     vecs if vecs is not None else pts, placed.cells, cols, placed.fitted)
 
-    with _timed(timings, "metrics"):
-        quality = metrics_mod.displacement(fitted, cells, cols)
-        reference = vecs if vecs is not None else pts
-        grid_xy = metrics_mod.cell_positions(cells, cols)
-        quality[f"knn{KNN_K}_preservation"] = metrics_mod.knn_preservation(reference, grid_xy,
-                                                                           KNN_K)
-        quality[f"dpq{DPQ_P}"] = metrics_mod.dpq(reference, cells, cols, p=DPQ_P)
-
-    layout = Layout(paths=tuple(str(p) for p in paths), cells=cells, coords=pts, rows=rows,
-                    cols=cols, model_id=model_id, settings=settings, skipped=tuple(skipped),
+    layout = Layout(paths=tuple(str(p) for p in paths), cells=placed.cells, coords=pts,
+                    rows=rows, cols=cols, model_id=model_id, settings=s, skipped=tuple(skipped),
                     n_found=len(found.paths), timings=timings, metrics=quality,
                     duplicates=duplicates)
     if out is not None:
-        layout = render_and_write(layout, Path(out), progress, metadata=meta)
+        layout = render_outputs(layout, Path(out), RenderConfig.from_settings(s), progress,
+                                metadata=meta)
     return layout
 
 
-def render_and_write(layout: Layout, out: Path, progress: ProgressFn = no_progress, *,
-                     metadata: Metadata | Mapping[str, Mapping[str, object]] | None = None
-                     ) -> Layout:
-    """Render the mosaic (and, with --tiles or a large --html grid, the DZI pyramid) and write
-    every output file; render failures join ``skipped``."""
-    s = layout.settings
-    paths = [Path(p) for p in layout.paths]
-    background = parse_colour(s.background)
-    timings = dict(layout.timings)
-    mosaic: Image.Image | None = None
-    failed: list[Skipped] = []
+@dataclass(frozen=True)
+class Added:
+    """The rewritten layout, how many images were added, old images moved and rows added."""
+
+    layout: Layout
+    added: int
+    moved: int
+    rows_added: int
+
+
+def _read_layout(out: Path) -> dict[str, Any]:
+    path = out / "layout.json"
+    if not path.is_file():
+        raise InputError(f"{out}: no layout.json here; build a layout first with tsnegrid build")
     try:
-        check_size(layout.rows, layout.cols, s.tile, s.max_pixels, s.format)
-        fits = True
-    except OutputTooLargeError as exc:
-        if not s.tiles:
-            raise
-        fits = False
-        log.info("skipping the single mosaic, writing only the pyramid: %s", exc)
-    if fits:
-        t0 = time.perf_counter()
-        mosaic, failed = render_mosaic(paths, layout.cells, layout.rows, layout.cols,
-                                       tile=s.tile, fit=s.fit, background=background,
-                                       max_pixels=s.max_pixels,
-                                       max_image_pixels=s.max_image_pixels, progress=progress)
-        timings["render"] = round(time.perf_counter() - t0, 3)
-    pyramid = s.tiles or (s.html and needs_pyramid(layout.rows, layout.cols, s.tile))
-    if pyramid:
-        t0 = time.perf_counter()
-        written = write_dzi(paths, layout.cells, layout.rows, layout.cols, out, tile=s.tile,
-                            fit=s.fit, background=background, fmt=s.format,
-                            max_image_pixels=s.max_image_pixels, progress=progress)
-        timings["pyramid"] = round(time.perf_counter() - t0, 3)
-        failed = failed if mosaic is not None else list(written.failed)
-    layout = replace(layout, timings=timings, skipped=layout.skipped + tuple(failed))
-    write_outputs(layout, out, mosaic)
-    if s.html:
-        write_viewer(layout, out, metadata=metadata, pyramid=pyramid,
-                     title=f"tsnegrid: {out.resolve().name}")
-    return layout
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data["images"], data["grid"]["rows"], data["grid"]["cols"]  # noqa: B018
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{path}: not a tsnegrid layout ({exc})") from exc
+    if data.get("model") in ("coords", "vectors"):
+        raise InputError(f"{path}: built from --{data['model']}; adding images needs a layout "
+                         "built from the images themselves")
+    return dict(data)
+
+
+def add(sources: Sequence[str | Path], out: str | Path, *, max_moved: float | None = None,
+        progress: ProgressFn = no_progress) -> Added:
+    """Add the images named by ``sources`` to the layout in ``out`` and rewrite its files.
+
+    Old vectors come from the embedding cache by content hash (re-embedded when missing); the
+    layout's own settings (model, features, tile, ...) are used throughout. At most
+    ``max_moved`` (default ``tsnegrid.arrange.incremental.MAX_MOVED``) of the old images move.
+    """
+    from scipy.spatial import cKDTree
+
+    from tsnegrid.arrange.incremental import MAX_MOVED, cell_xy, place
+
+    max_moved = MAX_MOVED if max_moved is None else max_moved
+    if not 0 <= max_moved <= 1:
+        raise InputError(f"max_moved must be a fraction in [0, 1], got {max_moved}")
+    out = Path(out)
+    data = _read_layout(out)
+    known = {f.name for f in fields(Settings)}
+    s = Settings(**{k: v for k, v in data["settings"].items() if k in known})
+    rows, cols = int(data["grid"]["rows"]), int(data["grid"]["cols"])
+    old_paths = [str(r["path"]) for r in data["images"]]
+    old_cells = np.array([int(r["row"]) * cols + int(r["col"]) for r in data["images"]],
+                         dtype=np.int64)
+    old_xy = np.array([[r["x"], r["y"]] for r in data["images"]], dtype=np.float64)
+    found = discover(sources)
+    seen = set(old_paths) | {d["path"] for d in data.get("duplicates", [])}
+    new_paths = [p for p in found.paths if str(p) not in seen]
+    if not new_paths:
+        raise NoImagesError("no new images to add (none found, or all already in the layout)")
+
+    timings: dict[str, float] = {}
+    emb = _timed(timings, "embed", embed_files, [Path(p) for p in old_paths] + new_paths,
+                 EmbedConfig.from_settings(s), progress)
+    if emb.model_id != data["model"]:
+        raise InputError(f"the layout was embedded with {data['model']}, this install gives "
+                         f"{emb.model_id}; rebuild it with tsnegrid build")
+    lost = [s for s in emb.skipped if s.path in set(old_paths)]
+    if lost:
+        raise InputError("images of the layout can no longer be read: "
+                         + ", ".join(f"{s.path} ({s.reason})" for s in lost[:5]))
+    n_old = len(old_paths)
+    vecs = emb.vectors.astype(np.float64)
+    kept_new = [new_paths[i - n_old] for i in emb.kept[n_old:]]
+
+    progress("place", 0, 1)
+    placed = _timed(timings, "place", place, vecs[:n_old], old_cells, rows, cols, vecs[n_old:],
+                    seed=s.seed, max_moved=max_moved)
+    progress("place", 1, 1)
+    cells = np.concatenate([placed.old_cells, placed.new_cells])
+    # A new image's 2-D coordinate: that of the old image nearest to it on the grid.
+    _, nearest = cKDTree(cell_xy(placed.old_cells, cols)).query(
+        cell_xy(placed.new_cells, cols))
+    coords = np.vstack([old_xy, old_xy[np.atleast_1d(nearest)]])
+    quality = {"old_images_moved": float(placed.moved),
+               **metrics.grid_quality(vecs, cells, cols)}
+    skipped: tuple[Skipped, ...] = tuple(found.skipped) + tuple(emb.skipped)
+    layout = Layout(paths=tuple(old_paths) + tuple(str(p) for p in kept_new), cells=cells,
+                    coords=coords, rows=placed.rows, cols=cols, model_id=emb.model_id,
+                    settings=s, skipped=skipped,
+                    n_found=int(data.get("counts", {}).get("found", n_old)) + len(found.paths),
+                    timings=timings, metrics=quality,
+                    duplicates={d["path"]: d["duplicate_of"] for d in data.get("duplicates", [])})
+    layout = render_outputs(layout, out, RenderConfig.from_settings(s), progress)
+    return Added(layout, len(kept_new), placed.moved, placed.rows - rows)

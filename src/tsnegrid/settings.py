@@ -11,7 +11,6 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from tsnegrid.dedupe import check_threshold
 from tsnegrid.errors import InputError
 
 
@@ -85,7 +84,7 @@ class Settings:
                              f"{self.features!r}")
         if not 0 < self.colour_weight <= 10:
             raise InputError(f"colour_weight must be in (0, 10], got {self.colour_weight}")
-        check_threshold(self.dedupe)
+        check_dedupe(self.dedupe)
         if self.refine not in REFINE_MODES:
             raise InputError(f"refine must be one of {', '.join(REFINE_MODES)}, got "
                              f"{self.refine!r}")
@@ -103,6 +102,13 @@ class Settings:
 IMAGE_FORMATS = ("jpg", "png", "webp")
 REFINE_MODES = ("auto", "on", "off")
 FEATURES = ("semantic", "colour", "both")
+
+
+def check_dedupe(threshold: float) -> None:
+    """0 (off) or a cosine similarity in (0, 1]."""
+    if not 0 <= threshold <= 1:
+        raise InputError(f"dedupe must be a cosine similarity in (0, 1], or 0 for off; got "
+                         f"{threshold}")
 
 
 def setting_help() -> dict[str, str]:

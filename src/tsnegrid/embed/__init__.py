@@ -1,8 +1,10 @@
 """Embedding: images to vectors, batched, with decoding overlapped with inference and a cache.
 
-``make_embedder(name)`` resolves ``lite0`` (default), ``pixels`` or a path to an ``.onnx`` model.
-``embed_images`` returns one vector per readable image and lists the others with their reason;
-with a distributed executor, chunks of images are embedded on the cluster's workers.
+``embed_files(paths, EmbedConfig.from_settings(s))`` is the stage as the pipeline runs it: the
+configured embedder, the embedding cache and the configured executor. Underneath,
+``make_embedder(name)`` resolves ``lite0`` (default), ``pixels`` or a path to an ``.onnx`` model,
+and ``embed_images`` returns one vector per readable image and lists the others with their
+reason; with a distributed executor, chunks of images are embedded on the cluster's workers.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tsnegrid.embed.base import Embedder
-from tsnegrid.embed.batches import EmbedJob, compute_vectors, embed_chunk
+from tsnegrid.embed.batches import compute_vectors, embed_chunk
 from tsnegrid.embed.cache import EmbeddingCache
+from tsnegrid.embed.config import EmbedConfig
+from tsnegrid.embed.executor import Executor, make_executor
 from tsnegrid.errors import ImageError, InputError
-from tsnegrid.executor import Executor
 from tsnegrid.load import Skipped
 from tsnegrid.progress import ProgressFn, no_progress
 from tsnegrid.settings import Settings
@@ -35,9 +38,9 @@ def make_embedder(name: str, cache_dir: Path, threads: int = 0, features: str = 
                   colour_weight: float = Settings.colour_weight) -> Embedder:
     """Build the named embedder: ``lite0``, ``pixels`` or a path ending in ``.onnx``; with
     ``features`` ``colour`` or ``both``, the colour descriptor alone or mixed in
-    (see ``tsnegrid.features``)."""
+    (see ``tsnegrid.embed.features``)."""
     if features != "semantic":
-        from tsnegrid.features import MixedEmbedder, check_features
+        from tsnegrid.embed.features import MixedEmbedder, check_features
 
         check_features(features, colour_weight)
         base = None if features == "colour" else make_embedder(name, cache_dir, threads)
@@ -57,6 +60,12 @@ def make_embedder(name: str, cache_dir: Path, threads: int = 0, features: str = 
     raise InputError(f"unknown model {name!r}; choose lite0, pixels or a path to an .onnx file")
 
 
+def embedder_for(config: EmbedConfig) -> Embedder:
+    """The embedder that ``config`` names (model and feature mix)."""
+    return make_embedder(config.model, config.cache_dir, config.threads, config.features,
+                         config.colour_weight)
+
+
 @dataclass(frozen=True)
 class Embedded:
     """Vectors for the images that could be read, in input order."""
@@ -66,6 +75,8 @@ class Embedded:
     skipped: tuple[Skipped, ...]
     n_computed: int
     """How many vectors were computed now (the rest came from the cache)."""
+    model_id: str = ""
+    """The embedder's id (model, weights and feature mix): what the vectors mean."""
 
 
 def content_digest(path: Path) -> str:
@@ -102,7 +113,7 @@ def embed_images(
     embedder: Embedder,
     cache: EmbeddingCache | None = None,
     *,
-    job: EmbedJob | None = None,
+    config: EmbedConfig | None = None,
     executor: Executor | None = None,
     progress: ProgressFn = no_progress,
 ) -> Embedded:
@@ -111,7 +122,7 @@ def embed_images(
     Identical files are embedded once. Vectors reach the cache chunk by chunk, so an
     interrupted run resumes where it stopped.
     """
-    job = job or EmbedJob(model=embedder.model_id, cache_dir=Path("."))
+    config = config or EmbedConfig(model=embedder.model_id, cache_dir=Path("."))
     skipped: dict[int, Skipped] = {}
     digests: dict[int, str] = {}
     for i, p in enumerate(paths):
@@ -134,13 +145,13 @@ def embed_images(
     progress("embed", 0, len(items))
     results: Iterator[Sequence[NDArray[np.float32] | ImageError | str]]
     if executor is not None and executor.distributed:
-        results = executor.map(embed_chunk, [[paths[i] for _, i in c] for c in chunks], job)
+        results = executor.map(embed_chunk, [[paths[i] for _, i in c] for c in chunks], config)
     else:
 
         def within_chunk(stage: str, n: int, total: int) -> None:
             progress("embed", done + n, len(items))
 
-        results = (compute_vectors([paths[i] for _, i in c], embedder, job, within_chunk)
+        results = (compute_vectors([paths[i] for _, i in c], embedder, config, within_chunk)
                    for c in chunks)
     for chunk, res in zip(chunks, results, strict=True):
         fresh = {}
@@ -161,4 +172,20 @@ def embed_images(
     kept = [i for i in range(len(paths)) if i not in skipped]
     vectors = _gather(known, [digests[i] for i in kept])
     ordered = tuple(skipped[i] for i in sorted(skipped))
-    return Embedded(vectors, np.asarray(kept, dtype=np.int64), ordered, computed)
+    return Embedded(vectors, np.asarray(kept, dtype=np.int64), ordered, computed,
+                    embedder.model_id)
+
+
+def embed_files(paths: Sequence[Path], config: EmbedConfig,
+                progress: ProgressFn = no_progress) -> Embedded:
+    """The embed stage: ``config``'s embedder over ``paths``, with the embedding cache in its
+    cache folder, on its executor (this process, a local or a remote Dask cluster)."""
+    embedder = embedder_for(config)
+    cache = EmbeddingCache(config.cache_dir / "embeddings.sqlite")
+    executor = make_executor(config.scheduler, config.workers)
+    try:
+        return embed_images(paths, embedder, cache, config=config, executor=executor,
+                            progress=progress)
+    finally:
+        cache.close()
+        executor.close()

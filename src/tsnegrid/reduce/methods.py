@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tsnegrid.errors import InputError, MissingDependencyError
+from tsnegrid.reduce.config import ReduceConfig
 from tsnegrid.reduce.large import SCHEMES, resolve_scheme, tsne_sampled
 from tsnegrid.reduce.pca import pca, reduce_pca
 from tsnegrid.reduce.tsne import MIN_TSNE_N, PCA_DIMS, resolve_tsne_settings, tsne
@@ -115,4 +116,9 @@ def reduce(vectors: NDArray[np.floating], method: str = "tsne", seed: int = 0, *
         return REDUCERS[method](x, seed, n_jobs)
 
 
-__all__ = ["N_JOBS", "REDUCERS", "Reducer", "reduce", "normalize_seed"]
+def reduce_points(vectors: NDArray[np.floating], config: ReduceConfig) -> NDArray[np.float64]:
+    """The reduce stage: ``reduce`` with the configured method and seed."""
+    return reduce(vectors, method=config.method, seed=config.seed)
+
+
+__all__ = ["N_JOBS", "REDUCERS", "Reducer", "normalize_seed", "reduce", "reduce_points"]

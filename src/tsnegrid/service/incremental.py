@@ -2,7 +2,7 @@
 
 The request side (``plan``) picks the base, takes its parameters and splits the inputs into
 kept, new and dropped; the worker side (``seed_layout``) turns the base's layout document back
-into a ``layout.json`` over the job's work files, which ``tsnegrid.incremental.add`` extends.
+into a ``layout.json`` over the job's work files, which ``tsnegrid.pipeline.add`` extends.
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ def plan(session: Session, store: BlobStore, app_id: int, base_id: str | None,
 
 def seed_layout(base_doc: dict[str, Any], kept_paths: dict[str, str],
                 settings: Settings) -> dict[str, Any]:
-    """The base's ``layout.json`` for ``tsnegrid.incremental.add``: kept inputs at their cells
+    """The base's ``layout.json`` for ``tsnegrid.pipeline.add``: kept inputs at their cells
     under their work paths, dropped ones gone (their cells free), this server's settings."""
     images = [{**{k: v for k, v in r.items() if k != "input_id"},
                "path": kept_paths[r["input_id"]]}

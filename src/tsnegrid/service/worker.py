@@ -186,9 +186,9 @@ class Worker:
 
     def _add(self, job: Visualization, work: Path, ids_by_path: dict[str, str],
              lease: LeaseKeeper) -> tuple[Layout, dict[str, Any]]:
-        """Extend the base's layout with the job's other inputs (``tsnegrid.incremental.add``);
+        """Extend the base's layout with the job's other inputs (``tsnegrid.pipeline.add``);
         return the layout and the ``incremental`` summary for the layout document."""
-        from tsnegrid.incremental import add
+        from tsnegrid.pipeline import add
 
         base_id = str(job.params["base"])
         with self.db.session() as s:
@@ -217,7 +217,7 @@ class Worker:
                       ids_by_path: dict[str, str], out: Path) -> str:
         """Rewrite the viewer with input ids and metadata (no server paths), store each of its
         files as a blob and return the key of the manifest ``{relative path: blob key}``."""
-        from tsnegrid.viewer import write_viewer
+        from tsnegrid.render.viewer import write_viewer
 
         ids = [ids_by_path.get(r["path"], r["path"]) for r in layout_dict["images"]]
         view = {**layout_dict, "skipped": [],

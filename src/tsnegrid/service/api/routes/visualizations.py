@@ -14,11 +14,11 @@ from fastapi.responses import FileResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tsnegrid.arrange.grid import check_capacity
 from tsnegrid.errors import InputError, MissingDependencyError, NoImagesError
-from tsnegrid.grid import check_capacity
 from tsnegrid.load import parse_colour
 from tsnegrid.pipeline import precheck
-from tsnegrid.render import check_size
+from tsnegrid.render.mosaic import check_size
 from tsnegrid.service import incremental, jobs
 from tsnegrid.service.api.deps import CallerDep, PageDep, ServiceState, SessionDep, StateDep
 from tsnegrid.service.api.errors import Code, status

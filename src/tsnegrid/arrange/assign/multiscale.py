@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from tsnegrid.assign.geometry import own_cells
-from tsnegrid.assign.partition import bisection_assignment
-from tsnegrid.assign.rounds import reanchor
+from tsnegrid.arrange.assign.geometry import own_cells
+from tsnegrid.arrange.assign.partition import bisection_assignment
+from tsnegrid.arrange.assign.rounds import reanchor
 
 log = logging.getLogger(__name__)
 

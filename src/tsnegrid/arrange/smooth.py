@@ -20,7 +20,7 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
-from tsnegrid.refine import _draw_window, _hungarian
+from tsnegrid.arrange.windows import draw_window, hungarian
 
 #: The pass runs when the top ``LOW_DIMS`` principal directions hold at least ``LOW_SHARE`` of
 #: the variance (RGB colours: 1.0; sklearn digits 0.41, Fashion-MNIST 0.64, emoji 0.41).
@@ -94,7 +94,7 @@ def _smooth_pass(board: NDArray[np.int64], pos: NDArray[np.int64], x: NDArray[np
     everyone = np.ones(len(pos), np.bool_)
     for _ in range(n_groups):
         cr, cc = np.random.randint(rows), np.random.randint(cols)
-        g = _draw_window(group, in_group, 0, cr, cc, board, everyone, rows, cols, reach)
+        g = draw_window(group, in_group, 0, cr, cc, board, everyone, rows, cols, reach)
         if g >= 2:
             for i in range(g):
                 items[i] = board[group[i]]
@@ -108,7 +108,7 @@ def _smooth_pass(board: NDArray[np.int64], pos: NDArray[np.int64], x: NDArray[np
                             diff = x[a, q] - fmap[cell, q]
                             s += diff * diff
                     cost[i, j] = s
-            perm = _hungarian(cost, g)
+            perm = hungarian(cost, g)
             for i in range(g):
                 board[group[perm[i]]] = items[i]
                 if items[i] >= 0:

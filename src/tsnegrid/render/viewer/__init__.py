@@ -22,7 +22,7 @@ from urllib.parse import quote
 from tsnegrid.errors import InputError
 from tsnegrid.layout import Layout
 from tsnegrid.metadata import Metadata
-from tsnegrid.pyramid import DZI_XMLNS
+from tsnegrid.render.pyramid import DZI_XMLNS
 
 ASSETS = ("openseadragon.min.js", "openseadragon.LICENSE.txt", "viewer.js", "viewer.css")
 SINGLE_IMAGE_MAX_SIDE = 8192
@@ -119,7 +119,7 @@ def write_viewer(
     doc = layout.to_dict() if isinstance(layout, Layout) else layout
     meta = Metadata.from_mapping(metadata) if isinstance(metadata, Mapping) else metadata
     data = viewer_data(doc, out, metadata=meta, image_url=image_url, pyramid=pyramid)
-    assets = resources.files("tsnegrid.viewer") / "assets"
+    assets = resources.files("tsnegrid.render.viewer") / "assets"
     (out / "viewer").mkdir(parents=True, exist_ok=True)
     for name in ASSETS:
         with resources.as_file(assets / name) as src:

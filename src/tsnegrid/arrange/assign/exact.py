@@ -19,11 +19,11 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from tsnegrid.assign.auction import epsilon_schedule
-from tsnegrid.assign.certify import spare_cell_gap, violations
-from tsnegrid.assign.geometry import METRIC_CODES
-from tsnegrid.assign.multiscale import warm_start
-from tsnegrid.assign.rounds import EPS_FACTOR, OWN_RADIUS, run_auction
+from tsnegrid.arrange.assign.auction import epsilon_schedule
+from tsnegrid.arrange.assign.certify import spare_cell_gap, violations
+from tsnegrid.arrange.assign.geometry import METRIC_CODES
+from tsnegrid.arrange.assign.multiscale import warm_start
+from tsnegrid.arrange.assign.rounds import EPS_FACTOR, OWN_RADIUS, run_auction
 from tsnegrid.errors import SolverError
 
 log = logging.getLogger(__name__)

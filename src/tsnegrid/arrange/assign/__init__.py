@@ -52,8 +52,8 @@ def _solve_scipy(
 def _solve_exact(
     points: NDArray[np.float64], rows: int, cols: int, metric: str
 ) -> NDArray[np.int64]:
-    """Certified-optimal sparse auction (see ``tsnegrid.assign.exact``)."""
-    from tsnegrid.assign.exact import solve_exact
+    """Certified-optimal sparse auction (see ``tsnegrid.arrange.assign.exact``)."""
+    from tsnegrid.arrange.assign.exact import solve_exact
 
     return solve_exact(points, rows, cols, metric).cells
 
@@ -61,8 +61,8 @@ def _solve_exact(
 def _solve_large(
     points: NDArray[np.float64], rows: int, cols: int, metric: str
 ) -> NDArray[np.int64]:
-    """Near-optimal coarse-to-fine auction for huge grids (see ``tsnegrid.assign.large``)."""
-    from tsnegrid.assign.large import solve_large
+    """Near-optimal coarse-to-fine auction for huge grids (``tsnegrid.arrange.assign.large``)."""
+    from tsnegrid.arrange.assign.large import solve_large
 
     return solve_large(points, rows, cols, metric)
 

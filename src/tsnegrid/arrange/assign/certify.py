@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from tsnegrid.assign.geometry import pair_cost
+from tsnegrid.arrange.assign.geometry import pair_cost
 
 
 @njit(cache=True, parallel=True)

@@ -13,20 +13,13 @@ import logging
 import numpy as np
 from numpy.typing import NDArray
 
-from tsnegrid.errors import InputError
+from tsnegrid.settings import check_dedupe
 
 log = logging.getLogger(__name__)
 
 #: Neighbours examined per image; also how many copies one search pass can link at once (larger
 #: groups still join through shared neighbours).
 NEIGHBOURS = 16
-
-
-def check_threshold(threshold: float) -> None:
-    """0 (off) or a cosine similarity in (0, 1]."""
-    if not 0 <= threshold <= 1:
-        raise InputError(f"dedupe must be a cosine similarity in (0, 1], or 0 for off; got "
-                         f"{threshold}")
 
 
 def _root(parent: NDArray[np.int64], i: int) -> int:
@@ -40,7 +33,7 @@ def find_duplicates(vectors: NDArray[np.floating], threshold: float,
                     seed: int = 0) -> NDArray[np.int64]:
     """For each row, the index of the row whose cell it shares: itself, or the first row (in
     input order) of its group of near-duplicates."""
-    check_threshold(threshold)
+    check_dedupe(threshold)
     n = len(vectors)
     rep = np.arange(n, dtype=np.int64)
     if threshold == 0 or n < 2:

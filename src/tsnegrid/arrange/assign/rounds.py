@@ -7,7 +7,7 @@ import logging
 import numpy as np
 from numpy.typing import NDArray
 
-from tsnegrid.assign.auction import INFEASIBLE, NO_CANDIDATE, auction, epsilon_schedule
+from tsnegrid.arrange.assign.auction import INFEASIBLE, NO_CANDIDATE, auction, epsilon_schedule
 from tsnegrid.errors import SolverError
 
 log = logging.getLogger(__name__)

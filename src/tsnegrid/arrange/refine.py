@@ -8,7 +8,7 @@ as in Barthel et al.'s LAS/FLAS), and keeps the result only if the summed distan
 8-neighbours drops. So the t-SNE grid's global order stays while local order improves, and
 stranded images jump next to their look-alikes. Holes may move; a seed fixes the result; each
 pass costs O(N x dims). On low-dimensional vectors the swaps start from a grid first re-sorted
-against its own blurred map (``tsnegrid.refine_smooth``), which straightens t-SNE's tears.
+against its own blurred map (``tsnegrid.arrange.smooth``), which straightens t-SNE's tears.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
+from tsnegrid.arrange.windows import draw_window, hungarian
 from tsnegrid.errors import InputError
 from tsnegrid.settings import REFINE_MODES
 
@@ -90,54 +91,6 @@ def reduce_for_refine(vectors: NDArray[np.floating], seed: int,
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
-@njit(cache=True)
-def _hungarian(cost: NDArray[np.float64], k: int) -> NDArray[np.int64]:
-    """Minimum-cost perfect matching of a k x k matrix (rows to columns), O(k^3)."""
-    inf = 1e300
-    u = np.zeros(k + 1)
-    v = np.zeros(k + 1)
-    p = np.zeros(k + 1, np.int64)
-    way = np.zeros(k + 1, np.int64)
-    for i in range(1, k + 1):
-        p[0] = i
-        j0 = 0
-        minv = np.full(k + 1, inf)
-        used = np.zeros(k + 1, np.bool_)
-        while True:
-            used[j0] = True
-            i0 = p[j0]
-            delta = inf
-            j1 = 0
-            for j in range(1, k + 1):
-                if not used[j]:
-                    cur = cost[i0 - 1, j - 1] - u[i0] - v[j]
-                    if cur < minv[j]:
-                        minv[j] = cur
-                        way[j] = j0
-                    if minv[j] < delta:
-                        delta = minv[j]
-                        j1 = j
-            for j in range(k + 1):
-                if used[j]:
-                    u[p[j]] += delta
-                    v[j] -= delta
-                else:
-                    minv[j] -= delta
-            j0 = j1
-            if p[j0] == 0:
-                break
-        while True:
-            j1 = way[j0]
-            p[j0] = p[j1]
-            j0 = j1
-            if j0 == 0:
-                break
-    row_to_col = np.empty(k, np.int64)
-    for j in range(1, k + 1):
-        row_to_col[p[j] - 1] = j - 1
-    return row_to_col
-
-
 _OFFSETS = np.array([(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)],
                     dtype=np.int64)
 
@@ -180,30 +133,6 @@ def _local_energy(board: NDArray[np.int64], x: NDArray[np.float32], group: NDArr
 
 
 @njit(cache=True)
-def _draw_window(group: NDArray[np.int64], in_group: NDArray[np.bool_], g: int, cr: int, cc: int,
-                 board: NDArray[np.int64], movable: NDArray[np.bool_], rows: int, cols: int,
-                 reach: int) -> int:
-    """Add up to ``len(group) - g`` cells drawn at random from the (2 reach + 1)^2 window around
-    (cr, cc) to ``group`` (holes and cells of ``movable`` images only, none twice; at most
-    4 x ``len(group)`` draws); returns the new group size."""
-    k = len(group)
-    side = 2 * reach + 1
-    tries = 0
-    while g < k and tries < 4 * k:
-        tries += 1
-        r = cr + np.random.randint(side) - reach
-        c = cc + np.random.randint(side) - reach
-        if r < 0 or r >= rows or c < 0 or c >= cols:
-            continue
-        cell = r * cols + c
-        if not in_group[cell] and (board[cell] < 0 or movable[board[cell]]):
-            in_group[cell] = True
-            group[g] = cell
-            g += 1
-    return g
-
-
-@njit(cache=True)
 def _swap_pass(board: NDArray[np.int64], pos: NDArray[np.int64], x: NDArray[np.float32],
                knn: NDArray[np.int64], movable: NDArray[np.bool_], rows: int, cols: int,
                reach: int, n_steps: int, k: int, wdiag: float, seed: int) -> int:
@@ -235,7 +164,7 @@ def _swap_pass(board: NDArray[np.int64], pos: NDArray[np.int64], x: NDArray[np.f
             cr, cc = centre // cols, centre % cols
             group[0] = centre
             in_group[centre] = True
-            g = _draw_window(group, in_group, 1, cr, cc, board, movable, rows, cols, reach)
+            g = draw_window(group, in_group, 1, cr, cc, board, movable, rows, cols, reach)
         else:
             a = which[np.random.randint(len(which))]
             b = knn[a, np.random.randint(knn.shape[1])]
@@ -273,7 +202,7 @@ def _swap_pass(board: NDArray[np.int64], pos: NDArray[np.int64], x: NDArray[np.f
                             cost[i, j] += w * _dist(x, items[i], board[nb])
             for i in range(g):
                 cost[i, i] -= 1e-9
-            perm = _hungarian(cost, g)
+            perm = hungarian(cost, g)
             moved = False
             for i in range(g):
                 if perm[i] != i:
@@ -314,7 +243,7 @@ def refine(
     makes ``SWEEPS`` x N moves; passes stop when one gains less than ``min_gain`` of the summed
     neighbour distance, or after ``max_passes``. With ``movable`` (one flag per image), only
     those images (and holes) change cells. Without it, low-dimensional vectors are first
-    smoothed (``tsnegrid.refine_smooth.smooth``; RGB colours: DPQ16 0.934 -> 0.943).
+    smoothed (``tsnegrid.arrange.smooth.smooth``; RGB colours: DPQ16 0.934 -> 0.943).
     """
     cells = np.asarray(cells, dtype=np.int64)
     n, m = len(cells), rows * cols
@@ -336,7 +265,7 @@ def refine(
     if len(mobile) != n:
         raise InputError(f"refine: {len(mobile)} movable flags for {n} images")
     if movable is None:
-        from tsnegrid.refine_smooth import is_low_dimensional, smooth
+        from tsnegrid.arrange.smooth import is_low_dimensional, smooth
 
         if is_low_dimensional(x, vectors):
             smooth(board, pos, x, rows, cols, seed)

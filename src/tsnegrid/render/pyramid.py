@@ -29,7 +29,7 @@ from PIL import Image
 from tsnegrid.errors import ImageError, InputError
 from tsnegrid.load import Skipped, open_image
 from tsnegrid.progress import ProgressFn, no_progress
-from tsnegrid.render import make_tile
+from tsnegrid.render.mosaic import make_tile
 
 DZI_TILE = 256
 DZI_OVERLAP = 0

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from tsnegrid.assign.geometry import METRIC_CODES
-from tsnegrid.assign.multiscale import warm_start
+from tsnegrid.arrange.assign.geometry import METRIC_CODES
+from tsnegrid.arrange.assign.multiscale import warm_start
 
 ANCHOR_RADIUS = 3
 REL_EPS = 1e-3

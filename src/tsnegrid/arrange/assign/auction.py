@@ -20,7 +20,7 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
-from tsnegrid.assign.geometry import pair_cost
+from tsnegrid.arrange.assign.geometry import pair_cost
 
 INFEASIBLE = -2
 NO_CANDIDATE = -1

@@ -1,0 +1,35 @@
+"""The embed stage's settings: everything a worker needs to rebuild the embedder and decode images
+like the driver, and where the work runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tsnegrid.settings import Settings
+
+
+@dataclass(frozen=True)
+class EmbedConfig:
+    """Model, features, decoding and execution settings of one embedding run."""
+
+    model: str
+    cache_dir: Path
+    threads: int = 0
+    batch_size: int = Settings.batch_size
+    background: tuple[int, int, int] = (255, 255, 255)
+    max_pixels: int = Settings.max_image_pixels
+    features: str = "semantic"
+    colour_weight: float = Settings.colour_weight
+    scheduler: str = ""
+    workers: int = 0
+
+    @classmethod
+    def from_settings(cls, s: Settings) -> EmbedConfig:
+        """The embed stage's part of ``s``."""
+        from tsnegrid.load import parse_colour
+
+        return cls(model=s.model, cache_dir=s.cache_dir, threads=s.threads,
+                   batch_size=s.batch_size, background=parse_colour(s.background),
+                   max_pixels=s.max_image_pixels, features=s.features,
+                   colour_weight=s.colour_weight, scheduler=s.scheduler, workers=s.workers)

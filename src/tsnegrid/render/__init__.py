@@ -1,0 +1,75 @@
+"""Render: the mosaic image (``mosaic``), the deep-zoom pyramid (``pyramid``) and the zoomable
+viewer (``viewer``); ``render_outputs`` draws what the settings ask for and writes every output
+file. The parts are imported when used, so importing this package costs nothing."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tsnegrid.errors import OutputTooLargeError
+from tsnegrid.layout import Layout
+from tsnegrid.progress import ProgressFn, no_progress
+from tsnegrid.render.config import RenderConfig
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from tsnegrid.load import Skipped
+    from tsnegrid.metadata import Metadata
+
+__all__ = ["RenderConfig", "render_outputs"]
+
+log = logging.getLogger(__name__)
+
+
+def render_outputs(layout: Layout, out: Path, config: RenderConfig | None = None,
+                   progress: ProgressFn = no_progress, *,
+                   metadata: Metadata | Mapping[str, Mapping[str, object]] | None = None
+                   ) -> Layout:
+    """Render the mosaic (and, with ``tiles`` or a large ``html`` grid, the DZI pyramid) and write
+    every output file into ``out``; render failures join ``skipped``. ``config`` defaults to the
+    layout's own settings."""
+    from tsnegrid.output import write_outputs
+    from tsnegrid.render.mosaic import check_size, render_mosaic
+    from tsnegrid.render.pyramid import write_dzi
+    from tsnegrid.render.viewer import needs_pyramid, write_viewer
+
+    c = config or RenderConfig.from_settings(layout.settings)
+    paths = [Path(p) for p in layout.paths]
+    timings = dict(layout.timings)
+    mosaic: Image.Image | None = None
+    failed: list[Skipped] = []
+    try:
+        check_size(layout.rows, layout.cols, c.tile, c.max_pixels, c.format)
+        fits = True
+    except OutputTooLargeError as exc:
+        if not c.tiles:
+            raise
+        fits = False
+        log.info("skipping the single mosaic, writing only the pyramid: %s", exc)
+    if fits:
+        t0 = time.perf_counter()
+        mosaic, failed = render_mosaic(paths, layout.cells, layout.rows, layout.cols,
+                                       tile=c.tile, fit=c.fit, background=c.background,
+                                       max_pixels=c.max_pixels,
+                                       max_image_pixels=c.max_image_pixels, progress=progress)
+        timings["render"] = round(time.perf_counter() - t0, 3)
+    pyramid = c.tiles or (c.html and needs_pyramid(layout.rows, layout.cols, c.tile))
+    if pyramid:
+        t0 = time.perf_counter()
+        written = write_dzi(paths, layout.cells, layout.rows, layout.cols, out, tile=c.tile,
+                            fit=c.fit, background=c.background, fmt=c.format,
+                            max_image_pixels=c.max_image_pixels, progress=progress)
+        timings["pyramid"] = round(time.perf_counter() - t0, 3)
+        failed = failed if mosaic is not None else list(written.failed)
+    layout = replace(layout, timings=timings, skipped=layout.skipped + tuple(failed))
+    write_outputs(layout, out, mosaic)
+    if c.html:
+        write_viewer(layout, out, metadata=metadata, pyramid=pyramid,
+                     title=f"tsnegrid: {out.resolve().name}")
+    return layout
