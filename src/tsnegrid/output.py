@@ -1,4 +1,5 @@
-"""Write a layout's files: mosaic, layout.csv, layout.json and report.txt."""
+"""Write a layout's text files: layout.csv, layout.json and report.txt (the images are drawn by
+``tsnegrid.render``)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,7 @@ import csv
 import json
 from pathlib import Path
 
-from PIL import Image
-
 from tsnegrid.layout import Layout
-from tsnegrid.render.mosaic import save_image
 
 
 def write_csv(layout: Layout, path: Path) -> None:
@@ -54,14 +52,11 @@ def report_text(layout: Layout) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_outputs(layout: Layout, out_dir: Path, mosaic: Image.Image | None) -> dict[str, Path]:
-    """Write all output files into ``out_dir``; return their paths by kind."""
+def write_outputs(layout: Layout, out_dir: Path) -> dict[str, Path]:
+    """Write the text files into ``out_dir``; return their paths by kind."""
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {"csv": out_dir / "layout.csv", "json": out_dir / "layout.json",
              "report": out_dir / "report.txt"}
-    if mosaic is not None:
-        files["image"] = out_dir / f"grid.{layout.settings.format}"
-        save_image(mosaic, files["image"], layout.settings.format)
     write_csv(layout, files["csv"])
     files["json"].write_text(json.dumps(layout.to_dict(), indent=1), encoding="utf-8")
     files["report"].write_text(report_text(layout), encoding="utf-8")

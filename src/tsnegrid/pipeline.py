@@ -26,6 +26,7 @@ from tsnegrid.errors import InputError, NoImagesError
 from tsnegrid.layout import Layout
 from tsnegrid.load import Skipped, discover
 from tsnegrid.metadata import Metadata, load_metadata
+from tsnegrid.output import write_outputs
 from tsnegrid.progress import ProgressFn, no_progress
 from tsnegrid.reduce import ReduceConfig, reduce_points
 from tsnegrid.render import RenderConfig, render_outputs
@@ -153,8 +154,15 @@ def build(
                     n_found=len(found.paths), timings=timings, metrics=quality,
                     duplicates=duplicates)
     if out is not None:
-        layout = render_outputs(layout, Path(out), RenderConfig.from_settings(s), progress,
-                                metadata=meta)
+        layout = _write(layout, Path(out), s, progress, meta)
+    return layout
+
+
+def _write(layout: Layout, out: Path, s: Settings, progress: ProgressFn,
+           meta: Metadata | None = None) -> Layout:
+    """Draw the images, then write the text files (which list what failed to draw)."""
+    layout = render_outputs(layout, out, RenderConfig.from_settings(s), progress, metadata=meta)
+    write_outputs(layout, out)
     return layout
 
 
@@ -245,5 +253,5 @@ def add(sources: Sequence[str | Path], out: str | Path, *, max_moved: float | No
                     n_found=int(data.get("counts", {}).get("found", n_old)) + len(found.paths),
                     timings=timings, metrics=quality,
                     duplicates={d["path"]: d["duplicate_of"] for d in data.get("duplicates", [])})
-    layout = render_outputs(layout, out, RenderConfig.from_settings(s), progress)
+    layout = _write(layout, out, s, progress)
     return Added(layout, len(kept_new), placed.moved, placed.rows - rows)

@@ -1,6 +1,6 @@
 """Render: the mosaic image (``mosaic``), the deep-zoom pyramid (``pyramid``) and the zoomable
-viewer (``viewer``); ``render_outputs`` draws what the settings ask for and writes every output
-file. The parts are imported when used, so importing this package costs nothing."""
+viewer (``viewer``); ``render_outputs`` draws what the config asks for into an output folder.
+The parts are imported when used, so importing this package costs little."""
 
 from __future__ import annotations
 
@@ -31,18 +31,18 @@ def render_outputs(layout: Layout, out: Path, config: RenderConfig | None = None
                    progress: ProgressFn = no_progress, *,
                    metadata: Metadata | Mapping[str, Mapping[str, object]] | None = None
                    ) -> Layout:
-    """Render the mosaic (and, with ``tiles`` or a large ``html`` grid, the DZI pyramid) and write
-    every output file into ``out``; render failures join ``skipped``. ``config`` defaults to the
-    layout's own settings."""
-    from tsnegrid.output import write_outputs
-    from tsnegrid.render.mosaic import check_size, render_mosaic
+    """Draw the mosaic (and, with ``tiles`` or a large ``html`` grid, the DZI pyramid; with
+    ``html``, the viewer) into ``out``; render failures join the returned layout's ``skipped``.
+    ``config`` defaults to the layout's own settings."""
+    from tsnegrid.render.mosaic import check_size, render_mosaic, save_image
     from tsnegrid.render.pyramid import write_dzi
     from tsnegrid.render.viewer import needs_pyramid, write_viewer
 
     c = config or RenderConfig.from_settings(layout.settings)
+    out.mkdir(parents=True, exist_ok=True)
     paths = [Path(p) for p in layout.paths]
     timings = dict(layout.timings)
-    mosaic: Image.Image | None = None
+    mosaic: Image.Image | None = None  # the grid image, once drawn
     failed: list[Skipped] = []
     try:
         check_size(layout.rows, layout.cols, c.tile, c.max_pixels, c.format)
@@ -58,6 +58,7 @@ def render_outputs(layout: Layout, out: Path, config: RenderConfig | None = None
                                        tile=c.tile, fit=c.fit, background=c.background,
                                        max_pixels=c.max_pixels,
                                        max_image_pixels=c.max_image_pixels, progress=progress)
+        save_image(mosaic, out / f"grid.{c.format}", c.format)
         timings["render"] = round(time.perf_counter() - t0, 3)
     pyramid = c.tiles or (c.html and needs_pyramid(layout.rows, layout.cols, c.tile))
     if pyramid:
@@ -68,7 +69,6 @@ def render_outputs(layout: Layout, out: Path, config: RenderConfig | None = None
         timings["pyramid"] = round(time.perf_counter() - t0, 3)
         failed = failed if mosaic is not None else list(written.failed)
     layout = replace(layout, timings=timings, skipped=layout.skipped + tuple(failed))
-    write_outputs(layout, out, mosaic)
     if c.html:
         write_viewer(layout, out, metadata=metadata, pyramid=pyramid,
                      title=f"tsnegrid: {out.resolve().name}")
