@@ -57,6 +57,11 @@ def path_app(state: Any) -> tuple[str, str] | None:
     return value if isinstance(value, tuple) else None
 
 
+def not_implemented(method: str, path: str) -> str:
+    return (f"{method} {path} is part of Clarifai's v2 API but not implemented by this server "
+            f"(it serves {SERVED}; see docs/service.md)")
+
+
 def unrouted(method: str, path: str, http: int) -> tuple[int, Code, str]:
     """HTTP status, proto code and description for a request no route took (404 or 405)."""
     parts = [p for p in path.split("/") if p]
@@ -71,8 +76,6 @@ def unrouted(method: str, path: str, http: int) -> tuple[int, Code, str]:
         if not known:
             return 405, Code.CONN_METHOD_NOT_ALLOWED, f"{method} not allowed on {path}"
     if known:
-        return 501, Code.NOT_IMPLEMENTED, (
-            f"{method} {path} is part of Clarifai's v2 API but not implemented by this server "
-            f"(it serves {SERVED}; see docs/service.md)")
+        return 501, Code.NOT_IMPLEMENTED, not_implemented(method, path)
     return 404, Code.CONN_DOES_NOT_EXIST, (
         f"{method} {path} not found: no such v2 method (this server serves {SERVED})")

@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session
 
 from tsnegrid.errors import InputError, TsnegridError
 from tsnegrid.service.api.deps import CallerDep, PageDep, SessionDep, StateDep, check_body_app
-from tsnegrid.service.api.errors import Code, input_code, status
+from tsnegrid.service.api.errors import Code, NotImplementedMethodError, input_code, status
 from tsnegrid.service.api.files import blob_response
+from tsnegrid.service.api.paths import not_implemented
 from tsnegrid.service.api.schemas import (
     ERRORS,
     DeleteInputsRequest,
@@ -132,6 +133,12 @@ def get_input_count(caller: CallerDep, session: SessionDep) -> dict[str, Any]:
                        .where(Input.app_id == caller.id)) or 0
     return {"status": OK, "counts": {"processed": n, "to_process": 0, "errors": 0,
                                      "processing": 0}}
+
+
+@router.get("/stream", include_in_schema=False)
+def stream_inputs(request: Request) -> None:
+    """StreamInputs, which ``/{input_id}`` would otherwise take for an input named stream."""
+    raise NotImplementedMethodError(not_implemented(request.method, request.url.path))
 
 
 @router.get("/{input_id}", response_model=InputResponse)

@@ -149,7 +149,7 @@ def select_inputs(session: Session, app_id: int, body: VisualizationRequest) -> 
     return [[r[0], r[1]] for r in rows]
 
 
-@router.post("", response_model=VisualizationResponse)
+@router.post("", response_model=VisualizationResponse, response_model_exclude_none=True)
 def start_visualization(request: Request, caller: CallerDep, session: SessionDep,
                         state: StateDep,
                         body: VisualizationRequest | None = None) -> dict[str, Any]:
@@ -214,7 +214,7 @@ def list_visualizations(request: Request, caller: CallerDep, session: SessionDep
             "pagination": pagination}
 
 
-@router.get("/app", response_model=VisualizationResponse,
+@router.get("/app", response_model=VisualizationResponse, response_model_exclude_none=True,
             responses={404: {"model": StatusOnly, "description": "The app has no "
                              "visualization yet (42004)"}})
 def get_app_visualization(request: Request, caller: CallerDep,
@@ -228,7 +228,8 @@ def get_app_visualization(request: Request, caller: CallerDep,
     return answer(job, request, caller)
 
 
-@router.get("/{viz_id}", response_model=VisualizationResponse)
+@router.get("/{viz_id}", response_model=VisualizationResponse,
+            response_model_exclude_none=True)
 def get_visualization(viz_id: str, request: Request, caller: CallerDep,
                       session: SessionDep) -> dict[str, Any]:
     return answer(find_job(session, caller.id, viz_id), request, caller)
