@@ -74,6 +74,8 @@ def test_another_apps_id_is_not_found_and_discloses_nothing(api: Any) -> None:
             assert code_of(r, 404) == 11101
             answers.append(r.json()["status"]["description"].replace(app_id, "X"))
     assert len(set(answers)) == 1  # an existing app reads exactly like a missing one
+    r = client.get("/v2/inputs", headers=auth, params={"user_app_id.app_id": "other"})
+    assert code_of(r, 404) == 11101
     body = {"user_app_id": {"user_id": "me", "app_id": "other"},
             "inputs": image_inputs(demo_images(1))}
     assert code_of(client.post("/v2/inputs", headers=auth, json=body), 404) == 11101

@@ -71,8 +71,9 @@ def get_caller(request: Request, session: SessionDep,
             raise AuthError("API key revoked")
         raise KeyNotFoundError("API key not found")
     named = path_app(request.state)
-    if named is not None and named[1] != app.name:
-        raise NotFoundError(f"app {named[1]!r} not found")
+    for app_id in (named[1] if named else None, request.query_params.get("user_app_id.app_id")):
+        if app_id and app_id != app.name:  # the clients repeat user_app_id in GET queries
+            raise NotFoundError(f"app {app_id!r} not found")
     return app
 
 
