@@ -21,3 +21,21 @@ def test_every_setting_is_documented_with_its_default() -> None:
         default = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
         shown = "(empty)" if default == "" else str(default)
         assert rows[f"TSNEGRID_SERVICE_{name.upper()}"] == shown, name
+
+
+def test_every_route_is_in_the_tables_of_methods() -> None:
+    """Each served (method, path) is a row of 'The v2 methods served' or of the table of this
+    server's own routes, and each row is served."""
+    from tsnegrid.service.app import create_app
+
+    text = DOC.read_text(encoding="utf-8")
+    section = text.split("## The v2 methods served", 1)[1].split("\n## ", 1)[0]
+    rows = set()
+    for line in section.splitlines():
+        cells = [c.strip().strip("`") for c in line.split("|")[1:-1]]
+        if len(cells) >= 3 and cells[1] in {"GET", "POST", "DELETE", "PATCH"}:
+            rows.add((cells[1], cells[2]))
+    spec = create_app(ServiceConfig(data_dir=Path("unused"))).openapi()
+    served = {(m.upper(), p) for p, item in spec["paths"].items() for m in item
+              if p.startswith("/v2/")}
+    assert rows == served

@@ -21,7 +21,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tsnegrid.service import jobs
 from tsnegrid.service.api import errors as api_errors
 from tsnegrid.service.api.deps import ServiceState
-from tsnegrid.service.api.routes import health, inputs, visualizations
+from tsnegrid.service.api.embedders import EmbedRunner
+from tsnegrid.service.api.paths import UserAppPrefix
+from tsnegrid.service.api.routes import health, inputs, models, visualizations
 from tsnegrid.service.config import ServiceConfig
 from tsnegrid.service.db import Database
 from tsnegrid.service.errors import ServerBusyError
@@ -111,7 +113,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         fd = _take_lock(config)
         state = ServiceState(config, Database(config.db_url), BlobStore(config.blob_url),
-                             AllowList.parse(config.url_allow))
+                             AllowList.parse(config.url_allow),
+                             EmbedRunner(config.cache, config.threads, config.max_image_pixels))
         with state.db.session() as s:
             n = jobs.requeue_orphans(s, config.node)
         if n:
@@ -127,12 +130,14 @@ def create_app(config: ServiceConfig) -> FastAPI:
             os.close(fd)
 
     app = FastAPI(title="tsnegrid visualization service", version="2",
-                  summary="Clarifai-v2-shaped API: add image inputs, start a visualization, "
-                          "poll it, fetch the grid.", lifespan=lifespan)
+                  summary="Clarifai's v2 API (inputs, models, visualizations): add image "
+                          "inputs, start a visualization, poll it, fetch the grid.",
+                  lifespan=lifespan)
     api_errors.install(app)
-    for module in (inputs, visualizations, health):
+    for module in (inputs, visualizations, models, health):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
+    app.add_middleware(UserAppPrefix)
     return app
 
 

@@ -11,10 +11,13 @@ from fastapi.security import APIKeyHeader
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from tsnegrid.service.apps import app_for_key
+from tsnegrid.service.api.embedders import EmbedRunner
+from tsnegrid.service.api.errors import KeyNotFoundError
+from tsnegrid.service.api.paths import path_app
+from tsnegrid.service.apps import app_for_key, hash_key
 from tsnegrid.service.config import ServiceConfig
 from tsnegrid.service.db import App, Database
-from tsnegrid.service.errors import AuthError
+from tsnegrid.service.errors import AuthError, NotFoundError
 from tsnegrid.service.storage import BlobStore
 from tsnegrid.service.urlfetch import AllowList
 
@@ -29,6 +32,7 @@ class ServiceState:
     db: Database
     store: BlobStore
     allow: AllowList
+    embed: EmbedRunner
 
 
 def get_state(request: Request) -> ServiceState:
@@ -50,9 +54,12 @@ api_key_header = APIKeyHeader(name="Authorization", auto_error=False,
                               description="`Key <your API key>`")
 
 
-def get_caller(session: SessionDep, authorization: Annotated[str | None,
-                                                             Depends(api_key_header)]) -> App:
-    """The app whose key came in ``Authorization: Key <key>``; 401 otherwise."""
+def get_caller(request: Request, session: SessionDep,
+               authorization: Annotated[str | None, Depends(api_key_header)]) -> App:
+    """The app whose key came in ``Authorization: Key <key>`` (401 otherwise: 11009 for a key
+    no app has, 11008 for a revoked, missing or malformed one). A path of the form
+    ``/v2/users/{user_id}/apps/{app_id}/...`` must name that app (its name) in ``app_id``;
+    any other answers 404, as an app that does not exist would."""
     if not authorization:
         raise AuthError("missing Authorization header; send 'Authorization: Key <api key>'")
     scheme, _, key = authorization.strip().partition(" ")
@@ -60,7 +67,13 @@ def get_caller(session: SessionDep, authorization: Annotated[str | None,
         raise AuthError("malformed Authorization header; send 'Authorization: Key <api key>'")
     app = app_for_key(session, key.strip())
     if app is None:
-        raise AuthError("API key not valid (unknown or revoked)")
+        if session.scalar(select(App.id).where(App.key_hash == hash_key(key.strip()))):
+            raise AuthError("API key revoked")
+        raise KeyNotFoundError("API key not found")
+    named = path_app(request.state)
+    for app_id in (named[1] if named else None, request.query_params.get("user_app_id.app_id")):
+        if app_id and app_id != app.name:  # the clients repeat user_app_id in GET queries
+            raise NotFoundError(f"app {app_id!r} not found")
     return app
 
 
@@ -94,3 +107,10 @@ def get_page(state: StateDep,
 
 
 PageDep = Annotated[Page, Depends(get_page)]
+
+
+def check_body_app(caller: App, user_app_id: Any) -> None:
+    """A body's ``user_app_id.app_id``, when given, must name the caller's app (else 404)."""
+    app_id = getattr(user_app_id, "app_id", None)
+    if app_id and app_id != caller.name:
+        raise NotFoundError(f"app {app_id!r} not found")

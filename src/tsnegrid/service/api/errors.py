@@ -6,7 +6,6 @@ Every answer is ``{"status": {"code", "description"}}``; no traceback ever leave
 from __future__ import annotations
 
 import logging
-from enum import IntEnum
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -16,36 +15,43 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tsnegrid import errors as lib
 from tsnegrid.service import errors as svc
+from tsnegrid.service.api.paths import unrouted
+from tsnegrid.service.api.status_codes import Code
+
+__all__ = ["Code", "error_response", "http_for", "input_code", "install", "status"]
 
 log = logging.getLogger(__name__)
 
 
-class Code(IntEnum):
-    """Status codes, named and numbered after Clarifai's v2 API."""
+class KeyNotFoundError(svc.AuthError):
+    """No app has this key (proto: CONN_KEY_NOT_FOUND); a revoked key is CONN_KEY_INVALID."""
 
-    SUCCESS = 10000
-    MIXED_STATUS = 10010
-    FAILURE = 10020
-    CONN_EXCEEDS_LIMITS = 11006
-    CONN_KEY_INVALID = 11008
-    CONN_BAD_REQUEST_FORMAT = 11100
-    CONN_DOES_NOT_EXIST = 11101
-    CONN_INVALID_REQUEST = 11102
-    CONN_METHOD_NOT_ALLOWED = 11103
-    INPUT_DOWNLOAD_SUCCESS = 30000
-    INPUT_DOWNLOAD_FAILED = 30002
-    INPUT_DUPLICATE = 30100
-    INPUT_UNSUPPORTED_FORMAT = 30101
-    INPUT_INVALID_ARGUMENT = 30104
-    INPUT_OVER_LIMIT = 30105
-    INPUT_INVALID_URL = 30106
-    INTERNAL_ERROR = 98000
+
+class VisualizationRequestError(lib.InputError):
+    """A visualization request that cannot be run (proto: VISUALIZATION_INVALID_REQUEST)."""
+
+
+class MissingAppVisualizationError(svc.NotFoundError):
+    """The app has no visualization yet (proto: MISSING_APP_VISUALIZATION)."""
+
+
+class ModelNotFoundError(svc.NotFoundError):
+    """No model of that id (or version) on this server (proto: MODEL_DOES_NOT_EXIST)."""
+
+
+class NotImplementedMethodError(svc.ServiceError):
+    """A method of Clarifai's v2 API that this server does not implement."""
 
 
 # Most specific first.
 ERROR_MAP: list[tuple[type[BaseException], int, Code]] = [
+    (KeyNotFoundError, 401, Code.CONN_KEY_NOT_FOUND),
     (svc.AuthError, 401, Code.CONN_KEY_INVALID),
+    (MissingAppVisualizationError, 404, Code.MISSING_APP_VISUALIZATION),
+    (ModelNotFoundError, 404, Code.MODEL_DOES_NOT_EXIST),
     (svc.NotFoundError, 404, Code.CONN_DOES_NOT_EXIST),
+    (NotImplementedMethodError, 501, Code.NOT_IMPLEMENTED),
+    (VisualizationRequestError, 400, Code.VISUALIZATION_INVALID_REQUEST),
     (svc.ConflictError, 409, Code.INPUT_DUPLICATE),
     (svc.TooManyJobsError, 429, Code.CONN_EXCEEDS_LIMITS),
     (svc.LimitError, 413, Code.CONN_EXCEEDS_LIMITS),
@@ -75,7 +81,7 @@ def http_for(exc: BaseException) -> tuple[int, Code]:
     for cls, http, code in ERROR_MAP:
         if isinstance(exc, cls):
             return http, code
-    return 500, Code.INTERNAL_ERROR
+    return 500, Code.INTERNAL_SERVER_ISSUE
 
 
 def input_code(exc: BaseException) -> Code:
@@ -105,19 +111,22 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         return error_response(400, Code.CONN_BAD_REQUEST_FORMAT, _validation_text(exc))
 
-    async def on_http(_req: Request, exc: Exception) -> JSONResponse:
+    async def on_http(req: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        code = {401: Code.CONN_KEY_INVALID, 404: Code.CONN_DOES_NOT_EXIST,
-                405: Code.CONN_METHOD_NOT_ALLOWED, 413: Code.CONN_EXCEEDS_LIMITS}.get(
-            exc.status_code, Code.FAILURE)
-        resp = error_response(exc.status_code, code, str(exc.detail))
+        http, description = exc.status_code, str(exc.detail)
+        if http in (404, 405):  # no route took it
+            http, code, description = unrouted(req.method, req.url.path, http)
+        else:
+            code = {401: Code.CONN_KEY_INVALID, 413: Code.CONN_EXCEEDS_LIMITS}.get(
+                http, Code.FAILURE)
+        resp = error_response(http, code, description)
         for k, v in (exc.headers or {}).items():
             resp.headers[k] = v
         return resp
 
     async def on_unexpected(_req: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error", exc_info=exc)
-        return error_response(500, Code.INTERNAL_ERROR, "internal server error")
+        return error_response(500, Code.INTERNAL_SERVER_ISSUE, "internal server error")
 
     app.add_exception_handler(lib.TsnegridError, on_library)
     app.add_exception_handler(RequestValidationError, on_validation)

@@ -26,6 +26,27 @@ class StatusOnly(BaseModel):
     status: Status
 
 
+class ProtoStatus(BaseModel):
+    """``clarifai.api.status.Status``: an integer code of the proto's enum."""
+
+    code: int
+    description: str
+
+
+class ProgressStatus(ProtoStatus):
+    """A visualization's status: the proto's ``percent_completed`` carries the progress."""
+
+    percent_completed: int
+
+
+class UserAppIdIn(BaseModel):
+    """``user_app_id`` as the official clients send it in bodies; ``app_id``, when given,
+    must be the key's own app (its name)."""
+
+    user_id: str | None = None
+    app_id: str | None = None
+
+
 # ---- inputs ---------------------------------------------------------------------------------
 
 
@@ -46,11 +67,14 @@ class InputIn(BaseModel):
 
 
 class PostInputsRequest(BaseModel):
+    user_app_id: UserAppIdIn | None = None
     inputs: list[InputIn] = Field(min_length=1)
 
 
 class DeleteInputsRequest(BaseModel):
-    ids: list[str] = Field(min_length=1, max_length=1000)
+    user_app_id: UserAppIdIn | None = None
+    ids: list[str] | None = Field(None, min_length=1, max_length=1000)
+    delete_all: bool = Field(False, description="Delete every input of the app (then no ids).")
 
 
 class ImageOut(BaseModel):
@@ -93,6 +117,22 @@ class InputsPage(InputsResponse):
     pagination: Pagination
 
 
+class InputCount(BaseModel):
+    """``clarifai.api.InputCount``."""
+
+    processed: int
+    to_process: int
+    errors: int
+    processing: int
+
+
+class InputCountResponse(BaseModel):
+    """``SingleInputCountResponse``."""
+
+    status: Status
+    counts: InputCount
+
+
 # ---- visualizations -------------------------------------------------------------------------
 
 
@@ -121,10 +161,13 @@ class VisualizationRequest(BaseModel):
                               "leave it.")
     base: str | None = Field(None, min_length=1, max_length=64, description="With incremental: "
                              "the visualization to add to (default: the app's newest DONE one).")
+    user_app_id: UserAppIdIn | None = Field(None, description="As Clarifai's clients send it; "
+                                            "app_id, if given, must be the key's app.")
 
     def settings_params(self) -> dict[str, Any]:
         """The fields that are ``Settings`` fields."""
-        return self.model_dump(exclude={"input_ids", "metadata", "incremental", "base"})
+        return self.model_dump(exclude={"input_ids", "metadata", "incremental", "base",
+                                        "user_app_id"})
 
     def explicit_settings(self) -> dict[str, Any]:
         """The ``Settings`` fields the request gave explicitly."""
@@ -160,8 +203,38 @@ class VisualizationOut(BaseModel):
     data: VisualizationData | None = None
 
 
+class ImageUrl(BaseModel):
+    url: str
+
+
+class ProtoVisualizationData(BaseModel):
+    """``clarifai.api.Data`` of a visualization: the grid image once it is done."""
+
+    image: ImageUrl | None = None
+
+
+class InputRef(BaseModel):
+    id: str
+
+
+class ProtoVisualizationOutput(BaseModel):
+    """``clarifai.api.VisualizationOutput``, field for field."""
+
+    id: str
+    status: ProgressStatus
+    app_id: str
+    type: str
+    data: ProtoVisualizationData | None = None
+    created_at: str
+    inputs: list[InputRef]
+
+
 class VisualizationResponse(BaseModel):
+    """``SingleVisualizationResponse`` (``visualization_output``) plus ``output``: the same
+    visualization with this server's extras (progress, stage, params, layout and viewer)."""
+
     status: Status
+    visualization_output: ProtoVisualizationOutput
     output: VisualizationOut
 
 

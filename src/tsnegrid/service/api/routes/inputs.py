@@ -8,16 +8,18 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from tsnegrid.errors import TsnegridError
-from tsnegrid.service.api.deps import CallerDep, PageDep, SessionDep, StateDep
-from tsnegrid.service.api.errors import Code, input_code, status
+from tsnegrid.errors import InputError, TsnegridError
+from tsnegrid.service.api.deps import CallerDep, PageDep, SessionDep, StateDep, check_body_app
+from tsnegrid.service.api.errors import Code, NotImplementedMethodError, input_code, status
 from tsnegrid.service.api.files import blob_response
+from tsnegrid.service.api.paths import not_implemented
 from tsnegrid.service.api.schemas import (
     ERRORS,
     DeleteInputsRequest,
+    InputCountResponse,
     InputResponse,
     InputsPage,
     InputsResponse,
@@ -56,6 +58,7 @@ def find_input(session: Session, app_id: int, input_id: str) -> Input:
 def post_inputs(body: PostInputsRequest, request: Request, caller: CallerDep,
                 session: SessionDep, state: StateDep) -> JSONResponse:
     """Add images (base64 or url). Each input gets its own status; good ones are kept."""
+    check_body_app(caller, body.user_app_id)
     cfg = state.config
     if len(body.inputs) > cfg.max_inputs_per_request:
         raise LimitError(f"{len(body.inputs)} inputs in one request; the limit is "
@@ -122,6 +125,22 @@ def list_inputs(request: Request, caller: CallerDep, session: SessionDep,
             "pagination": pagination}
 
 
+@router.get("/status", response_model=InputCountResponse)
+def get_input_count(caller: CallerDep, session: SessionDep) -> dict[str, Any]:
+    """How many inputs the app has (``SingleInputCountResponse``): every stored input has
+    been fetched and decoded, so all count as processed."""
+    n = session.scalar(select(func.count()).select_from(Input)
+                       .where(Input.app_id == caller.id)) or 0
+    return {"status": OK, "counts": {"processed": n, "to_process": 0, "errors": 0,
+                                     "processing": 0}}
+
+
+@router.get("/stream", include_in_schema=False)
+def stream_inputs(request: Request) -> None:
+    """StreamInputs, which ``/{input_id}`` would otherwise take for an input named stream."""
+    raise NotImplementedMethodError(not_implemented(request.method, request.url.path))
+
+
 @router.get("/{input_id}", response_model=InputResponse)
 def get_input(input_id: str, request: Request, caller: CallerDep,
               session: SessionDep) -> dict[str, Any]:
@@ -149,7 +168,16 @@ def delete_input(input_id: str, caller: CallerDep, session: SessionDep) -> dict[
 @router.delete("", response_model=InputsResponse)
 def delete_inputs(body: DeleteInputsRequest, caller: CallerDep,
                   session: SessionDep) -> dict[str, Any]:
-    """Delete inputs by id; ids this app does not have are reported as not found."""
+    """Delete inputs by id (ids this app does not have are reported as not found), or all of
+    them with ``delete_all``."""
+    check_body_app(caller, body.user_app_id)
+    if body.delete_all == (body.ids is not None):
+        raise InputError("give either ids or \"delete_all\": true")
+    if body.delete_all:
+        session.execute(delete(Input).where(Input.app_id == caller.id))
+        session.commit()
+        return {"status": OK, "inputs": []}
+    assert body.ids is not None
     wanted = list(dict.fromkeys(body.ids))
     found = set(session.scalars(select(Input.input_id).where(
         Input.app_id == caller.id, Input.input_id.in_(wanted))))

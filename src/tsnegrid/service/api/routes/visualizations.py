@@ -20,8 +20,20 @@ from tsnegrid.load import parse_colour
 from tsnegrid.pipeline import precheck
 from tsnegrid.render.mosaic import check_size
 from tsnegrid.service import incremental, jobs
-from tsnegrid.service.api.deps import CallerDep, PageDep, ServiceState, SessionDep, StateDep
-from tsnegrid.service.api.errors import Code, status
+from tsnegrid.service.api.deps import (
+    CallerDep,
+    PageDep,
+    ServiceState,
+    SessionDep,
+    StateDep,
+    check_body_app,
+)
+from tsnegrid.service.api.errors import (
+    Code,
+    MissingAppVisualizationError,
+    VisualizationRequestError,
+    status,
+)
 from tsnegrid.service.api.files import blob_response
 from tsnegrid.service.api.schemas import (
     ERRORS,
@@ -30,7 +42,7 @@ from tsnegrid.service.api.schemas import (
     VisualizationResponse,
     VisualizationsPage,
 )
-from tsnegrid.service.db import Input, Visualization
+from tsnegrid.service.db import App, Input, Visualization
 from tsnegrid.service.errors import LimitError, NotFoundError, TooManyJobsError
 from tsnegrid.service.worker import job_settings
 
@@ -75,6 +87,40 @@ def output_json(job: Visualization, request: Request) -> dict[str, Any]:
     return out
 
 
+EMBED_STAGES = ("", "load", "embed")
+PROTO_TYPE = "tsne_grid"
+
+
+def visualization_output(job: Visualization, request: Request, app: App) -> dict[str, Any]:
+    """The job as ``clarifai.api.VisualizationOutput``: proto status codes (42001 pending or
+    running, 42000 done, 42002 failed, 42007 failed while embedding), the grid image's url
+    once done, and the inputs laid out."""
+    state = jobs.JobStatus(job.status)
+    if state == jobs.JobStatus.DONE:
+        code = Code.VISUALIZATION_SUCCESS
+    elif state == jobs.JobStatus.FAILED:
+        code = (Code.VISUALIZATION_FAILED_TO_EMBED if job.stage in EMBED_STAGES
+                else Code.VISUALIZATION_FAILED)
+    else:
+        code = Code.VISUALIZATION_PENDING
+    legacy = output_json(job, request)
+    out: dict[str, Any] = {
+        "id": job.viz_id,
+        "status": {**status(code, legacy["status"]["description"]),
+                   "percent_completed": job.progress},
+        "app_id": app.name, "type": PROTO_TYPE, "created_at": legacy["created_at"],
+        "inputs": [{"id": input_id} for input_id, _key in job.inputs]}
+    if "data" in legacy:
+        out["data"] = {"image": legacy["data"]["image"]}
+    return out
+
+
+def answer(job: Visualization, request: Request, app: App) -> dict[str, Any]:
+    """``SingleVisualizationResponse`` plus ``output``, the same job with our extras."""
+    return {"status": OK, "visualization_output": visualization_output(job, request, app),
+            "output": output_json(job, request)}
+
+
 def find_job(session: Session, app_id: int, viz_id: str) -> Visualization:
     job = session.scalar(select(Visualization).where(Visualization.app_id == app_id,
                                                      Visualization.viz_id == viz_id))
@@ -103,13 +149,26 @@ def select_inputs(session: Session, app_id: int, body: VisualizationRequest) -> 
     return [[r[0], r[1]] for r in rows]
 
 
-@router.post("", response_model=VisualizationResponse)
+@router.post("", response_model=VisualizationResponse, response_model_exclude_none=True)
 def start_visualization(request: Request, caller: CallerDep, session: SessionDep,
                         state: StateDep,
                         body: VisualizationRequest | None = None) -> dict[str, Any]:
     """Start a grid of the app's inputs (all, the listed ids, or those matching metadata); with
     ``incremental``, add those not yet in an earlier visualization to it."""
     body = body or VisualizationRequest()
+    check_body_app(caller, body.user_app_id)
+    try:
+        job = _start(body, caller, session, state)
+    except (LimitError, NotFoundError, TooManyJobsError, MissingDependencyError):
+        raise
+    except InputError as exc:
+        raise VisualizationRequestError(str(exc)) from exc
+    return answer(job, request, caller)
+
+
+def _start(body: VisualizationRequest, caller: App, session: Session,
+           state: ServiceState) -> Visualization:
+    """Check the request and queue its job (errors as raised by the checks)."""
     if body.incremental:
         chosen = select_inputs(session, caller.id, body)
         plan = incremental.plan(session, state.store, caller.id, body.base,
@@ -137,7 +196,7 @@ def start_visualization(request: Request, caller: CallerDep, session: SessionDep
                                "visualizations pending or running; wait for one to finish")
     job = jobs.enqueue(session, caller.id, params, chosen)
     session.commit()
-    return {"status": OK, "output": output_json(job, request)}
+    return job
 
 
 def _check_count(n: int, state: ServiceState) -> None:
@@ -155,10 +214,25 @@ def list_visualizations(request: Request, caller: CallerDep, session: SessionDep
             "pagination": pagination}
 
 
-@router.get("/{viz_id}", response_model=VisualizationResponse)
+@router.get("/app", response_model=VisualizationResponse, response_model_exclude_none=True,
+            responses={404: {"model": StatusOnly, "description": "The app has no "
+                             "visualization yet (42004)"}})
+def get_app_visualization(request: Request, caller: CallerDep,
+                          session: SessionDep) -> dict[str, Any]:
+    """The app's newest visualization, whatever its state (``GetAppVisualization``)."""
+    job = session.scalar(select(Visualization).where(Visualization.app_id == caller.id)
+                         .order_by(Visualization.pk.desc()).limit(1))
+    if job is None:
+        raise MissingAppVisualizationError("this app has no visualization yet; start one with "
+                                           "POST /v2/visualizations")
+    return answer(job, request, caller)
+
+
+@router.get("/{viz_id}", response_model=VisualizationResponse,
+            response_model_exclude_none=True)
 def get_visualization(viz_id: str, request: Request, caller: CallerDep,
                       session: SessionDep) -> dict[str, Any]:
-    return {"status": OK, "output": output_json(find_job(session, caller.id, viz_id), request)}
+    return answer(find_job(session, caller.id, viz_id), request, caller)
 
 
 def _output_key(session: Session, app_id: int, viz_id: str,

@@ -1,0 +1,91 @@
+"""The embedders as Clarifai models: a catalogue for ``GET /v2/models`` and a runner that
+embeds image bytes exactly as the pipeline's embed stage does (same decoding, same embedder,
+same embedding cache), so ``POST /v2/models/{id}/outputs`` is step 1 of a grid as an API call.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from tsnegrid.embed import MODELS, Embedder, embed_images, make_embedder
+from tsnegrid.embed.cache import EmbeddingCache
+from tsnegrid.embed.config import EmbedConfig
+from tsnegrid.settings import Settings
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the model listing says of one embedder."""
+
+    id: str
+    name: str
+    dimensions: int
+    description: str
+
+
+CATALOGUE: dict[str, ModelInfo] = {
+    "lite0": ModelInfo("lite0", "EfficientNet-Lite0", 1280,
+                       "EfficientNet-Lite0 (ImageNet weights): the 1280-d globally pooled "
+                       "features of a 224 x 224 centre crop; the default embedder of grids"),
+    "pixels": ModelInfo("pixels", "Pixels 32x32", 3072,
+                        "a 32 x 32 RGB thumbnail's pixels in [0, 1]: a baseline"),
+}
+assert set(CATALOGUE) == set(MODELS), "every embedder is listed as a model"
+VERSION = "1"
+"""Every model has one version; its id is this."""
+LISTED_SINCE = dt.datetime(2024, 1, 1)
+
+
+@dataclass
+class EmbedRunner:
+    """Embeds uploaded bytes with the named embedder; embedders are built once, on first use."""
+
+    cache_dir: Path
+    threads: int = 0
+    max_image_pixels: int = Settings.max_image_pixels
+    _embedders: dict[str, Embedder] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def config(self, model: str) -> EmbedConfig:
+        """The embed stage's config for ``model``: the pipeline's defaults (decoding, batch
+        size, background) with this server's cache, threads and pixel limit, the model's own
+        vector (``features`` semantic: no colour mixed in) and no cluster."""
+        s = Settings(model=model, cache_dir=self.cache_dir, threads=self.threads,
+                     max_image_pixels=self.max_image_pixels, features="semantic")
+        cfg = EmbedConfig.from_settings(s)
+        return EmbedConfig(**{**cfg.__dict__, "scheduler": "", "workers": 0})
+
+    def embedder(self, model: str) -> Embedder:
+        with self._lock:
+            if model not in self._embedders:
+                cfg = self.config(model)
+                self._embedders[model] = make_embedder(model, cfg.cache_dir, cfg.threads,
+                                                       cfg.features, cfg.colour_weight)
+            return self._embedders[model]
+
+    def embed(self, model: str, images: list[bytes]) -> list[NDArray[np.float32] | str]:
+        """One vector per image, or the reason it could not be embedded."""
+        embedder = self.embedder(model)
+        cfg = self.config(model)
+        cache = EmbeddingCache(cfg.cache_dir / "embeddings.sqlite")
+        try:
+            with tempfile.TemporaryDirectory(prefix="tsnegrid-embed-") as tmp:
+                paths = [Path(tmp) / f"{i:05d}" for i in range(len(images))]
+                for p, data in zip(paths, images, strict=True):
+                    p.write_bytes(data)
+                done = embed_images(paths, embedder, cache, config=cfg)
+        finally:
+            cache.close()
+        out: list[NDArray[np.float32] | str] = [""] * len(images)
+        for row, i in enumerate(done.kept):
+            out[int(i)] = done.vectors[row]
+        for skipped in done.skipped:
+            out[int(Path(skipped.path).name)] = skipped.reason
+        return out

@@ -1,0 +1,231 @@
+"""The service as Clarifai's v2 protos define it, in-process: both path forms, the key and app
+checks, proto status codes, answers for methods not served, visualization_output, input
+counts and the models. (The official clients themselves: test_service_clarifai_clients.py.)"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from service_helpers import b64, create_key, demo_images, image_inputs
+from tsnegrid.embed import embed_images
+from tsnegrid.embed.pixels import PixelEmbedder
+from tsnegrid.service.app import create_app
+from tsnegrid.service.apps import revoke_app
+from tsnegrid.service.config import ServiceConfig
+from tsnegrid.service.db import Database
+from tsnegrid.service.storage import BlobStore
+from tsnegrid.service.worker import Worker
+
+LONG = "/v2/users/me/apps/app"
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> ServiceConfig:
+    return ServiceConfig(data_dir=tmp_path / "data", workers=0, cache_dir=tmp_path / "cache",
+                         max_inputs_per_request=8, url_allow=[])
+
+
+@pytest.fixture
+def api(config: ServiceConfig) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    key = create_key(config.data_dir, "app")
+    create_key(config.data_dir, "other")
+    with TestClient(create_app(config)) as client:
+        yield client, {"Authorization": f"Key {key}"}
+
+
+def code_of(r: Any, http: int) -> int:
+    assert r.status_code == http, r.text
+    assert "Traceback" not in r.text
+    return int(r.json()["status"]["code"])
+
+
+def test_every_route_answers_under_the_users_apps_prefix(api: Any) -> None:
+    client, auth = api
+    files = demo_images(3)
+    r = client.post(f"{LONG}/inputs", headers=auth, json={"inputs": image_inputs(files)})
+    assert code_of(r, 200) == 10000
+    short = client.get("/v2/inputs", headers=auth).json()
+    long = client.get(f"{LONG}/inputs", headers=auth).json()
+    assert short == long and len(short["inputs"]) == 3
+    assert client.get(f"{LONG}/inputs/{files[0].stem}", headers=auth).json()["input"][
+        "id"] == files[0].stem
+    assert client.get(f"{LONG}/inputs/status", headers=auth).json()["counts"]["processed"] == 3
+    assert [m["id"] for m in client.get(f"{LONG}/models", headers=auth).json()["models"]] == [
+        "lite0", "pixels"]
+    assert [m["id"] for m in client.get("/v2/users/me/models", headers=auth).json()[
+        "models"]] == ["lite0", "pixels"]
+    assert code_of(client.delete(f"{LONG}/inputs/{files[0].stem}", headers=auth), 200) == 10000
+
+
+def test_another_apps_id_is_not_found_and_discloses_nothing(api: Any) -> None:
+    client, auth = api
+    answers = []
+    for app_id in ("other", "no-such-app"):
+        for method, path in (("GET", "/inputs"), ("GET", "/inputs/status"),
+                             ("GET", "/visualizations/app"), ("GET", "/models")):
+            r = client.request(method, f"/v2/users/me/apps/{app_id}{path}", headers=auth)
+            assert code_of(r, 404) == 11101
+            answers.append(r.json()["status"]["description"].replace(app_id, "X"))
+    assert len(set(answers)) == 1  # an existing app reads exactly like a missing one
+    r = client.get("/v2/inputs", headers=auth, params={"user_app_id.app_id": "other"})
+    assert code_of(r, 404) == 11101
+    body = {"user_app_id": {"user_id": "me", "app_id": "other"},
+            "inputs": image_inputs(demo_images(1))}
+    assert code_of(client.post("/v2/inputs", headers=auth, json=body), 404) == 11101
+    assert client.get("/v2/inputs", headers=auth).json()["inputs"] == []
+    body["user_app_id"]["app_id"] = "app"
+    assert code_of(client.post("/v2/inputs", headers=auth, json=body), 200) == 10000
+
+
+def test_keys_are_refused_with_the_protos_codes(api: Any, config: ServiceConfig) -> None:
+    client, auth = api
+    assert code_of(client.get("/v2/inputs"), 401) == 11008
+    assert code_of(client.get("/v2/inputs", headers={"Authorization": "Bearer x"}), 401) == 11008
+    wrong = {"Authorization": "Key " + "0" * 40}
+    assert code_of(client.get(f"{LONG}/inputs", headers=wrong), 401) == 11009
+    db = Database(config.data_dir / "service.sqlite")
+    with db.session() as s:
+        revoke_app(s, "app")
+        s.commit()
+    db.close()
+    r = client.get(f"{LONG}/inputs", headers=auth)
+    assert code_of(r, 401) == 11008 and "revoked" in r.json()["status"]["description"]
+
+
+@pytest.mark.parametrize("method,path,http,code", [
+    ("GET", "/v2/concepts", 501, 10040),
+    ("POST", "/v2/searches", 501, 10040),
+    ("GET", "/v2/workflows/w1", 501, 10040),
+    ("GET", "/v2/models/lite0/versions", 501, 10040),
+    ("GET", "/v2/inputs/stream", 501, 10040),
+    ("PATCH", "/v2/inputs", 501, 10040),
+    ("GET", f"{LONG}/concepts", 501, 10040),
+    ("GET", "/v2/nothing", 404, 11101),
+    ("GET", f"{LONG}/nothing/here", 404, 11101),
+    ("PUT", "/v2/inputs", 405, 11103),
+])
+def test_methods_not_served_answer_in_clarifais_shape(api: Any, method: str, path: str,
+                                                      http: int, code: int) -> None:
+    client, auth = api
+    r = client.request(method, path, headers=auth)
+    assert code_of(r, http) == code
+    assert method in r.json()["status"]["description"]
+
+
+def test_input_counts_paging_and_delete_all(api: Any) -> None:
+    client, auth = api
+    counts = client.get("/v2/inputs/status", headers=auth).json()
+    assert counts == {"status": {"code": 10000, "description": "Ok"},
+                      "counts": {"processed": 0, "to_process": 0, "errors": 0, "processing": 0}}
+    files = demo_images(5)
+    client.post("/v2/inputs", headers=auth, json={"inputs": image_inputs(files)})
+    assert client.get("/v2/inputs/status", headers=auth).json()["counts"]["processed"] == 5
+    page = client.get("/v2/inputs", headers=auth, params={"page": 3, "per_page": 2}).json()
+    assert [i["id"] for i in page["inputs"]] == [files[4].stem]
+    assert all(i["status"]["code"] == 30000 for i in page["inputs"])
+    assert code_of(client.request("DELETE", "/v2/inputs", headers=auth, json={}), 400) == 11102
+    r = client.request("DELETE", "/v2/inputs", headers=auth, json={"delete_all": True})
+    assert code_of(r, 200) == 10000
+    assert client.get("/v2/inputs/status", headers=auth).json()["counts"]["processed"] == 0
+
+
+def test_visualization_output_follows_the_proto(api: Any, config: ServiceConfig) -> None:
+    client, auth = api
+    r = client.get("/v2/visualizations/app", headers=auth)
+    assert code_of(r, 404) == 42004
+    assert code_of(client.post("/v2/visualizations", headers=auth), 400) == 42003
+    files = demo_images(6)
+    client.post("/v2/inputs", headers=auth, json={"inputs": image_inputs(files)})
+    r = client.post(f"{LONG}/visualizations", headers=auth,
+                    json={"model": "pixels", "reducer": "pca", "tile": 16,
+                          "user_app_id": {"user_id": "me", "app_id": "app"}})
+    assert code_of(r, 200) == 10000
+    pending = r.json()["visualization_output"]
+    assert pending["status"]["code"] == 42001 and pending["app_id"] == "app"
+    assert pending["type"] == "tsne_grid" and "data" not in pending
+    assert [i["id"] for i in pending["inputs"]] == [f.stem for f in files]
+    assert r.json()["output"]["status"]["code"] == "PENDING"  # the original key stays
+    assert Worker(config).drain() == 1
+    done = client.get(f"/v2/visualizations/{pending['id']}", headers=auth).json()
+    out = done["visualization_output"]
+    assert out["status"] == {"code": 42000, "description": "Done", "percent_completed": 100}
+    assert out["created_at"] == pending["created_at"] and out["created_at"].endswith("Z")
+    assert out["data"]["image"]["url"] == done["output"]["data"]["image"]["url"]
+    img = client.get(out["data"]["image"]["url"], headers=auth)
+    assert img.status_code == 200 and img.headers["content-type"] == "image/jpeg"
+    assert done["output"]["params"]["tile"] == 16 and "viewer" in done["output"]["data"]
+    latest = client.get(f"{LONG}/visualizations/app", headers=auth).json()
+    assert latest["visualization_output"]["id"] == pending["id"]
+
+
+@pytest.mark.parametrize("body", [{"grid": "2x2"}, {"background": "not-a-colour"},
+                                  {"metadata": {"name": "nobody"}}])
+def test_refused_visualization_requests_are_42003(api: Any, body: dict[str, Any]) -> None:
+    client, auth = api
+    client.post("/v2/inputs", headers=auth, json={"inputs": image_inputs(demo_images(6))})
+    assert code_of(client.post("/v2/visualizations", headers=auth, json=body), 400) == 42003
+
+
+def test_a_job_that_fails_to_embed_is_42007(api: Any, config: ServiceConfig) -> None:
+    client, auth = api
+    files = demo_images(2)
+    client.post("/v2/inputs", headers=auth, json={"inputs": image_inputs(files)})
+    viz_id = client.post("/v2/visualizations", headers=auth, json={"model": "pixels"}).json()[
+        "visualization_output"]["id"]
+    store = BlobStore(config.blob_url)
+    for f in files:  # the stored bytes go bad after upload
+        store.path(hashlib.sha256(f.read_bytes()).hexdigest()).write_bytes(b"garbage")
+    Worker(config).drain()
+    out = client.get(f"/v2/visualizations/{viz_id}", headers=auth).json()
+    assert out["visualization_output"]["status"]["code"] == 42007
+    assert out["visualization_output"]["status"]["description"] == out["output"]["status"][
+        "description"] and "could be read" in out["output"]["status"]["description"]
+
+
+def test_models_list_get_and_unknown(api: Any) -> None:
+    client, auth = api
+    models = client.get("/v2/models", headers=auth).json()["models"]
+    lite0 = next(m for m in models if m["id"] == "lite0")
+    assert lite0["name"] == "EfficientNet-Lite0" and lite0["output_info"]["type"] == "embed"
+    assert lite0["model_version"]["status"]["code"] == 21100 and lite0["app_id"] == "main"
+    assert client.get("/v2/models", headers=auth, params={"page": 2}).json()["models"] == []
+    assert client.get("/v2/models/pixels", headers=auth).json()["model"]["id"] == "pixels"
+    assert code_of(client.get("/v2/models/nope", headers=auth), 404) == 21200
+    r = client.post("/v2/models/pixels/versions/9/outputs", headers=auth,
+                    json={"inputs": [{"id": "x"}]})
+    assert code_of(r, 404) == 21200
+
+
+def test_model_outputs_are_the_embed_stages_vectors(api: Any, tmp_path: Path) -> None:
+    client, auth = api
+    files = demo_images(3)
+    client.post("/v2/inputs", headers=auth, json={"inputs": image_inputs(files[2:])})
+    body = {"inputs": [{"data": {"image": {"base64": b64(files[0].read_bytes())}}},
+                       {"id": "mine", "data": {"image": {"base64": b64(files[1].read_bytes())}}},
+                       {"id": files[2].stem},
+                       {"id": "not-stored"},
+                       {"data": {"image": {"base64": b64(b"not an image")}}}]}
+    r = client.post(f"{LONG}/models/pixels/versions/1/outputs", headers=auth, json=body)
+    assert code_of(r, 200) == 10010
+    outs = r.json()["outputs"]
+    assert [o["status"]["code"] for o in outs] == [10000, 10000, 10000, 11101, 30101]
+    assert [o["input"].get("id") for o in outs] == [None, "mine", files[2].stem, "not-stored",
+                                                     None]
+    own = embed_images(files, PixelEmbedder()).vectors
+    for o, want in zip(outs[:3], own, strict=True):
+        emb = o["data"]["embeddings"][0]
+        assert emb["num_dimensions"] == 3072 == len(emb["vector"])
+        assert np.abs(np.asarray(emb["vector"]) - want).max() < 1e-6
+    assert outs[0]["model"]["id"] == "pixels" and outs[0]["id"] != outs[1]["id"]
+    r = client.post("/v2/models/pixels/outputs", headers=auth, json={"inputs": [{}]})
+    assert code_of(r, 400) == 10020
+    assert "data.image" in r.json()["outputs"][0]["status"]["description"]
+    r = client.post("/v2/models/pixels/outputs", headers=auth, json={"inputs": [{"id": "a"}] * 9})
+    assert code_of(r, 413) == 11006
