@@ -1,9 +1,11 @@
 """Fetch an image url for the server, refusing requests that would reach inside the network.
 
 Only http(s). Every hop (redirects included) is resolved first and refused when any address is
-loopback, private, link-local (cloud metadata), multicast, reserved or otherwise not global,
-unless the allow-list names the host or a network holding the address. The connection then goes
-to the address that was checked (no second DNS lookup), with size and time limits.
+loopback, private, link-local (cloud metadata), multicast, reserved or otherwise not global
+(an IPv6 address also when an IPv4 address embedded in it is: mapped, compatible, 6to4,
+Teredo, NAT64), unless the allow-list names the host or a network holding the address. The
+connection then goes to the address that was checked (no second DNS lookup), with size and
+time limits.
 """
 
 from __future__ import annotations
@@ -47,10 +49,39 @@ class AllowList:
         return host.lower().rstrip(".") in self.hosts or any(ip in n for n in self.networks)
 
 
+# IPv6 ranges Python's ``is_global`` (3.11) lets through but that must not be dialled: the
+# local-use NAT64 prefix (RFC 8215) and the newer documentation prefix (RFC 9637).
+_NOT_GLOBAL_V6 = (ipaddress.IPv6Network("64:ff9b:1::/48"), ipaddress.IPv6Network("3fff::/20"))
+_COMPATIBLE = ipaddress.IPv6Network("::/96")  # deprecated IPv4-compatible ::a.b.c.d
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # well-known NAT64 prefix (RFC 6052)
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries: mapped, compatible, 6to4, Teredo (server
+    and client) and NAT64 forms; a packet to one of them may end up at that IPv4 address."""
+    out: list[ipaddress.IPv4Address] = []
+    if ip.ipv4_mapped is not None:
+        out.append(ip.ipv4_mapped)
+    if ip.sixtofour is not None:
+        out.append(ip.sixtofour)
+    if ip.teredo is not None:
+        out.extend(ip.teredo)
+    if ip in _COMPATIBLE or ip in _NAT64:
+        out.append(ipaddress.IPv4Address(int(ip) & 0xFFFF_FFFF))
+    return out
+
+
 def is_public(ip: IPAddress) -> bool:
-    """True for globally routable unicast addresses only."""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    """True for globally routable unicast addresses only; an IPv6 address also needs every IPv4
+    address embedded in it to be one."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        inner = embedded_ipv4(ip)
+        if ip.ipv4_mapped is not None:
+            return is_public(ip.ipv4_mapped)
+        if ip in _COMPATIBLE or any(ip in net for net in _NOT_GLOBAL_V6):
+            return False  # deprecated or local-use forms: never routed to the public internet
+        if not all(is_public(v4) for v4 in inner):
+            return False
     return ip.is_global and not ip.is_multicast
 
 
@@ -98,7 +129,9 @@ def check_url(url: str, allow: AllowList = AllowList()) -> Target:
     ips = resolve(host, port)
     for ip in ips:
         if not is_public(ip) and not allow.allows(host, ip):
-            raise UrlRefusedError(f"url host {host!r} resolves to {ip}, a loopback, private, "
+            inner = embedded_ipv4(ip) if isinstance(ip, ipaddress.IPv6Address) else []
+            shown = f"{ip} (carrying {', '.join(map(str, inner))})" if inner else str(ip)
+            raise UrlRefusedError(f"url host {host!r} resolves to {shown}, a loopback, private, "
                                   "link-local or reserved address; refused")
     return Target(url, host, port, ips[0])
 

@@ -1,0 +1,54 @@
+"""Service robustness: hostile or malformed input is refused per input with a clear reason, and
+nothing bad is stored. Refused url addresses are never dialled: the guard itself is tested."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from typing import Any
+
+import pytest
+
+from tsnegrid.service.errors import UrlRefusedError
+from tsnegrid.service.urlfetch import check_url, embedded_ipv4, fetch, is_public
+
+# Loopback (127.0.0.1) and the cloud metadata address (169.254.169.254) hidden in IPv6 forms.
+EMBEDDED_INTERNAL = [
+    "::7f00:1", "::127.0.0.1",  # IPv4-compatible
+    "64:ff9b::7f00:1", "64:ff9b::a9fe:a9fe",  # NAT64 well-known prefix
+    "2002:7f00:1::", "2002:a9fe:a9fe::",  # 6to4
+    "2001:0:4136:e378:8000:63bf:80ff:fffe",  # Teredo whose client is 127.0.0.1 (obfuscated)
+    "::ffff:7f00:1", "::ffff:169.254.169.254",  # IPv4-mapped
+    "64:ff9b:1::a00:1",  # local-use NAT64 (RFC 8215)
+    "::8.8.8.8",  # IPv4-compatible is deprecated and never routed, whatever it carries
+]
+
+
+@pytest.mark.parametrize("addr", EMBEDDED_INTERNAL)
+def test_embedded_ipv4_forms_are_not_public(addr: str) -> None:
+    assert not is_public(ipaddress.ip_address(addr))
+
+
+@pytest.mark.parametrize("addr", EMBEDDED_INTERNAL)
+def test_embedded_ipv4_urls_are_refused_before_connecting(addr: str, monkeypatch: Any) -> None:
+    def no_connect(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a connection was attempted")
+
+    monkeypatch.setattr(socket.socket, "connect", no_connect)
+    with pytest.raises(UrlRefusedError, match="refused"):
+        check_url(f"http://[{addr}]/x.png")
+    with pytest.raises(UrlRefusedError, match="refused"):
+        fetch(f"http://[{addr}]:8080/x.png")
+
+
+def test_the_refusal_names_the_embedded_address() -> None:
+    with pytest.raises(UrlRefusedError, match=r"carrying 169\.254\.169\.254"):
+        check_url("http://[64:ff9b::a9fe:a9fe]/")
+    teredo = ipaddress.IPv6Address("2001:0:4136:e378:8000:63bf:80ff:fffe")
+    assert ipaddress.IPv4Address("127.0.0.1") in embedded_ipv4(teredo)
+
+
+@pytest.mark.parametrize("addr", ["2606:4700:4700::1111", "64:ff9b::808:808", "2002:808:808::1",
+                                  "2a00:1450:4001::200e"])
+def test_global_ipv6_and_forms_of_public_ipv4_stay_allowed(addr: str) -> None:
+    assert is_public(ipaddress.ip_address(addr))
