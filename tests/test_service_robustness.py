@@ -3,11 +3,20 @@ nothing bad is stored. Refused url addresses are never dialled: the guard itself
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import socket
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from service_helpers import b64, create_key
+from tsnegrid.service.app import create_app
+from tsnegrid.service.config import ServiceConfig
 
 from tsnegrid.service.errors import UrlRefusedError
 from tsnegrid.service.urlfetch import check_url, embedded_ipv4, fetch, is_public
@@ -52,3 +61,43 @@ def test_the_refusal_names_the_embedded_address() -> None:
                                   "2a00:1450:4001::200e"])
 def test_global_ipv6_and_forms_of_public_ipv4_stay_allowed(addr: str) -> None:
     assert is_public(ipaddress.ip_address(addr))
+
+
+# ---- the API in-process ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    config = ServiceConfig(data_dir=tmp_path / "data", workers=0, cache_dir=tmp_path / "cache")
+    key = create_key(config.data_dir, "app")
+    with TestClient(create_app(config), raise_server_exceptions=False) as client:
+        yield client, {"Authorization": f"Key {key}", "Content-Type": "application/json"}
+
+
+def png(w: int = 8, h: int = 8, colour: tuple[int, int, int] = (10, 120, 200)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (w, h), colour).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def raw_input(input_id: str, metadata: str = "{}") -> str:
+    """One input as JSON text (so that it can hold what json.dumps would not write)."""
+    return (f'{{"id": "{input_id}", "data": {{"image": {{"base64": "{b64(png())}"}}, '
+            f'"metadata": {metadata}}}}}')
+
+
+@pytest.mark.parametrize("bad", ['{"x": NaN}', '{"x": Infinity}', '{"a": [1, -Infinity]}'])
+def test_nan_or_infinity_in_metadata_is_refused_and_nothing_is_stored(api: Any,
+                                                                      bad: str) -> None:
+    client, headers = api
+    body = f'{{"inputs": [{raw_input("bad", bad)}, {raw_input("good")}]}}'
+    r = client.post("/v2/inputs", content=body, headers=headers)
+    assert r.status_code == 200, r.text
+    bad_out, good_out = r.json()["inputs"]
+    assert bad_out["status"]["code"] == 30104
+    assert "data.metadata" in bad_out["status"]["description"]
+    assert good_out["status"]["code"] == 30000
+    assert client.get("/v2/inputs/bad", headers=headers).status_code == 404
+    again = client.post("/v2/inputs", content=f'{{"inputs": [{raw_input("bad", "{}")}]}}',
+                        headers=headers)
+    assert again.status_code == 200, again.text  # the retry is not a duplicate

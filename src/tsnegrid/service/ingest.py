@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import json
 import re
+from typing import Any
 from dataclasses import dataclass
 
 from PIL import Image
@@ -28,9 +30,25 @@ class CheckedImage:
 
 
 def check_id(input_id: str) -> str:
+    """The id if it is usable in a url path segment; ``InputError`` otherwise."""
     if not ID_PATTERN.match(input_id):
         raise InputError("id must be 1 to 128 letters, digits or _.:- characters")
     return input_id
+
+
+def check_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
+    """The metadata if it is strict JSON (no NaN or Infinity, not absurdly deep), so that it
+    can be stored and answered; ``InputError`` naming the field otherwise."""
+    if not metadata:
+        return {}
+    try:
+        json.dumps(metadata, allow_nan=False)
+    except ValueError as exc:
+        raise InputError("data.metadata holds NaN or Infinity, which JSON does not "
+                         "allow") from exc
+    except RecursionError as exc:
+        raise InputError("data.metadata is nested too deeply") from exc
+    return metadata
 
 
 def image_bytes(b64: str | None, url: str | None, config: ServiceConfig,

@@ -25,7 +25,13 @@ from tsnegrid.service.api.schemas import (
 )
 from tsnegrid.service.db import Input
 from tsnegrid.service.errors import ConflictError, LimitError, NotFoundError
-from tsnegrid.service.ingest import CheckedImage, check_id, check_image, image_bytes
+from tsnegrid.service.ingest import (
+    CheckedImage,
+    check_id,
+    check_image,
+    check_metadata,
+    image_bytes,
+)
 
 router = APIRouter(prefix="/v2/inputs", tags=["inputs"], responses=ERRORS)
 
@@ -72,9 +78,10 @@ def post_inputs(body: PostInputsRequest, request: Request, caller: CallerDep,
         Input.app_id == caller.id, Input.input_id.in_(ids))))
     problems: list[TsnegridError | None] = []
     seen: set[str] = set()
-    for input_id in ids:
+    for input_id, item in zip(ids, body.inputs, strict=True):
         try:
             check_id(input_id)
+            check_metadata(item.data.metadata)
             if input_id in seen or input_id in taken:
                 raise ConflictError(f"input id {input_id!r} already exists in this app")
             seen.add(input_id)
