@@ -101,3 +101,17 @@ def test_nan_or_infinity_in_metadata_is_refused_and_nothing_is_stored(api: Any,
     again = client.post("/v2/inputs", content=f'{{"inputs": [{raw_input("bad", "{}")}]}}',
                         headers=headers)
     assert again.status_code == 200, again.text  # the retry is not a duplicate
+
+
+def test_dot_ids_are_refused(api: Any) -> None:
+    client, headers = api
+    body = f'{{"inputs": [{raw_input(".")}, {raw_input("..")}, {raw_input("a.b")}]}}'
+    r = client.post("/v2/inputs", content=body, headers=headers)
+    assert r.status_code == 200, r.text
+    dot, dotdot, fine = r.json()["inputs"]
+    for out in (dot, dotdot):
+        assert out["status"]["code"] == 30104
+        assert "cannot be used in a url" in out["status"]["description"]
+    assert fine["status"]["code"] == 30000
+    ids = [i["id"] for i in client.get("/v2/inputs", headers=headers).json()["inputs"]]
+    assert ids == ["a.b"]

@@ -33,6 +33,8 @@ def check_id(input_id: str) -> str:
     """The id if it is usable in a url path segment; ``InputError`` otherwise."""
     if not ID_PATTERN.match(input_id):
         raise InputError("id must be 1 to 128 letters, digits or _.:- characters")
+    if input_id in (".", ".."):  # dot segments: clients and proxies drop them from urls
+        raise InputError(f"id {input_id!r} is not allowed: '.' and '..' cannot be used in a url")
     return input_id
 
 
