@@ -17,7 +17,6 @@ from PIL import Image
 from service_helpers import b64, create_key
 from tsnegrid.service.app import create_app
 from tsnegrid.service.config import ServiceConfig
-
 from tsnegrid.service.errors import UrlRefusedError
 from tsnegrid.service.urlfetch import check_url, embedded_ipv4, fetch, is_public
 

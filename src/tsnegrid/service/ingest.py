@@ -7,8 +7,8 @@ import binascii
 import io
 import json
 import re
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 
 from PIL import Image
 
