@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import ipaddress
 import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,13 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from service_helpers import b64, create_key
+from service_helpers import b64, create_key, db_url
 from tsnegrid.service.app import create_app
 from tsnegrid.service.config import ServiceConfig
 from tsnegrid.service.errors import UrlRefusedError
 from tsnegrid.service.urlfetch import check_url, embedded_ipv4, fetch, is_public
+
+__all__ = ["db_url"]  # fixture used by name
 
 # Loopback (127.0.0.1) and the cloud metadata address (169.254.169.254) hidden in IPv6 forms.
 EMBEDDED_INTERNAL = [
@@ -114,3 +117,73 @@ def test_dot_ids_are_refused(api: Any) -> None:
     assert fine["status"]["code"] == 30000
     ids = [i["id"] for i in client.get("/v2/inputs", headers=headers).json()["inputs"]]
     assert ids == ["a.b"]
+
+
+@pytest.fixture
+def db_api(tmp_path: Path, db_url: str | None) -> Iterator[tuple[TestClient, dict[str, str],
+                                                                  ServiceConfig]]:
+    config = ServiceConfig(data_dir=tmp_path / "data", db=db_url, workers=0,
+                           cache_dir=tmp_path / "cache")
+    key = create_key(config.data_dir, "app", db_url)
+    with TestClient(create_app(config), raise_server_exceptions=False) as client:
+        yield client, {"Authorization": f"Key {key}", "Content-Type": "application/json"}, config
+
+
+def test_an_id_taken_by_a_concurrent_upload_is_a_duplicate_and_the_rest_is_stored(
+        db_api: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The race made deterministic: another upload stores ``dup`` after this request checked
+    its ids and before it wrote its rows."""
+    from tsnegrid.service.api.routes import inputs as route
+    from tsnegrid.service.db import App, Database, Input
+
+    client, headers, config = db_api
+    real = route.check_image
+    raced: list[bool] = []
+
+    def racing(data: bytes, max_pixels: int) -> Any:
+        if not raced:
+            raced.append(True)
+            other = Database(config.db_url)
+            try:
+                with other.session() as s:
+                    app_id = s.query(App.id).scalar()
+                    s.add(Input(app_id=app_id, input_id="dup", blob_key="0" * 64, mime="image/png",
+                                width=8, height=8, size_bytes=1, meta={}))
+            finally:
+                other.close()
+        return real(data, max_pixels)
+
+    monkeypatch.setattr(route, "check_image", racing)
+    body = {"inputs": [{"id": i, "data": {"image": {"base64": b64(png())}}}
+                       for i in ("dup", "a", "b", "c")]}
+    r = client.post("/v2/inputs", json=body, headers=headers)
+    assert r.status_code == 200, r.text
+    codes = [o["status"]["code"] for o in r.json()["inputs"]]
+    assert codes == [30100, 30000, 30000, 30000]
+    assert r.json()["status"]["code"] == 10010
+    listed = {i["id"] for i in client.get("/v2/inputs", headers=headers).json()["inputs"]}
+    assert listed == {"dup", "a", "b", "c"}
+
+
+def test_concurrent_uploads_of_one_id_store_it_once_and_lose_no_other_input(
+        db_api: Any) -> None:
+    client, headers, _config = db_api
+    image = b64(png())
+    results: list[Any] = []
+
+    def upload(n: int) -> None:
+        body = {"inputs": [{"id": "same", "data": {"image": {"base64": image}}},
+                           {"id": f"own-{n}", "data": {"image": {"base64": image}}}]}
+        results.append(client.post("/v2/inputs", json=body, headers=headers))
+
+    threads = [threading.Thread(target=upload, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(results) == 8 and all(r.status_code == 200 for r in results), \
+        [r.text for r in results if r.status_code != 200]
+    same = [r.json()["inputs"][0]["status"]["code"] for r in results]
+    assert sorted(same) == [30000] + [30100] * 7
+    listed = {i["id"] for i in client.get("/v2/inputs", headers=headers).json()["inputs"]}
+    assert listed == {"same"} | {f"own-{n}" for n in range(8)}

@@ -160,6 +160,27 @@ def _create_schema(conn: Connection) -> None:
                 conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {ddl}"))
 
 
+def insert_new_inputs(session: Session, rows: list[Input]) -> set[str]:
+    """Insert those of ``rows`` whose id the app does not have yet, in one statement that
+    skips conflicting ids (``ON CONFLICT DO NOTHING``: a concurrent upload of the same id makes
+    that input a duplicate, not the batch an error); return the input ids inserted."""
+    if not rows:
+        return set()
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    columns = [c.key for c in Input.__table__.columns if c.key != "pk"]
+    for r in rows:  # column defaults, also on the objects (the caller answers with them)
+        r.created_at = r.created_at or utcnow()
+        r.meta = r.meta or {}
+    values = [{c: getattr(r, c) for c in columns} for r in rows]
+    stmt = (insert(Input).values(values)
+            .on_conflict_do_nothing(index_elements=["app_id", "input_id"])
+            .returning(Input.input_id))
+    return set(session.scalars(stmt))
+
+
 class Database:
     """The service's database (SQLite file or PostgreSQL server); create one per process."""
 

@@ -23,7 +23,7 @@ from tsnegrid.service.api.schemas import (
     InputsResponse,
     PostInputsRequest,
 )
-from tsnegrid.service.db import Input
+from tsnegrid.service.db import Input, insert_new_inputs
 from tsnegrid.service.errors import ConflictError, LimitError, NotFoundError
 from tsnegrid.service.ingest import (
     CheckedImage,
@@ -106,8 +106,13 @@ def post_inputs(body: PostInputsRequest, request: Request, caller: CallerDep,
         except TsnegridError as exc:
             rows.append(None)
             errors.append({"id": item.id, "status": status(input_code(exc), str(exc))})
-    session.add_all([r for r in rows if r is not None])
+    stored = insert_new_inputs(session, [r for r in rows if r is not None])
     session.commit()
+    for i, row in enumerate(rows):  # taken meanwhile by a concurrent upload of the same id
+        if row is not None and row.input_id not in stored:
+            rows[i] = None
+            errors[i] = {"id": row.input_id, "status": status(Code.INPUT_DUPLICATE, (
+                f"input id {row.input_id!r} already exists in this app"))}
     results = [input_json(r, request) if r is not None else e
                for r, e in zip(rows, errors, strict=True)]
     n_ok = sum(r is not None for r in rows)
