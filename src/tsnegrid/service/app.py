@@ -2,8 +2,8 @@
 
 Start-up takes the data folder's lock (one server per folder), re-queues jobs whose worker died
 with a previous server on this folder (or whose lease ran out), and starts the worker
-processes; shutdown stops them. Several servers may share one PostgreSQL database and blob
-store, each with its own data folder.
+processes (supervised: a dead one is replaced); shutdown stops them. Several servers may share
+one PostgreSQL database and blob store, each with its own data folder.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from tsnegrid.service.api.routes import health, inputs, visualizations
 from tsnegrid.service.config import ServiceConfig
 from tsnegrid.service.db import Database
 from tsnegrid.service.errors import ServerBusyError
+from tsnegrid.service.pool import WorkerPool
 from tsnegrid.service.storage import BlobStore
 from tsnegrid.service.urlfetch import AllowList
-from tsnegrid.service.worker import WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
             n = jobs.requeue_orphans(s, config.node)
         if n:
             log.warning("re-queued %d job(s) whose worker was lost", n)
-        pool = WorkerPool(config)
+        pool = WorkerPool(config, state.db)
         pool.start()
         app.state.service, app.state.workers = state, pool
         try:

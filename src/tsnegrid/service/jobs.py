@@ -180,9 +180,21 @@ def requeue_expired(session: Session) -> int:
     return _requeue(session, expired)
 
 
+def worker_owner(node: str, pid: int) -> str:
+    """The owner name of a job run by process ``pid`` of ``node``."""
+    return f"{node}/{pid}"
+
+
 def requeue_orphans(session: Session, node: str) -> int:
     """At a node's start-up: queue again the jobs this node's previous workers held (they died
     with it) and those whose lease ran out; other live nodes' jobs are left alone."""
     return _requeue(session, or_(Visualization.owner == node,
+                                 Visualization.owner.startswith(node + "/", autoescape=True),
                                  Visualization.lease_until.is_(None),
                                  Visualization.lease_until < utcnow()))
+
+
+def requeue_owner(session: Session, owner: str) -> int:
+    """Queue again the running jobs of one worker process that died (the attempt it used
+    counts; the job does not wait for its lease to run out)."""
+    return _requeue(session, Visualization.owner == owner)

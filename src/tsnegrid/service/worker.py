@@ -1,9 +1,10 @@
 """Job workers: take pending visualizations from the database, run the pipeline, store outputs.
 
-``Worker`` is usable in-process (``drain`` for tests); ``WorkerPool`` runs it in child processes
-so that embedding never blocks the HTTP server. Children die with the server (PDEATHSIG and a
-parent check), and the next server start re-queues the jobs they held; a job whose worker is
-lost otherwise (its node gone) is re-queued when its lease, renewed by a thread, runs out.
+``Worker`` is usable in-process (``drain`` for tests); ``pool.WorkerPool`` runs it in child
+processes so that embedding never blocks the HTTP server. Children die with the server
+(PDEATHSIG and a parent check), and the next server start re-queues the jobs they held; a job
+whose worker is lost otherwise (its node gone) is re-queued when its lease, renewed by a
+thread, runs out.
 """
 
 from __future__ import annotations
@@ -11,13 +12,11 @@ from __future__ import annotations
 import ctypes
 import json
 import logging
-import multiprocessing as mp
 import os
 import shutil
 import signal
 import threading
 import time
-from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -101,10 +100,15 @@ class Worker:
         self.db = db or Database(config.db_url)
         self.store = BlobStore(config.blob_url)
 
+    @property
+    def owner(self) -> str:
+        """This worker's name on the jobs it runs: its node and process id."""
+        return jobs.worker_owner(self.config.node, os.getpid())
+
     def run_once(self) -> bool:
         """Run the next pending job; False when there was none."""
         with self.db.session() as s:
-            job = jobs.claim_next(s, self.config.max_attempts, self.config.node,
+            job = jobs.claim_next(s, self.config.max_attempts, self.owner,
                                   self.config.lease_s)
         if job is None:
             return False
@@ -267,33 +271,3 @@ def worker_main(config_json: str, parent_pid: int) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s worker %(process)d: "
                                                    "%(message)s")
     Worker(ServiceConfig.model_validate_json(config_json)).run_forever(parent_pid)
-
-
-class WorkerPool:
-    """``config.workers`` worker processes, started and stopped with the server."""
-
-    def __init__(self, config: ServiceConfig) -> None:
-        self.config = config
-        self.procs: list[BaseProcess] = []
-
-    def start(self) -> None:
-        ctx = mp.get_context("spawn")
-        payload = self.config.model_dump_json()
-        for i in range(self.config.workers):
-            p = ctx.Process(target=worker_main, args=(payload, os.getpid()),
-                            name=f"tsnegrid-worker-{i}", daemon=True)
-            p.start()
-            self.procs.append(p)
-
-    def alive(self) -> int:
-        return sum(p.is_alive() for p in self.procs)
-
-    def stop(self, timeout_s: float = 5.0) -> None:
-        for p in self.procs:
-            p.terminate()
-        for p in self.procs:
-            p.join(timeout_s)
-            if p.is_alive():
-                p.kill()
-                p.join(timeout_s)
-        self.procs.clear()
