@@ -166,10 +166,10 @@ def insert_new_inputs(session: Session, rows: list[Input]) -> set[str]:
     that input a duplicate, not the batch an error); return the input ids inserted."""
     if not rows:
         return set()
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    pg = session.get_bind().dialect.name == "postgresql"
+    insert = postgresql.insert if pg else sqlite.insert
     columns = [c.key for c in Input.__table__.columns if c.key != "pk"]
     for r in rows:  # column defaults, also on the objects (the caller answers with them)
         r.created_at = r.created_at or utcnow()
