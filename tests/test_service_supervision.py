@@ -3,12 +3,16 @@ queued again at once and is replaced, and /healthz says unhealthy while one is m
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
+import socket
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from service_helpers import Server, children_of, pid_alive, service_cache, start_server
@@ -17,6 +21,7 @@ from tsnegrid.service.apps import create_app
 from tsnegrid.service.config import ServiceConfig
 from tsnegrid.service.db import App, Database, Visualization
 from tsnegrid.service.pool import WorkerPool
+from tsnegrid.service.worker import Worker
 
 __all__ = ["service_cache", "start_server"]  # fixtures used by name
 
@@ -94,3 +99,94 @@ def test_server_replaces_a_killed_worker_and_healthz_reports_the_gap(start_serve
 
     assert wait_for(recovered, 60), seen[-5:]
     assert 503 in seen  # unhealthy while the worker was missing
+
+
+# ---- losing the Dask scheduler --------------------------------------------------------------
+
+
+def closed_port() -> int:
+    with socket.socket() as s:  # bound, never listening: connections are refused at once
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def scheduler_down(address: str) -> Exception:
+    """The error a Dask client gives when its scheduler is not there (a real connect to a
+    loopback port nobody listens on, with a short timeout)."""
+    from distributed.comm.core import connect
+
+    try:
+        asyncio.run(connect(address, timeout=0.3))
+    except Exception as exc:
+        return exc
+    raise AssertionError("connected")
+
+
+def scheduler_gone() -> Exception:
+    from distributed.client import FutureCancelledError
+
+    return FutureCancelledError("embed-chunk-0", "scheduler-connection-lost")
+
+
+@pytest.mark.parametrize("make_error", ["down", "gone"])
+def test_losing_the_dask_scheduler_retries_the_job_and_names_the_scheduler(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_error: str) -> None:
+    import tsnegrid.pipeline
+
+    address = f"tcp://127.0.0.1:{closed_port()}"
+    config = ServiceConfig(data_dir=tmp_path / "data", workers=0, cache_dir=tmp_path / "cache",
+                           scheduler=address, max_attempts=2)
+    calls: list[int] = []
+
+    def build(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if make_error == "down":  # raised inside distributed's code, as Client(...) does
+            raise scheduler_down(address)
+        raise RuntimeError("gathering results failed") from scheduler_gone()
+
+    monkeypatch.setattr(tsnegrid.pipeline, "build", build)
+    worker = Worker(config)
+    with worker.db.session() as s:
+        create_app(s, "app")
+        key = worker.store.put(b"not read by the fake build")
+        job = jobs.enqueue(s, s.scalar(select(App.id)), {}, [["a", key]])
+        s.commit()
+    assert worker.run_once()
+    with worker.db.session() as s:
+        row = s.get(Visualization, job.pk)
+        assert row is not None
+        assert row.status == "PENDING" and row.attempts == 1  # queued again, not failed
+        assert address in (row.error or "") and "Dask scheduler" in (row.error or "")
+    assert worker.run_once()  # the second attempt loses it too
+    assert not worker.run_once()  # claiming fails it: out of attempts
+    with worker.db.session() as s:
+        row = s.get(Visualization, job.pk)
+        assert row is not None and row.status == "FAILED", row.status
+        assert f"Dask scheduler at {address}" in (row.error or ""), row.error
+        assert "internal error" not in (row.error or "")
+    assert len(calls) == 2
+    worker.db.close()
+
+
+def test_other_errors_still_fail_the_job_at_once_when_a_scheduler_is_set(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tsnegrid.pipeline
+
+    config = ServiceConfig(data_dir=tmp_path / "data", workers=0, cache_dir=tmp_path / "cache",
+                           scheduler=f"tcp://127.0.0.1:{closed_port()}")
+
+    def build(*args: Any, **kwargs: Any) -> Any:
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(tsnegrid.pipeline, "build", build)
+    worker = Worker(config)
+    with worker.db.session() as s:
+        create_app(s, "app")
+        job = jobs.enqueue(s, s.scalar(select(App.id)), {}, [["a", worker.store.put(b"x")]])
+        s.commit()
+    assert worker.run_once()
+    with worker.db.session() as s:
+        row = s.get(Visualization, job.pk)
+        assert row is not None and row.status == "FAILED"
+        assert row.error == "internal error while building the grid (ZeroDivisionError)"
+    worker.db.close()
