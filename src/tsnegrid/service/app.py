@@ -1,7 +1,8 @@
 """The app factory: ``create_app(config)`` builds the ASGI app; nothing happens at import time.
 
 Start-up takes the data folder's lock (one server per folder), re-queues jobs whose worker died
-with a previous server on this folder (or whose lease ran out), and starts the worker
+with a previous server on this folder (or whose lease ran out), removes what a killed server
+left behind (work folders, unfinished blob writes), starts the blob collector and the worker
 processes (supervised: a dead one is replaced); shutdown stops them. Several servers may share
 one PostgreSQL database and blob store, each with its own data folder.
 """
@@ -18,7 +19,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tsnegrid.service import jobs
+from tsnegrid.service import gc, jobs
 from tsnegrid.service.api import errors as api_errors
 from tsnegrid.service.api.deps import ServiceState
 from tsnegrid.service.api.routes import health, inputs, visualizations
@@ -116,12 +117,17 @@ def create_app(config: ServiceConfig) -> FastAPI:
             n = jobs.requeue_orphans(s, config.node)
         if n:
             log.warning("re-queued %d job(s) whose worker was lost", n)
+        gc.clean_at_startup(config, state.store)
+        gc.sweep(state.db, state.store, config.blob_grace_s)
+        janitor = gc.Janitor(state.db, state.store, config.blob_grace_s,
+                             min(max(config.blob_grace_s / 2, 1.0), 300.0)).start()
         pool = WorkerPool(config, state.db)
         pool.start()
         app.state.service, app.state.workers = state, pool
         try:
             yield
         finally:
+            janitor.stop()
             pool.stop()
             state.db.close()
             os.close(fd)

@@ -63,6 +63,10 @@ class ServiceConfig(BaseSettings):
         default_factory=list, description="Networks (CIDR) or host names that url fetching may "
         "reach even though they are private, loopback or link-local (a JSON list or "
         "comma-separated).")
+    blob_grace_s: float = Field(600.0, ge=0, description="A blob of a deleted input or "
+                                "visualization is collected once nothing uses it and it was "
+                                "not written again for this long; also the age of a leftover "
+                                ".tmp- file in a shared blob store that start-up removes.")
     page_size_max: int = Field(1000, ge=1, description="Largest per_page on list endpoints.")
     poll_interval_s: float = Field(0.5, gt=0, description="How often an idle worker looks for "
                                                           "jobs.")

@@ -101,6 +101,15 @@ class Visualization(Base):
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
 
 
+class BlobCandidate(Base):
+    """A blob that lost a reference (its input or visualization was deleted); collected once
+    no row uses it and it was not written again for a while (see ``service.gc``)."""
+
+    __tablename__ = "blob_candidates"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    since: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")

@@ -206,6 +206,12 @@ def requeue_orphans(session: Session, node: str) -> int:
                                  Visualization.lease_until < utcnow()))
 
 
+def running_of(session: Session, owner: str) -> list[str]:
+    """The ids of the jobs ``owner`` is running."""
+    return list(session.scalars(select(Visualization.viz_id).where(
+        Visualization.status == JobStatus.RUNNING.value, Visualization.owner == owner)))
+
+
 def requeue_owner(session: Session, owner: str) -> int:
     """Queue again the running jobs of one worker process that died (the attempt it used
     counts; the job does not wait for its lease to run out)."""

@@ -2,8 +2,9 @@
 
 ``WorkerPool`` starts ``config.workers`` child processes (``worker.worker_main``) and a thread
 that checks them every second: a child that died (an OOM kill, a crash) has its running job
-queued again at once, costing that job one attempt, and is replaced. ``healthy`` is False while
-fewer children run than configured, so ``/healthz`` reports it.
+queued again at once, costing that job one attempt, its work folder is removed, and it is
+replaced. ``healthy`` is False while fewer children run than configured, so ``/healthz``
+reports it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import os
+import shutil
 import threading
 from multiprocessing.process import BaseProcess
 
@@ -75,8 +77,11 @@ class WorkerPool:
                 p.join(0)
                 n = 0
                 if self.db is not None and p.pid is not None:
+                    owner = jobs.worker_owner(self.config.node, p.pid)
                     with self.db.session() as s:
-                        n = jobs.requeue_owner(s, jobs.worker_owner(self.config.node, p.pid))
+                        for viz_id in jobs.running_of(s, owner):  # before anyone retries it
+                            shutil.rmtree(self.config.work_dir / viz_id, ignore_errors=True)
+                        n = jobs.requeue_owner(s, owner)
                 log.warning("worker process %s exited (code %s); %d job(s) queued again; "
                             "starting a new one", p.pid, p.exitcode, n)
                 self.procs[i] = self._spawn(i)

@@ -12,6 +12,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from tsnegrid.errors import TsnegridError
+from tsnegrid.service import gc
 from tsnegrid.service.api.deps import CallerDep, PageDep, SessionDep, StateDep
 from tsnegrid.service.api.errors import Code, input_code, status
 from tsnegrid.service.api.files import blob_response
@@ -154,6 +155,7 @@ def delete_input(input_id: str, caller: CallerDep, session: SessionDep) -> dict[
     """Delete one input (jobs already accepted keep their copy)."""
     row = find_input(session, caller.id, input_id)
     session.delete(row)
+    gc.mark(session, [row.blob_key])
     session.commit()
     return {"status": OK, "inputs": [{"id": input_id, "status": OK}]}
 
@@ -163,9 +165,11 @@ def delete_inputs(body: DeleteInputsRequest, caller: CallerDep,
                   session: SessionDep) -> dict[str, Any]:
     """Delete inputs by id; ids this app does not have are reported as not found."""
     wanted = list(dict.fromkeys(body.ids))
-    found = set(session.scalars(select(Input.input_id).where(
-        Input.app_id == caller.id, Input.input_id.in_(wanted))))
+    keys: dict[str, str] = dict(session.execute(select(Input.input_id, Input.blob_key).where(
+        Input.app_id == caller.id, Input.input_id.in_(wanted))).all())
+    found = set(keys)
     session.execute(delete(Input).where(Input.app_id == caller.id, Input.input_id.in_(found)))
+    gc.mark(session, keys.values())
     session.commit()
     missing = [i for i in wanted if i not in found]
     if missing and not found:
