@@ -7,7 +7,9 @@ import io
 import ipaddress
 import socket
 import threading
+import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ from service_helpers import b64, create_key, db_url
 from tsnegrid.service.app import create_app
 from tsnegrid.service.config import ServiceConfig
 from tsnegrid.service.errors import UrlRefusedError
-from tsnegrid.service.urlfetch import check_url, embedded_ipv4, fetch, is_public
+from tsnegrid.service.urlfetch import AllowList, check_url, embedded_ipv4, fetch, is_public
 
 __all__ = ["db_url"]  # fixture used by name
 
@@ -187,3 +189,96 @@ def test_concurrent_uploads_of_one_id_store_it_once_and_lose_no_other_input(
     assert sorted(same) == [30000] + [30100] * 7
     listed = {i["id"] for i in client.get("/v2/inputs", headers=headers).json()["inputs"]}
     assert listed == {"same"} | {f"own-{n}" for n in range(8)}
+
+
+# ---- slow urls ------------------------------------------------------------------------------
+
+
+class Trickle(BaseHTTPRequestHandler):
+    """Loopback peers that answer slowly: a byte of the headers at a time, a redirect chain
+    whose every hop waits, or a body that trickles in."""
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def _drip(self, data: bytes, every_s: float) -> None:
+        for i in range(len(data)):
+            self.wfile.write(data[i:i + 1])
+            self.wfile.flush()
+            time.sleep(every_s)
+
+    def do_GET(self) -> None:  # noqa: N802
+        path, _, query = self.path.partition("?")
+        try:
+            if path == "/headers":  # one header byte every 0.15 s: 8 s for the whole answer
+                self._drip(b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nX-Pad: "
+                           + b"x" * 8 + b"\r\n\r\n", 0.15)
+            elif path == "/hops":  # each hop waits 0.5 s before redirecting
+                n = int(query or "0")
+                time.sleep(0.5)
+                self.send_response(302 if n else 404)
+                self.send_header("Location", f"/hops?{n - 1}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            elif path == "/body":  # 200 bytes at one every 0.05 s: 10 s
+                self.send_response(200)
+                self.send_header("Content-Length", "200")
+                self.end_headers()
+                self._drip(b"y" * 200, 0.05)
+        except OSError:  # the client gave up: expected
+            pass
+
+
+@pytest.fixture
+def slow_server() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.2", 0), Trickle)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.2:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("path", ["/headers", "/hops?5", "/body"])
+def test_one_deadline_bounds_the_whole_fetch(slow_server: str, path: str) -> None:
+    """Without a total deadline each of these takes 3 to 10 s (every read is quick)."""
+    started = time.monotonic()
+    with pytest.raises(UrlRefusedError, match="longer than 1 s"):
+        fetch(slow_server + path, allow=AllowList.parse(["127.0.0.2/32"]), timeout_s=1.0)
+    assert time.monotonic() - started < 2.5
+
+
+def test_no_database_connection_is_held_while_a_url_is_fetched(
+        api: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tsnegrid.service import ingest
+
+    client, headers = api
+    state = client.app.state.service
+    held: list[int] = []
+
+    def fake_fetch(url: str, **kwargs: Any) -> bytes:
+        held.append(state.db.engine.pool.checkedout())
+        return png()
+
+    monkeypatch.setattr(ingest, "fetch", fake_fetch)
+    body = {"inputs": [{"id": "u", "data": {"image": {"url": "http://images.example/a.png"}}}]}
+    r = client.post("/v2/inputs", json=body, headers=headers)
+    assert r.status_code == 200, r.text
+    assert held == [0]
+
+
+def test_url_fetches_of_one_app_are_bounded() -> None:
+    from tsnegrid.service.errors import LimitError
+    from tsnegrid.service.ingest import FetchSlots
+
+    slots = FetchSlots(overall=3, per_app=2, wait_s=0.05)
+    with slots.slot(1), slots.slot(1):
+        with pytest.raises(LimitError, match="2 url fetches"):
+            with slots.slot(1):
+                pass
+        with slots.slot(2):  # another app still gets one
+            with pytest.raises(LimitError, match="busy"):
+                with slots.slot(3):
+                    pass
+    with slots.slot(1):  # released again
+        pass

@@ -26,6 +26,7 @@ from tsnegrid.service.api.routes import health, inputs, visualizations
 from tsnegrid.service.config import ServiceConfig
 from tsnegrid.service.db import Database
 from tsnegrid.service.errors import ServerBusyError
+from tsnegrid.service.ingest import FetchSlots
 from tsnegrid.service.pool import WorkerPool
 from tsnegrid.service.storage import BlobStore
 from tsnegrid.service.urlfetch import AllowList
@@ -112,7 +113,9 @@ def create_app(config: ServiceConfig) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         fd = _take_lock(config)
         state = ServiceState(config, Database(config.db_url), BlobStore(config.blob_url),
-                             AllowList.parse(config.url_allow))
+                             AllowList.parse(config.url_allow),
+                             FetchSlots(config.url_fetches_max, config.url_fetches_per_app,
+                                        config.url_timeout_s))
         with state.db.session() as s:
             n = jobs.requeue_orphans(s, config.node)
         if n:

@@ -59,6 +59,10 @@ class ServiceConfig(BaseSettings):
                                                    "counts).")
     url_timeout_s: float = Field(10.0, gt=0, description="Total time to fetch one image url.")
     url_max_redirects: int = Field(5, ge=0, description="Redirects followed per url.")
+    url_fetches_max: int = Field(16, ge=1, description="Url inputs fetched at the same time "
+                                 "by this server (the rest wait up to url_timeout_s).")
+    url_fetches_per_app: int = Field(4, ge=1, description="Url inputs of one app fetched at "
+                                     "the same time.")
     url_allow: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Networks (CIDR) or host names that url fetching may "
         "reach even though they are private, loopback or link-local (a JSON list or "

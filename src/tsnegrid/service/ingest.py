@@ -7,6 +7,9 @@ import binascii
 import io
 import json
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,9 +56,38 @@ def check_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
     return metadata
 
 
+class FetchSlots:
+    """Bounds the url fetches in flight: ``overall`` in this server, ``per_app`` for one app,
+    so that slow urls of one app cannot take every request thread of the server."""
+
+    def __init__(self, overall: int, per_app: int, wait_s: float) -> None:
+        self.per_app, self.wait_s = per_app, wait_s
+        self._overall = threading.BoundedSemaphore(overall)
+        self._apps: dict[int, threading.BoundedSemaphore] = {}
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def slot(self, app_id: int) -> Iterator[None]:
+        with self._lock:
+            mine = self._apps.setdefault(app_id, threading.BoundedSemaphore(self.per_app))
+        if not mine.acquire(timeout=self.wait_s):
+            raise LimitError(f"this app already has {self.per_app} url fetches in progress; "
+                             "try again later")
+        try:
+            if not self._overall.acquire(timeout=self.wait_s):
+                raise LimitError("the server is busy fetching other urls; try again later")
+            try:
+                yield
+            finally:
+                self._overall.release()
+        finally:
+            mine.release()
+
+
 def image_bytes(b64: str | None, url: str | None, config: ServiceConfig,
-                allow: AllowList) -> bytes:
-    """The raw bytes of an input: decoded base64, or the body fetched from ``url``."""
+                allow: AllowList, slots: FetchSlots | None = None, app_id: int = 0) -> bytes:
+    """The raw bytes of an input: decoded base64, or the body fetched from ``url`` (within a
+    fetch slot of ``slots``, when given)."""
     if (b64 is None) == (url is None):
         raise InputError("data.image needs exactly one of base64 or url")
     if b64 is not None:
@@ -67,8 +99,10 @@ def image_bytes(b64: str | None, url: str | None, config: ServiceConfig,
             raise InputError("data.image.base64 is not valid base64") from exc
     else:
         assert url is not None
-        data = fetch(url, allow=allow, timeout_s=config.url_timeout_s,
-                     max_bytes=config.max_image_bytes, max_redirects=config.url_max_redirects)
+        with slots.slot(app_id) if slots is not None else nullcontext():
+            data = fetch(url, allow=allow, timeout_s=config.url_timeout_s,
+                         max_bytes=config.max_image_bytes,
+                         max_redirects=config.url_max_redirects)
     if not data:
         raise ImageError("image is empty (0 bytes)")
     if len(data) > config.max_image_bytes:

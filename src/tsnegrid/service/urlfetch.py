@@ -4,15 +4,15 @@ Only http(s). Every hop (redirects included) is resolved first and refused when 
 loopback, private, link-local (cloud metadata), multicast, reserved or otherwise not global
 (an IPv6 address also when an IPv4 address embedded in it is: mapped, compatible, 6to4,
 Teredo, NAT64), unless the allow-list names the host or a network holding the address. The
-connection then goes to the address that was checked (no second DNS lookup), with size and
-time limits.
+connection then goes to the address that was checked (no second DNS lookup), with a size
+limit and one deadline for the whole fetch, redirects included.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
@@ -136,7 +136,7 @@ def check_url(url: str, allow: AllowList = AllowList()) -> Target:
     return Target(url, host, port, ips[0])
 
 
-def _pinned_request(client: httpx.Client, target: Target) -> httpx.Request:
+def _pinned_request(client: httpx.AsyncClient, target: Target) -> httpx.Request:
     """A GET to the checked address, with the original Host header and TLS server name."""
     url = httpx.URL(target.url)
     default_port = 443 if url.scheme == "https" else 80
@@ -149,7 +149,7 @@ def _pinned_request(client: httpx.Client, target: Target) -> httpx.Request:
                                 extensions={"sni_hostname": target.host})
 
 
-def _read_body(resp: httpx.Response, max_bytes: int, deadline: float, timeout_s: float) -> bytes:
+async def _read_body(resp: httpx.Response, max_bytes: int) -> bytes:
     if resp.status_code != 200:
         raise UrlRefusedError(f"url answered HTTP {resp.status_code}")
     declared = resp.headers.get("content-length", "")
@@ -157,35 +157,50 @@ def _read_body(resp: httpx.Response, max_bytes: int, deadline: float, timeout_s:
         raise UrlRefusedError(f"url body of {int(declared):,} bytes exceeds the limit of "
                               f"{max_bytes:,}")
     chunks, size = [], 0
-    for chunk in resp.iter_bytes():
+    async for chunk in resp.aiter_bytes():
         size += len(chunk)
         if size > max_bytes:
             raise UrlRefusedError(f"url body exceeds the limit of {max_bytes:,} bytes")
-        if time.monotonic() > deadline:
-            raise UrlRefusedError(f"url took longer than {timeout_s:g} s")
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-def fetch(url: str, *, allow: AllowList = AllowList(), timeout_s: float = 10.0,
-          max_bytes: int = 10 * 2**20, max_redirects: int = 5) -> bytes:
-    """GET ``url`` following at most ``max_redirects`` vetted redirects; return the body."""
-    deadline = time.monotonic() + timeout_s
-    with httpx.Client(timeout=httpx.Timeout(timeout_s), follow_redirects=False,
-                      trust_env=False) as client:
+async def _fetch(url: str, allow: AllowList, timeout_s: float, max_bytes: int,
+                 max_redirects: int) -> bytes:
+    async with httpx.AsyncClient(timeout=httpx.Timeout(timeout_s), follow_redirects=False,
+                                 trust_env=False) as client:
         for _hop in range(max_redirects + 1):
-            target = check_url(url, allow)
+            target = await asyncio.to_thread(check_url, url, allow)  # DNS may block
             try:
-                resp = client.send(_pinned_request(client, target), stream=True)
+                resp = await client.send(_pinned_request(client, target), stream=True)
                 try:
                     if resp.status_code in REDIRECTS and "location" in resp.headers:
                         url = urljoin(url, resp.headers["location"])
                         continue
-                    return _read_body(resp, max_bytes, deadline, timeout_s)
+                    return await _read_body(resp, max_bytes)
                 finally:
-                    resp.close()
+                    await resp.aclose()
             except httpx.TimeoutException as exc:
                 raise UrlRefusedError(f"url took longer than {timeout_s:g} s") from exc
             except httpx.HTTPError as exc:
                 raise UrlRefusedError(f"cannot fetch url: {type(exc).__name__}") from exc
     raise UrlRefusedError(f"more than {max_redirects} redirects")
+
+
+async def fetch_async(url: str, *, allow: AllowList = AllowList(), timeout_s: float = 10.0,
+                      max_bytes: int = 10 * 2**20, max_redirects: int = 5) -> bytes:
+    """GET ``url`` following at most ``max_redirects`` vetted redirects; return the body.
+    ``timeout_s`` bounds the whole fetch (resolving, every redirect, slow headers, a body
+    trickling in), not each read."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await _fetch(url, allow, timeout_s, max_bytes, max_redirects)
+    except TimeoutError as exc:
+        raise UrlRefusedError(f"url took longer than {timeout_s:g} s in all") from exc
+
+
+def fetch(url: str, *, allow: AllowList = AllowList(), timeout_s: float = 10.0,
+          max_bytes: int = 10 * 2**20, max_redirects: int = 5) -> bytes:
+    """``fetch_async`` from synchronous code (a thread without an event loop)."""
+    return asyncio.run(fetch_async(url, allow=allow, timeout_s=timeout_s, max_bytes=max_bytes,
+                                   max_redirects=max_redirects))

@@ -15,6 +15,7 @@ from tsnegrid.service.apps import app_for_key
 from tsnegrid.service.config import ServiceConfig
 from tsnegrid.service.db import App, Database
 from tsnegrid.service.errors import AuthError
+from tsnegrid.service.ingest import FetchSlots
 from tsnegrid.service.storage import BlobStore
 from tsnegrid.service.urlfetch import AllowList
 
@@ -29,6 +30,7 @@ class ServiceState:
     db: Database
     store: BlobStore
     allow: AllowList
+    fetch_slots: FetchSlots | None = None
 
 
 def get_state(request: Request) -> ServiceState:

@@ -70,7 +70,8 @@ def post_inputs(body: PostInputsRequest, request: Request, caller: CallerDep,
 
     def prepare(item: Any) -> tuple[CheckedImage, str]:
         img = item.data.image
-        checked = check_image(image_bytes(img.base64, img.url, cfg, state.allow),
+        checked = check_image(image_bytes(img.base64, img.url, cfg, state.allow,
+                                          state.fetch_slots, caller_id),
                               cfg.max_image_pixels)
         return checked, state.store.put(checked.data)
 
@@ -89,6 +90,8 @@ def post_inputs(body: PostInputsRequest, request: Request, caller: CallerDep,
             problems.append(None)
         except TsnegridError as exc:
             problems.append(exc)
+    caller_id = caller.id
+    session.commit()  # no database connection is held while images are fetched and decoded
     with ThreadPoolExecutor(max_workers=4) as pool:  # blobs are written before the rows
         futures = [pool.submit(prepare, item) if p is None else None
                    for item, p in zip(body.inputs, problems, strict=True)]
