@@ -26,7 +26,7 @@ from tsnegrid.service.api.routes import health, inputs, visualizations
 from tsnegrid.service.config import ServiceConfig
 from tsnegrid.service.db import Database
 from tsnegrid.service.errors import ServerBusyError
-from tsnegrid.service.ingest import FetchSlots
+from tsnegrid.service.ingest import DecodeBudget, FetchSlots
 from tsnegrid.service.pool import WorkerPool
 from tsnegrid.service.storage import BlobStore
 from tsnegrid.service.urlfetch import AllowList
@@ -115,7 +115,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
         state = ServiceState(config, Database(config.db_url), BlobStore(config.blob_url),
                              AllowList.parse(config.url_allow),
                              FetchSlots(config.url_fetches_max, config.url_fetches_per_app,
-                                        config.url_timeout_s))
+                                        config.url_timeout_s),
+                             DecodeBudget(config.decode_budget_bytes))
         with state.db.session() as s:
             n = jobs.requeue_orphans(s, config.node)
         if n:

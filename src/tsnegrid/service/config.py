@@ -51,6 +51,9 @@ class ServiceConfig(BaseSettings):
     max_image_bytes: int = Field(10 * 2**20, ge=1, description="Largest encoded image.")
     max_image_pixels: int = Field(40_000_000, ge=1, description="Largest decoded image "
                                                                 "(width x height).")
+    decode_budget_bytes: int = Field(256 * 2**20, ge=2**20, description="Memory for the "
+                                     "decoded pixels of uploads checked at the same time; "
+                                     "further uploads wait (one larger image runs alone).")
     max_jobs_per_app: int = Field(2, ge=1, description="Pending + running visualizations "
                                                        "per app.")
     max_inputs_per_visualization: int = Field(10_000, ge=1, description="Images in one grid.")

@@ -13,10 +13,9 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from tsnegrid.errors import ImageError, InputError
-from tsnegrid.load import open_image
 from tsnegrid.service.config import ServiceConfig
 from tsnegrid.service.errors import LimitError
 from tsnegrid.service.urlfetch import AllowList, fetch
@@ -111,13 +110,65 @@ def image_bytes(b64: str | None, url: str | None, config: ServiceConfig,
     return data
 
 
-def check_image(data: bytes, max_pixels: int) -> CheckedImage:
-    """Decode fully (as the pipeline will) and report format and size; ``ImageError`` if not."""
-    buf = io.BytesIO(data)
+class DecodeBudget:
+    """Bounds the memory of the decodes running at once: each reserves the bytes of its
+    decoded pixels and waits while the reservations would pass ``total_bytes`` (a decode
+    larger than the whole budget runs alone)."""
+
+    def __init__(self, total_bytes: int, wait_s: float = 60.0) -> None:
+        self.total, self.wait_s = total_bytes, wait_s
+        self.in_use = self.peak = 0
+        self._cond = threading.Condition()
+
+    @contextmanager
+    def reserve(self, nbytes: int) -> Iterator[None]:
+        need = max(1, min(nbytes, self.total))
+        with self._cond:
+            if not self._cond.wait_for(lambda: self.in_use + need <= self.total, self.wait_s):
+                raise LimitError("the server is busy decoding other images; try again later")
+            self.in_use += need
+            self.peak = max(self.peak, self.in_use)
+        try:
+            yield
+        finally:
+            with self._cond:
+                self.in_use -= need
+                self._cond.notify_all()
+
+
+# Bytes per pixel of a decoded frame, by mode (4 for the rest: RGBA, CMYK, I, F, ...).
+_MODE_BYTES = {"1": 1, "L": 1, "P": 1, "LA": 2, "PA": 2, "La": 2, "I;16": 2, "I;16B": 2,
+               "I;16L": 2, "RGB": 3, "YCbCr": 3, "LAB": 3, "HSV": 3}
+JPEG_REDUCTION = 8  # a JPEG is checked at 1/8 of each side (its decoder scales for free)
+
+
+def check_image(data: bytes, max_pixels: int,
+                budget: DecodeBudget | None = None) -> CheckedImage:
+    """Check that ``data`` is an image the pipeline can read, without a full-size decode where
+    the format allows: the header gives format and size (refused above ``max_pixels`` before
+    any pixel is decoded), then the first frame is decoded, a JPEG at 1/8 of each side, within
+    ``budget``. ``ImageError`` names the problem."""
     try:
-        open_image(buf, max_pixels=max_pixels)  # type: ignore[arg-type]
-    except ImageError as exc:
-        raise ImageError(str(exc).replace(f"{buf}: ", "")) from None
-    with Image.open(io.BytesIO(data)) as im:
-        mime = Image.MIME.get(im.format or "", "application/octet-stream")
-        return CheckedImage(data, mime, im.width, im.height)
+        with Image.open(io.BytesIO(data)) as im:
+            fmt, (w, h) = im.format, im.size
+            if w * h > max_pixels:
+                raise ImageError(f"{w}x{h} = {w * h:,} pixels exceeds the limit of "
+                                 f"{max_pixels:,} (possible decompression bomb)")
+            if fmt == "JPEG" and min(w, h) >= 2 * JPEG_REDUCTION:
+                im.draft(im.mode, (max(1, w // JPEG_REDUCTION), max(1, h // JPEG_REDUCTION)))
+            dw, dh = im.size  # after draft: the size the decoder will produce
+            cost = dw * dh * _MODE_BYTES.get(im.mode, 4)
+            with budget.reserve(cost) if budget is not None else nullcontext():
+                im.load()
+            mime = Image.MIME.get(fmt or "", "application/octet-stream")
+            return CheckedImage(data, mime, w, h)
+    except (ImageError, LimitError):
+        raise
+    except UnidentifiedImageError:
+        raise ImageError("not an image file (unrecognised format)") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"refused: {exc}") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageError(f"cannot decode ({exc})") from None
+    except Exception as exc:  # a decoder's own failure (RuntimeError, struct.error, ...)
+        raise ImageError(f"cannot decode ({type(exc).__name__}: {exc})") from None

@@ -15,7 +15,7 @@ from tsnegrid.service.apps import app_for_key
 from tsnegrid.service.config import ServiceConfig
 from tsnegrid.service.db import App, Database
 from tsnegrid.service.errors import AuthError
-from tsnegrid.service.ingest import FetchSlots
+from tsnegrid.service.ingest import DecodeBudget, FetchSlots
 from tsnegrid.service.storage import BlobStore
 from tsnegrid.service.urlfetch import AllowList
 
@@ -31,6 +31,7 @@ class ServiceState:
     store: BlobStore
     allow: AllowList
     fetch_slots: FetchSlots | None = None
+    decode_budget: DecodeBudget | None = None
 
 
 def get_state(request: Request) -> ServiceState:

@@ -72,7 +72,7 @@ def post_inputs(body: PostInputsRequest, request: Request, caller: CallerDep,
         img = item.data.image
         checked = check_image(image_bytes(img.base64, img.url, cfg, state.allow,
                                           state.fetch_slots, caller_id),
-                              cfg.max_image_pixels)
+                              cfg.max_image_pixels, state.decode_budget)
         return checked, state.store.put(checked.data)
 
     ids = [item.id if item.id is not None else uuid.uuid4().hex for item in body.inputs]
