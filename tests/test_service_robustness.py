@@ -8,22 +8,24 @@ import ipaddress
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from service_helpers import b64, create_key, db_url
+from service_helpers import b64, create_key, db_url, service_cache, start_server
 from tsnegrid.service.app import create_app
 from tsnegrid.service.config import ServiceConfig
 from tsnegrid.service.errors import UrlRefusedError
 from tsnegrid.service.urlfetch import AllowList, check_url, embedded_ipv4, fetch, is_public
 
-__all__ = ["db_url"]  # fixture used by name
+__all__ = ["db_url", "service_cache", "start_server"]  # fixtures used by name
 
 # Loopback (127.0.0.1) and the cloud metadata address (169.254.169.254) hidden in IPv6 forms.
 EMBEDDED_INTERNAL = [
@@ -282,3 +284,41 @@ def test_url_fetches_of_one_app_are_bounded() -> None:
                     pass
     with slots.slot(1):  # released again
         pass
+
+
+def test_slow_urls_do_not_stall_other_requests(slow_server: str, start_server: Any,
+                                               tmp_path: Path) -> None:
+    """The reported case on a real server: 16 uploads (more than the database pool holds)
+    whose url sends one header byte at a time; meanwhile /healthz, listing and base64 uploads
+    answer at once, and every slow upload is answered within its deadline (plus the wait for
+    a fetch slot)."""
+    server = start_server(TSNEGRID_SERVICE_WORKERS="0", TSNEGRID_SERVICE_URL_TIMEOUT_S="2",
+                          TSNEGRID_SERVICE_URL_ALLOW="127.0.0.2/32")
+    key = create_key(server.data_dir, "app")
+    auth = {"Authorization": f"Key {key}"}
+    slow_answers: list[Any] = []
+
+    def slow_upload(n: int) -> None:
+        body = {"inputs": [{"id": f"slow-{n}", "data": {"image": {"url": slow_server
+                                                                  + "/headers"}}}]}
+        slow_answers.append(httpx.post(server.url + "/v2/inputs", json=body, headers=auth,
+                                       timeout=30))
+
+    threads = [threading.Thread(target=slow_upload, args=(n,)) for n in range(16)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)  # the slow fetches are under way
+    for n in range(3):
+        started = time.monotonic()
+        assert httpx.get(server.url + "/healthz", timeout=30).status_code == 200
+        assert httpx.get(server.url + "/v2/inputs", headers=auth, timeout=30).status_code == 200
+        body = {"inputs": [{"id": f"fast-{n}", "data": {"image": {"base64": b64(png())}}}]}
+        r = httpx.post(server.url + "/v2/inputs", json=body, headers=auth, timeout=30)
+        assert r.status_code == 200, r.text
+        assert time.monotonic() - started < 5  # not queued behind the slow urls
+    for t in threads:
+        t.join(30)
+    assert len(slow_answers) == 16
+    codes = Counter(a.json()["inputs"][0]["status"]["code"] for a in slow_answers)
+    assert all(a.status_code == 400 for a in slow_answers)  # each one refused, none a 500
+    assert set(codes) <= {30105, 30106}, codes  # took too long, or no fetch slot in time
