@@ -24,5 +24,4 @@ def healthz(request: Request, session: SessionDep) -> Any:
         return JSONResponse({"status": {"code": 10020, "description": (
             f"{alive} of {pool.wanted} worker processes running; restarting")},
             "workers": alive}, status_code=503)
-    body: dict[str, Any] = {"status": {"code": 10000, "description": "Ok"}, "workers": alive}
-    return body
+    return {"status": {"code": 10000, "description": "Ok"}, "workers": alive}
