@@ -144,7 +144,7 @@ def test_an_id_taken_by_a_concurrent_upload_is_a_duplicate_and_the_rest_is_store
     real = route.check_image
     raced: list[bool] = []
 
-    def racing(data: bytes, max_pixels: int) -> Any:
+    def racing(data: bytes, *args: Any) -> Any:
         if not raced:
             raced.append(True)
             other = Database(config.db_url)
@@ -155,7 +155,7 @@ def test_an_id_taken_by_a_concurrent_upload_is_a_duplicate_and_the_rest_is_store
                                 width=8, height=8, size_bytes=1, meta={}))
             finally:
                 other.close()
-        return real(data, max_pixels)
+        return real(data, *args)
 
     monkeypatch.setattr(route, "check_image", racing)
     body = {"inputs": [{"id": i, "data": {"image": {"base64": b64(png())}}}
