@@ -1,9 +1,10 @@
 """The app factory: ``create_app(config)`` builds the ASGI app; nothing happens at import time.
 
 Start-up takes the data folder's lock (one server per folder), re-queues jobs whose worker died
-with a previous server on this folder (or whose lease ran out), and starts the worker
-processes; shutdown stops them. Several servers may share one PostgreSQL database and blob
-store, each with its own data folder.
+with a previous server on this folder (or whose lease ran out), removes what a killed server
+left behind (work folders, unfinished blob writes), starts the blob collector and the worker
+processes (supervised: a dead one is replaced); shutdown stops them. Several servers may share
+one PostgreSQL database and blob store, each with its own data folder.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tsnegrid.service import jobs
+from tsnegrid.service import gc, jobs
 from tsnegrid.service.api import errors as api_errors
 from tsnegrid.service.api.deps import ServiceState
 from tsnegrid.service.api.embedders import EmbedRunner
@@ -27,9 +28,10 @@ from tsnegrid.service.api.routes import health, inputs, models, visualizations
 from tsnegrid.service.config import ServiceConfig
 from tsnegrid.service.db import Database
 from tsnegrid.service.errors import ServerBusyError
+from tsnegrid.service.ingest import DecodeBudget, FetchSlots
+from tsnegrid.service.pool import WorkerPool
 from tsnegrid.service.storage import BlobStore
 from tsnegrid.service.urlfetch import AllowList
-from tsnegrid.service.worker import WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -114,17 +116,25 @@ def create_app(config: ServiceConfig) -> FastAPI:
         fd = _take_lock(config)
         state = ServiceState(config, Database(config.db_url), BlobStore(config.blob_url),
                              AllowList.parse(config.url_allow),
-                             EmbedRunner(config.cache, config.threads, config.max_image_pixels))
+                             EmbedRunner(config.cache, config.threads, config.max_image_pixels),
+                             FetchSlots(config.url_fetches_max, config.url_fetches_per_app,
+                                        config.url_timeout_s),
+                             DecodeBudget(config.decode_budget_bytes))
         with state.db.session() as s:
             n = jobs.requeue_orphans(s, config.node)
         if n:
             log.warning("re-queued %d job(s) whose worker was lost", n)
-        pool = WorkerPool(config)
+        gc.clean_at_startup(config, state.store)
+        gc.sweep(state.db, state.store, config.blob_grace_s)
+        janitor = gc.Janitor(state.db, state.store, config.blob_grace_s,
+                             min(max(config.blob_grace_s / 2, 1.0), 300.0)).start()
+        pool = WorkerPool(config, state.db)
         pool.start()
         app.state.service, app.state.workers = state, pool
         try:
             yield
         finally:
+            janitor.stop()
             pool.stop()
             state.db.close()
             os.close(fd)

@@ -24,10 +24,9 @@ DB_OPTION = click.option("--db", default=None, metavar="URL", envvar="TSNEGRID_S
 
 
 def _config(data_dir: Path, **values: Any) -> Any:
-    from tsnegrid.service.config import ServiceConfig
+    from tsnegrid.service.config import load_config
 
-    return ServiceConfig(data_dir=data_dir, **{k: v for k, v in values.items()
-                                               if v is not None})
+    return load_config(data_dir=data_dir, **values)
 
 
 @click.command()
@@ -48,15 +47,13 @@ def serve(data_dir: Path, db: str | None, blobs: str | None, host: str | None,
 
     Other limits are read from TSNEGRID_SERVICE_* environment variables (see docs/service.md).
     """
-    from pydantic import ValidationError
-
     from tsnegrid.service.app import check_backends, run
 
     try:
         config = _config(data_dir, db=db, blobs=blobs, host=host, port=port, workers=workers,
                          scheduler=scheduler)
         check_backends(config)
-    except (ValidationError, TsnegridError) as exc:
+    except TsnegridError as exc:
         raise click.ClickException(str(exc)) from exc
     run(config)
 

@@ -8,19 +8,26 @@ explicitly. Pipeline defaults stay in ``Settings``.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
+import json
+import re
 import socket
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
+from tsnegrid.errors import InputError
 from tsnegrid.settings import Settings
+
+ENV_PREFIX = "TSNEGRID_SERVICE_"
 
 
 class ServiceConfig(BaseSettings):
     """Where the service keeps its data, and the limits it enforces."""
 
-    model_config = SettingsConfigDict(env_prefix="TSNEGRID_SERVICE_", frozen=True)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True)
 
     data_dir: Path = Field(description="Folder holding the database, blobs and cache.")
     db: str | None = Field(None, description="Database URL: sqlite:///PATH or "
@@ -44,6 +51,9 @@ class ServiceConfig(BaseSettings):
     max_image_bytes: int = Field(10 * 2**20, ge=1, description="Largest encoded image.")
     max_image_pixels: int = Field(40_000_000, ge=1, description="Largest decoded image "
                                                                 "(width x height).")
+    decode_budget_bytes: int = Field(256 * 2**20, ge=2**20, description="Memory for the "
+                                     "decoded pixels of uploads checked at the same time; "
+                                     "further uploads wait (one larger image runs alone).")
     max_jobs_per_app: int = Field(2, ge=1, description="Pending + running visualizations "
                                                        "per app.")
     max_inputs_per_visualization: int = Field(10_000, ge=1, description="Images in one grid.")
@@ -52,15 +62,49 @@ class ServiceConfig(BaseSettings):
                                                    "counts).")
     url_timeout_s: float = Field(10.0, gt=0, description="Total time to fetch one image url.")
     url_max_redirects: int = Field(5, ge=0, description="Redirects followed per url.")
-    url_allow: list[str] = Field(default_factory=list, description="Networks (CIDR) or host "
-                                 "names that url fetching may reach even though they are "
-                                 "private, loopback or link-local.")
+    url_fetches_max: int = Field(16, ge=1, description="Url inputs fetched at the same time "
+                                 "by this server (the rest wait up to url_timeout_s).")
+    url_fetches_per_app: int = Field(4, ge=1, description="Url inputs of one app fetched at "
+                                     "the same time.")
+    url_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Networks (CIDR) or host names that url fetching may "
+        "reach even though they are private, loopback or link-local (a JSON list or "
+        "comma-separated).")
+    blob_grace_s: float = Field(600.0, ge=0, description="A blob of a deleted input or "
+                                "visualization is collected once nothing uses it and it was "
+                                "not written again for this long; also the age of a leftover "
+                                ".tmp- file in a shared blob store that start-up removes.")
     page_size_max: int = Field(1000, ge=1, description="Largest per_page on list endpoints.")
     poll_interval_s: float = Field(0.5, gt=0, description="How often an idle worker looks for "
                                                           "jobs.")
     lease_s: float = Field(60.0, gt=0, description="A running job's lease, renewed every "
                                                    "quarter of it; a job whose lease ran out "
                                                    "(its worker was lost) is queued again.")
+
+    @field_validator("url_allow", mode="before")
+    @classmethod
+    def _list(cls, value: Any) -> Any:
+        """A JSON list, or a comma-separated string (``10.0.0.0/8, images.intranet``)."""
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not a JSON list: {exc.msg}") from None
+        return [part.strip() for part in text.split(",") if part.strip()]
+
+    @field_validator("url_allow")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            if "/" in entry:  # meant as a network: it must be one
+                try:
+                    ipaddress.ip_network(entry.strip(), strict=False)
+                except ValueError:
+                    raise ValueError(f"{entry!r} is not a network (CIDR)") from None
+        return value
 
     @field_validator("scheduler")
     @classmethod
@@ -95,3 +139,32 @@ class ServiceConfig(BaseSettings):
     @property
     def cache(self) -> Path:
         return self.cache_dir if self.cache_dir is not None else self.data_dir / "cache"
+
+
+class ConfigError(InputError):
+    """A setting (option or environment variable) has a value the service cannot use."""
+
+
+def _where(field: str, explicit: set[str]) -> str:
+    return f"--{field.replace('_', '-')}" if field in explicit else f"{ENV_PREFIX}{field.upper()}"
+
+
+def load_config(**values: Any) -> ServiceConfig:
+    """``ServiceConfig`` from explicit values plus the environment; a bad setting raises
+    ``ConfigError`` in one line naming the option or environment variable and the problem."""
+    explicit = {k for k, v in values.items() if v is not None}
+    try:
+        return ServiceConfig(**{k: v for k, v in values.items() if v is not None})
+    except ValidationError as exc:
+        parts = []
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else "?"
+            shown = repr(err["input"]) if isinstance(err.get("input"), str | int | float) else ""
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            parts.append(f"{_where(field, explicit)}: {msg}" + (f" (got {shown})" if shown
+                                                                else ""))
+        raise ConfigError("; ".join(parts)) from None
+    except SettingsError as exc:  # the environment source could not parse a value
+        found = re.search(r'field "(\w+)"', str(exc))
+        field = found.group(1) if found else "?"
+        raise ConfigError(f"{_where(field, explicit)}: cannot parse the value") from None

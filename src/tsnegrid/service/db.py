@@ -101,6 +101,15 @@ class Visualization(Base):
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
 
 
+class BlobCandidate(Base):
+    """A blob that lost a reference (its input or visualization was deleted); collected once
+    no row uses it and it was not written again for a while (see ``service.gc``)."""
+
+    __tablename__ = "blob_candidates"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    since: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
@@ -158,6 +167,27 @@ def _create_schema(conn: Connection) -> None:
         for name, ddl in columns.items():
             if name not in have:
                 conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {ddl}"))
+
+
+def insert_new_inputs(session: Session, rows: list[Input]) -> set[str]:
+    """Insert those of ``rows`` whose id the app does not have yet, in one statement that
+    skips conflicting ids (``ON CONFLICT DO NOTHING``: a concurrent upload of the same id makes
+    that input a duplicate, not the batch an error); return the input ids inserted."""
+    if not rows:
+        return set()
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    pg = session.get_bind().dialect.name == "postgresql"
+    insert = postgresql.insert if pg else sqlite.insert
+    columns = [c.key for c in Input.__table__.columns if c.key != "pk"]
+    for r in rows:  # column defaults, also on the objects (the caller answers with them)
+        r.created_at = r.created_at or utcnow()
+        r.meta = r.meta or {}
+    values = [{c: getattr(r, c) for c in columns} for r in rows]
+    stmt = (insert(Input).values(values)
+            .on_conflict_do_nothing(index_elements=["app_id", "input_id"])
+            .returning(Input.input_id))
+    return set(session.scalars(stmt))
 
 
 class Database:

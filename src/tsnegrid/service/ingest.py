@@ -5,13 +5,17 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import json
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from typing import Any
 
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from tsnegrid.errors import ImageError, InputError
-from tsnegrid.load import open_image
 from tsnegrid.service.config import ServiceConfig
 from tsnegrid.service.errors import LimitError
 from tsnegrid.service.urlfetch import AllowList, fetch
@@ -28,14 +32,61 @@ class CheckedImage:
 
 
 def check_id(input_id: str) -> str:
+    """The id if it is usable in a url path segment; ``InputError`` otherwise."""
     if not ID_PATTERN.match(input_id):
         raise InputError("id must be 1 to 128 letters, digits or _.:- characters")
+    if input_id in (".", ".."):  # dot segments: clients and proxies drop them from urls
+        raise InputError(f"id {input_id!r} is not allowed: '.' and '..' cannot be used in a url")
     return input_id
 
 
+def check_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
+    """The metadata if it is strict JSON (no NaN or Infinity, not absurdly deep), so that it
+    can be stored and answered; ``InputError`` naming the field otherwise."""
+    if not metadata:
+        return {}
+    try:
+        json.dumps(metadata, allow_nan=False)
+    except ValueError as exc:
+        raise InputError("data.metadata holds NaN or Infinity, which JSON does not "
+                         "allow") from exc
+    except RecursionError as exc:
+        raise InputError("data.metadata is nested too deeply") from exc
+    return metadata
+
+
+class FetchSlots:
+    """Bounds the url fetches in flight: ``overall`` in this server, ``per_app`` for one app,
+    so that slow urls of one app cannot take every request thread of the server."""
+
+    def __init__(self, overall: int, per_app: int, wait_s: float) -> None:
+        self.per_app, self.wait_s = per_app, wait_s
+        self._overall = threading.BoundedSemaphore(overall)
+        self._apps: dict[int, threading.BoundedSemaphore] = {}
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def slot(self, app_id: int) -> Iterator[None]:
+        with self._lock:
+            mine = self._apps.setdefault(app_id, threading.BoundedSemaphore(self.per_app))
+        if not mine.acquire(timeout=self.wait_s):
+            raise LimitError(f"this app already has {self.per_app} url fetches in progress; "
+                             "try again later")
+        try:
+            if not self._overall.acquire(timeout=self.wait_s):
+                raise LimitError("the server is busy fetching other urls; try again later")
+            try:
+                yield
+            finally:
+                self._overall.release()
+        finally:
+            mine.release()
+
+
 def image_bytes(b64: str | None, url: str | None, config: ServiceConfig,
-                allow: AllowList) -> bytes:
-    """The raw bytes of an input: decoded base64, or the body fetched from ``url``."""
+                allow: AllowList, slots: FetchSlots | None = None, app_id: int = 0) -> bytes:
+    """The raw bytes of an input: decoded base64, or the body fetched from ``url`` (within a
+    fetch slot of ``slots``, when given)."""
     if (b64 is None) == (url is None):
         raise InputError("data.image needs exactly one of base64 or url")
     if b64 is not None:
@@ -47,8 +98,10 @@ def image_bytes(b64: str | None, url: str | None, config: ServiceConfig,
             raise InputError("data.image.base64 is not valid base64") from exc
     else:
         assert url is not None
-        data = fetch(url, allow=allow, timeout_s=config.url_timeout_s,
-                     max_bytes=config.max_image_bytes, max_redirects=config.url_max_redirects)
+        with slots.slot(app_id) if slots is not None else nullcontext():
+            data = fetch(url, allow=allow, timeout_s=config.url_timeout_s,
+                         max_bytes=config.max_image_bytes,
+                         max_redirects=config.url_max_redirects)
     if not data:
         raise ImageError("image is empty (0 bytes)")
     if len(data) > config.max_image_bytes:
@@ -57,13 +110,65 @@ def image_bytes(b64: str | None, url: str | None, config: ServiceConfig,
     return data
 
 
-def check_image(data: bytes, max_pixels: int) -> CheckedImage:
-    """Decode fully (as the pipeline will) and report format and size; ``ImageError`` if not."""
-    buf = io.BytesIO(data)
+class DecodeBudget:
+    """Bounds the memory of the decodes running at once: each reserves the bytes of its
+    decoded pixels and waits while the reservations would pass ``total_bytes`` (a decode
+    larger than the whole budget runs alone)."""
+
+    def __init__(self, total_bytes: int, wait_s: float = 60.0) -> None:
+        self.total, self.wait_s = total_bytes, wait_s
+        self.in_use = self.peak = 0
+        self._cond = threading.Condition()
+
+    @contextmanager
+    def reserve(self, nbytes: int) -> Iterator[None]:
+        need = max(1, min(nbytes, self.total))
+        with self._cond:
+            if not self._cond.wait_for(lambda: self.in_use + need <= self.total, self.wait_s):
+                raise LimitError("the server is busy decoding other images; try again later")
+            self.in_use += need
+            self.peak = max(self.peak, self.in_use)
+        try:
+            yield
+        finally:
+            with self._cond:
+                self.in_use -= need
+                self._cond.notify_all()
+
+
+# Bytes per pixel of a decoded frame, by mode (4 for the rest: RGBA, CMYK, I, F, ...).
+_MODE_BYTES = {"1": 1, "L": 1, "P": 1, "LA": 2, "PA": 2, "La": 2, "I;16": 2, "I;16B": 2,
+               "I;16L": 2, "RGB": 3, "YCbCr": 3, "LAB": 3, "HSV": 3}
+JPEG_REDUCTION = 8  # a JPEG is checked at 1/8 of each side (its decoder scales for free)
+
+
+def check_image(data: bytes, max_pixels: int,
+                budget: DecodeBudget | None = None) -> CheckedImage:
+    """Check that ``data`` is an image the pipeline can read, without a full-size decode where
+    the format allows: the header gives format and size (refused above ``max_pixels`` before
+    any pixel is decoded), then the first frame is decoded, a JPEG at 1/8 of each side, within
+    ``budget``. ``ImageError`` names the problem."""
     try:
-        open_image(buf, max_pixels=max_pixels)  # type: ignore[arg-type]
-    except ImageError as exc:
-        raise ImageError(str(exc).replace(f"{buf}: ", "")) from None
-    with Image.open(io.BytesIO(data)) as im:
-        mime = Image.MIME.get(im.format or "", "application/octet-stream")
-        return CheckedImage(data, mime, im.width, im.height)
+        with Image.open(io.BytesIO(data)) as im:
+            fmt, (w, h) = im.format, im.size
+            if w * h > max_pixels:
+                raise ImageError(f"{w}x{h} = {w * h:,} pixels exceeds the limit of "
+                                 f"{max_pixels:,} (possible decompression bomb)")
+            if fmt == "JPEG" and min(w, h) >= 2 * JPEG_REDUCTION:
+                im.draft(im.mode, (max(1, w // JPEG_REDUCTION), max(1, h // JPEG_REDUCTION)))
+            dw, dh = im.size  # after draft: the size the decoder will produce
+            cost = dw * dh * _MODE_BYTES.get(im.mode, 4)
+            with budget.reserve(cost) if budget is not None else nullcontext():
+                im.load()
+            mime = Image.MIME.get(fmt or "", "application/octet-stream")
+            return CheckedImage(data, mime, w, h)
+    except (ImageError, LimitError):
+        raise
+    except UnidentifiedImageError:
+        raise ImageError("not an image file (unrecognised format)") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"refused: {exc}") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageError(f"cannot decode ({exc})") from None
+    except Exception as exc:  # a decoder's own failure (RuntimeError, struct.error, ...)
+        raise ImageError(f"cannot decode ({type(exc).__name__}: {exc})") from None

@@ -1,7 +1,8 @@
 """Visualization jobs as rows: an explicit state machine and the queries that move jobs along.
 
-PENDING -> RUNNING -> DONE | FAILED; RUNNING -> PENDING when its worker was lost mid-job (the
-job is retried from the start, embeddings come from the cache). A running job carries its
+PENDING -> RUNNING -> DONE | FAILED; RUNNING -> PENDING when its worker was lost mid-job or the
+Dask scheduler it embedded on was (the job is retried from the start, embeddings come from the
+cache). A running job carries its
 node's name and a lease that its worker renews; a job whose lease ran out is queued again by
 whichever worker looks for work next, and a restarting node queues its own jobs at once. The
 attempt number is the fencing token: a worker whose job was taken from it can no longer write.
@@ -106,9 +107,11 @@ def claim_next(session: Session, max_attempts: int, owner: str = "",
             session.commit()
             return None
         if job.attempts >= max_attempts:
-            _move(session, job.pk, JobStatus.PENDING, JobStatus.FAILED, finished_at=utcnow(),
-                  error=f"abandoned after {job.attempts} attempts: the worker stopped "
+            why = (f"failed after {job.attempts} attempts; the last: {job.error}" if job.error
+                   else f"abandoned after {job.attempts} attempts: the worker stopped "
                         "each time before the job finished")
+            _move(session, job.pk, JobStatus.PENDING, JobStatus.FAILED, finished_at=utcnow(),
+                  error=why)
             session.commit()
             continue
         won = _move(session, job.pk, JobStatus.PENDING, JobStatus.RUNNING,
@@ -162,6 +165,15 @@ def fail(session: Session, pk: int, reason: str, attempt: int | None = None) -> 
     return ok
 
 
+def retry(session: Session, pk: int, reason: str, attempt: int | None = None) -> bool:
+    """Queue a running job again after a failure that was not its own (the cluster it ran on
+    went away); ``reason`` is kept, and becomes the job's error if it runs out of attempts."""
+    ok = _move(session, pk, JobStatus.RUNNING, JobStatus.PENDING, attempt, error=reason,
+               progress=0, stage="", owner="", lease_until=None)
+    session.commit()
+    return ok
+
+
 def _requeue(session: Session, *conditions: Any) -> int:
     res = session.execute(update(Visualization)
                           .where(Visualization.status == JobStatus.RUNNING.value, *conditions)
@@ -180,9 +192,27 @@ def requeue_expired(session: Session) -> int:
     return _requeue(session, expired)
 
 
+def worker_owner(node: str, pid: int) -> str:
+    """The owner name of a job run by process ``pid`` of ``node``."""
+    return f"{node}/{pid}"
+
+
 def requeue_orphans(session: Session, node: str) -> int:
     """At a node's start-up: queue again the jobs this node's previous workers held (they died
     with it) and those whose lease ran out; other live nodes' jobs are left alone."""
     return _requeue(session, or_(Visualization.owner == node,
+                                 Visualization.owner.startswith(node + "/", autoescape=True),
                                  Visualization.lease_until.is_(None),
                                  Visualization.lease_until < utcnow()))
+
+
+def running_of(session: Session, owner: str) -> list[str]:
+    """The ids of the jobs ``owner`` is running."""
+    return list(session.scalars(select(Visualization.viz_id).where(
+        Visualization.status == JobStatus.RUNNING.value, Visualization.owner == owner)))
+
+
+def requeue_owner(session: Session, owner: str) -> int:
+    """Queue again the running jobs of one worker process that died (the attempt it used
+    counts; the job does not wait for its lease to run out)."""
+    return _requeue(session, Visualization.owner == owner)

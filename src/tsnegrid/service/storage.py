@@ -106,6 +106,7 @@ class BlobStore:
         """Store ``data`` (no-op if already there) and return its key."""
         key = hashlib.sha256(data).hexdigest()
         if self.exists(key):
+            self._touch(key)
             return key
         if self.root is None:
             dest = self._remote(key)
@@ -128,6 +129,29 @@ class BlobStore:
             Path(tmp).unlink(missing_ok=True)
             raise
         return key
+
+    def _touch(self, key: str) -> None:
+        """Mark a local blob as just written (the collector spares recently written blobs, so
+        a row about to refer to it is never left without it)."""
+        if self.root is not None:
+            try:
+                os.utime(self.path(key))
+            except OSError:
+                pass
+
+    def modified(self, key: str) -> float | None:
+        """When a local blob was last written (seconds since the epoch); None when unknown."""
+        if self.root is None:
+            return None
+        try:
+            return self.path(key).stat().st_mtime
+        except OSError:
+            return None
+
+    def temporary_files(self) -> Iterator[Path]:
+        """Leftovers of writes that never finished (``.tmp-`` files of a killed process)."""
+        if self.root is not None:
+            yield from self.root.glob("*/*/.tmp-*")
 
     def put_file(self, path: Path) -> str:
         """Store a file's bytes and return the key."""

@@ -1,9 +1,10 @@
 """Job workers: take pending visualizations from the database, run the pipeline, store outputs.
 
-``Worker`` is usable in-process (``drain`` for tests); ``WorkerPool`` runs it in child processes
-so that embedding never blocks the HTTP server. Children die with the server (PDEATHSIG and a
-parent check), and the next server start re-queues the jobs they held; a job whose worker is
-lost otherwise (its node gone) is re-queued when its lease, renewed by a thread, runs out.
+``Worker`` is usable in-process (``drain`` for tests); ``pool.WorkerPool`` runs it in child
+processes so that embedding never blocks the HTTP server. Children die with the server
+(PDEATHSIG and a parent check), and the next server start re-queues the jobs they held; a job
+whose worker is lost otherwise (its node gone) is re-queued when its lease, renewed by a
+thread, runs out.
 """
 
 from __future__ import annotations
@@ -11,13 +12,12 @@ from __future__ import annotations
 import ctypes
 import json
 import logging
-import multiprocessing as mp
 import os
 import shutil
 import signal
 import threading
 import time
-from multiprocessing.process import BaseProcess
+from concurrent.futures import CancelledError
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -35,6 +35,41 @@ from tsnegrid.settings import Settings
 log = logging.getLogger(__name__)
 
 PROGRESS_EVERY_S = 0.3
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    out: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and cur not in out:
+        out.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    return out
+
+
+def _from_dask(exc: BaseException) -> bool:
+    """Raised by (or on the way through) the ``distributed`` package: a cancelled future, a
+    closed comm, a connection timeout."""
+    if type(exc).__module__.split(".")[0] == "distributed":
+        return True
+    tb = exc.__traceback__
+    while tb is not None:
+        if f"{os.sep}distributed{os.sep}" in tb.tb_frame.f_code.co_filename:
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def scheduler_lost(exc: BaseException, scheduler: str) -> str | None:
+    """The reason to retry a job that failed because its Dask scheduler went away or could not
+    be reached (not the job's fault); None for any other failure."""
+    if not scheduler:
+        return None
+    for e in _chain(exc):
+        if _from_dask(e) and isinstance(e, OSError | TimeoutError | CancelledError):
+            detail = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+            return (f"lost the Dask scheduler at {scheduler} ({type(e).__name__}: {detail}; "
+                    "not the job's fault)")
+    return None
 
 
 class JobGone(Exception):
@@ -101,10 +136,15 @@ class Worker:
         self.db = db or Database(config.db_url)
         self.store = BlobStore(config.blob_url)
 
+    @property
+    def owner(self) -> str:
+        """This worker's name on the jobs it runs: its node and process id."""
+        return jobs.worker_owner(self.config.node, os.getpid())
+
     def run_once(self) -> bool:
         """Run the next pending job; False when there was none."""
         with self.db.session() as s:
-            job = jobs.claim_next(s, self.config.max_attempts, self.config.node,
+            job = jobs.claim_next(s, self.config.max_attempts, self.owner,
                                   self.config.lease_s)
         if job is None:
             return False
@@ -152,13 +192,25 @@ class Worker:
                     log.info("job %s was deleted or taken over before it finished", job.viz_id)
         except JobGone:
             log.info("job %s was deleted or taken over while running", job.viz_id)
-        except TsnegridError as exc:
-            self._fail(job, str(exc).replace(str(work / "in") + "/", ""))
-        except Exception as exc:  # a bug must fail the job, not kill the worker
-            log.exception("job %s failed", job.viz_id)
-            self._fail(job, f"internal error while building the grid ({type(exc).__name__})")
+        except Exception as exc:
+            lost = scheduler_lost(exc, self.config.scheduler)
+            if lost is None:
+                self._fail_with(job, exc, work)
+            else:
+                log.warning("job %s: %s; queued again", job.viz_id, lost)
+                with self.db.session() as s:
+                    jobs.retry(s, job.pk, lost, job.attempts)
         finally:
             shutil.rmtree(work, ignore_errors=True)
+
+    def _fail_with(self, job: Visualization, exc: Exception, work: Path) -> None:
+        """Fail the job: a library error with its message, anything else (a bug) as an
+        internal error, logged with its traceback, so that it fails the job, not the worker."""
+        if isinstance(exc, TsnegridError):
+            self._fail(job, str(exc).replace(str(work / "in") + "/", ""))
+            return
+        log.error("job %s failed", job.viz_id, exc_info=exc)
+        self._fail(job, f"internal error while building the grid ({type(exc).__name__})")
 
     def _build(self, job: Visualization, work: Path,
                lease: LeaseKeeper) -> tuple[str, str, str]:
@@ -267,33 +319,3 @@ def worker_main(config_json: str, parent_pid: int) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s worker %(process)d: "
                                                    "%(message)s")
     Worker(ServiceConfig.model_validate_json(config_json)).run_forever(parent_pid)
-
-
-class WorkerPool:
-    """``config.workers`` worker processes, started and stopped with the server."""
-
-    def __init__(self, config: ServiceConfig) -> None:
-        self.config = config
-        self.procs: list[BaseProcess] = []
-
-    def start(self) -> None:
-        ctx = mp.get_context("spawn")
-        payload = self.config.model_dump_json()
-        for i in range(self.config.workers):
-            p = ctx.Process(target=worker_main, args=(payload, os.getpid()),
-                            name=f"tsnegrid-worker-{i}", daemon=True)
-            p.start()
-            self.procs.append(p)
-
-    def alive(self) -> int:
-        return sum(p.is_alive() for p in self.procs)
-
-    def stop(self, timeout_s: float = 5.0) -> None:
-        for p in self.procs:
-            p.terminate()
-        for p in self.procs:
-            p.join(timeout_s)
-            if p.is_alive():
-                p.kill()
-                p.join(timeout_s)
-        self.procs.clear()

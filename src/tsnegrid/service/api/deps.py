@@ -18,6 +18,7 @@ from tsnegrid.service.apps import app_for_key, hash_key
 from tsnegrid.service.config import ServiceConfig
 from tsnegrid.service.db import App, Database
 from tsnegrid.service.errors import AuthError, NotFoundError
+from tsnegrid.service.ingest import DecodeBudget, FetchSlots
 from tsnegrid.service.storage import BlobStore
 from tsnegrid.service.urlfetch import AllowList
 
@@ -33,6 +34,8 @@ class ServiceState:
     store: BlobStore
     allow: AllowList
     embed: EmbedRunner
+    fetch_slots: FetchSlots | None = None
+    decode_budget: DecodeBudget | None = None
 
 
 def get_state(request: Request) -> ServiceState:

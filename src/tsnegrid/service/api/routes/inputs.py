@@ -12,6 +12,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from tsnegrid.errors import InputError, TsnegridError
+from tsnegrid.service import gc
 from tsnegrid.service.api.deps import CallerDep, PageDep, SessionDep, StateDep, check_body_app
 from tsnegrid.service.api.errors import Code, NotImplementedMethodError, input_code, status
 from tsnegrid.service.api.files import blob_response
@@ -25,9 +26,15 @@ from tsnegrid.service.api.schemas import (
     InputsResponse,
     PostInputsRequest,
 )
-from tsnegrid.service.db import Input
+from tsnegrid.service.db import Input, insert_new_inputs
 from tsnegrid.service.errors import ConflictError, LimitError, NotFoundError
-from tsnegrid.service.ingest import CheckedImage, check_id, check_image, image_bytes
+from tsnegrid.service.ingest import (
+    CheckedImage,
+    check_id,
+    check_image,
+    check_metadata,
+    image_bytes,
+)
 
 router = APIRouter(prefix="/v2/inputs", tags=["inputs"], responses=ERRORS)
 
@@ -66,8 +73,9 @@ def post_inputs(body: PostInputsRequest, request: Request, caller: CallerDep,
 
     def prepare(item: Any) -> tuple[CheckedImage, str]:
         img = item.data.image
-        checked = check_image(image_bytes(img.base64, img.url, cfg, state.allow),
-                              cfg.max_image_pixels)
+        checked = check_image(image_bytes(img.base64, img.url, cfg, state.allow,
+                                          state.fetch_slots, caller_id),
+                              cfg.max_image_pixels, state.decode_budget)
         return checked, state.store.put(checked.data)
 
     ids = [item.id if item.id is not None else uuid.uuid4().hex for item in body.inputs]
@@ -75,15 +83,18 @@ def post_inputs(body: PostInputsRequest, request: Request, caller: CallerDep,
         Input.app_id == caller.id, Input.input_id.in_(ids))))
     problems: list[TsnegridError | None] = []
     seen: set[str] = set()
-    for input_id in ids:
+    for input_id, item in zip(ids, body.inputs, strict=True):
         try:
             check_id(input_id)
+            check_metadata(item.data.metadata)
             if input_id in seen or input_id in taken:
                 raise ConflictError(f"input id {input_id!r} already exists in this app")
             seen.add(input_id)
             problems.append(None)
         except TsnegridError as exc:
             problems.append(exc)
+    caller_id = caller.id
+    session.commit()  # no database connection is held while images are fetched and decoded
     with ThreadPoolExecutor(max_workers=4) as pool:  # blobs are written before the rows
         futures = [pool.submit(prepare, item) if p is None else None
                    for item, p in zip(body.inputs, problems, strict=True)]
@@ -102,8 +113,13 @@ def post_inputs(body: PostInputsRequest, request: Request, caller: CallerDep,
         except TsnegridError as exc:
             rows.append(None)
             errors.append({"id": item.id, "status": status(input_code(exc), str(exc))})
-    session.add_all([r for r in rows if r is not None])
+    stored = insert_new_inputs(session, [r for r in rows if r is not None])
     session.commit()
+    for i, row in enumerate(rows):  # taken meanwhile by a concurrent upload of the same id
+        if row is not None and row.input_id not in stored:
+            rows[i] = None
+            errors[i] = {"id": row.input_id, "status": status(Code.INPUT_DUPLICATE, (
+                f"input id {row.input_id!r} already exists in this app"))}
     results = [input_json(r, request) if r is not None else e
                for r, e in zip(rows, errors, strict=True)]
     n_ok = sum(r is not None for r in rows)
@@ -161,6 +177,7 @@ def delete_input(input_id: str, caller: CallerDep, session: SessionDep) -> dict[
     """Delete one input (jobs already accepted keep their copy)."""
     row = find_input(session, caller.id, input_id)
     session.delete(row)
+    gc.mark(session, [row.blob_key])
     session.commit()
     return {"status": OK, "inputs": [{"id": input_id, "status": OK}]}
 
@@ -179,9 +196,11 @@ def delete_inputs(body: DeleteInputsRequest, caller: CallerDep,
         return {"status": OK, "inputs": []}
     assert body.ids is not None
     wanted = list(dict.fromkeys(body.ids))
-    found = set(session.scalars(select(Input.input_id).where(
-        Input.app_id == caller.id, Input.input_id.in_(wanted))))
+    keys: dict[str, str] = dict(session.execute(select(Input.input_id, Input.blob_key).where(
+        Input.app_id == caller.id, Input.input_id.in_(wanted))).all())
+    found = set(keys)
     session.execute(delete(Input).where(Input.app_id == caller.id, Input.input_id.in_(found)))
+    gc.mark(session, keys.values())
     session.commit()
     missing = [i for i in wanted if i not in found]
     if missing and not found:

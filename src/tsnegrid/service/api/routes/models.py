@@ -82,8 +82,9 @@ def _image_of(item: OutputInputIn, caller: App, session: SessionDep,
     cfg = state.config
     image = item.data.image if item.data is not None else None
     if image is not None:
-        return check_image(image_bytes(image.base64, image.url, cfg, state.allow),
-                           cfg.max_image_pixels).data
+        return check_image(image_bytes(image.base64, image.url, cfg, state.allow,
+                                       state.fetch_slots, caller.id),
+                           cfg.max_image_pixels, state.decode_budget).data
     if item.id:
         return state.store.read(find_input(session, caller.id, item.id).blob_key)
     raise InputError("an input needs data.image (base64 or url) or the id of a stored input")

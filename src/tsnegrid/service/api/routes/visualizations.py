@@ -19,7 +19,7 @@ from tsnegrid.errors import InputError, MissingDependencyError, NoImagesError
 from tsnegrid.load import parse_colour
 from tsnegrid.pipeline import precheck
 from tsnegrid.render.mosaic import check_size
-from tsnegrid.service import incremental, jobs
+from tsnegrid.service import gc, incremental, jobs
 from tsnegrid.service.api.deps import (
     CallerDep,
     PageDep,
@@ -296,8 +296,11 @@ def get_viewer_file(viz_id: str, token: str, path: str, session: SessionDep,
 
 
 @router.delete("/{viz_id}", response_model=StatusOnly)
-def delete_visualization(viz_id: str, caller: CallerDep, session: SessionDep) -> dict[str, Any]:
+def delete_visualization(viz_id: str, caller: CallerDep, session: SessionDep,
+                         state: StateDep) -> dict[str, Any]:
     """Delete a visualization; a running job stops at its next progress report."""
-    session.delete(find_job(session, caller.id, viz_id))
+    job = find_job(session, caller.id, viz_id)
+    session.delete(job)
+    gc.mark(session, gc.visualization_keys(job, state.store))
     session.commit()
     return {"status": OK}
