@@ -21,7 +21,8 @@ from tsnegrid.errors import ImageError, InputError
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff",
+                            ".avif"})
 LIST_SUFFIXES = frozenset({".txt", ".lst", ".list"})
 GLOB_CHARS = frozenset("*?[")
 
@@ -122,7 +123,9 @@ def open_image(
     """Decode one image to RGB, oriented by EXIF; raise ``ImageError`` naming the problem.
 
     ``min_side`` lets large JPEGs decode at reduced size (draft mode) while keeping both sides at
-    least that large. Images above ``max_pixels`` are refused before decoding.
+    least that large. Images above ``max_pixels`` are refused before decoding. Whatever a decoder
+    raises for one file (codecs raise ``RuntimeError``, ``struct.error``, ``IndexError``, even
+    ``MemoryError``) becomes that file's ``ImageError``, so one bad file never stops a build.
     """
     try:
         with warnings.catch_warnings():
@@ -149,6 +152,8 @@ def open_image(
         raise ImageError(f"{path}: {reason}") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(f"{path}: cannot decode ({exc})") from exc
+    except Exception as exc:  # a decoder's own failure: this file's reason, not the build's
+        raise ImageError(f"{path}: cannot decode ({type(exc).__name__}: {exc})") from exc
 
 
 def check_readable(paths: Iterable[Path]) -> list[Skipped]:
