@@ -6,7 +6,12 @@ or hang it, or to vanish without a word in report.txt.
 
 from __future__ import annotations
 
+import os
 import struct
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,8 +20,9 @@ from PIL import Image, ImageFile, features
 
 from conftest import solid
 from tsnegrid.cli import cli
+from tsnegrid.embed import content_digest
 from tsnegrid.errors import ImageError
-from tsnegrid.load import open_image
+from tsnegrid.load import Discovery, discover, file_problem, open_image
 
 
 def corrupt_avif(path: Path) -> Path:
@@ -29,8 +35,12 @@ def corrupt_avif(path: Path) -> Path:
     return path
 
 
+# Small builds: raw pixels, PCA, no refinement (its JIT compile would dominate the test's time).
+FAST = ("--model", "pixels", "--reducer", "pca", "--refine", "off", "--tile", "8")
+
+
 def build_cli(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, ["--quiet", "build", *args], catch_exceptions=False)
+    result = CliRunner().invoke(cli, ["--quiet", "build", *args, *FAST], catch_exceptions=False)
     return result.exit_code, result.output
 
 
@@ -67,9 +77,117 @@ def test_build_skips_corrupt_avif_and_places_the_rest(tmp_path: Path, cache_dir:
     for i in range(6):
         solid(src / f"g{i}.png", (40 * i, 10, 200 - 30 * i))
     corrupt_avif(src / "bad.avif")
-    code, text = build_cli(str(src), "--out", str(tmp_path / "o"), "--model", "pixels",
-                           "--cache-dir", str(cache_dir), "--tile", "8")
+    code, text = build_cli(str(src), "--out", str(tmp_path / "o"), "--cache-dir", str(cache_dir))
     assert code == 0, text
     report = (tmp_path / "o" / "report.txt").read_text()
     assert "images placed:  6" in report
     assert f"{src / 'bad.avif'}: cannot decode (RuntimeError: " in report
+
+
+def _in_thread(fn: Callable[[], object], seconds: float = 10) -> object:
+    """fn's result, or fail if it is still running after ``seconds`` (e.g. blocked on a FIFO)."""
+    box: list[object] = []
+    worker = threading.Thread(target=lambda: box.append(_catch(fn)), daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert box, f"still running after {seconds} s"
+    return box[0]
+
+
+def _catch(fn: Callable[[], object]) -> object:
+    try:
+        return fn()
+    except Exception as exc:  # the test inspects it
+        return exc
+
+
+def _release(fifo: Path) -> None:
+    """Unblock a reader stuck opening ``fifo`` (no-op when none is)."""
+    try:
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    except OSError:
+        pass
+
+
+@pytest.fixture
+def fifo(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "pipe.png"
+    os.mkfifo(path)
+    yield path
+    _release(path)
+
+
+def test_file_problem_names_each_kind(tmp_path: Path, fifo: Path) -> None:
+    (tmp_path / "dangling.png").symlink_to(tmp_path / "gone.png")
+    (tmp_path / "loop.png").symlink_to(tmp_path / "loop.png")
+    (tmp_path / "ok.png").write_bytes(b"x")
+    assert file_problem(tmp_path / "ok.png") is None
+    assert file_problem(fifo) == "not a regular file (a FIFO (named pipe))"
+    assert file_problem("/dev/zero") == "not a regular file (a character device)"
+    assert file_problem(tmp_path) == "not a regular file (a folder)"
+    assert file_problem(tmp_path / "dangling.png") == (
+        f"broken symlink (its target {tmp_path / 'gone.png'} does not exist)")
+    assert str(file_problem(tmp_path / "loop.png")).startswith("symlink loop")
+    assert file_problem(tmp_path / "nope.png") == "no such file"
+
+
+def test_fifo_is_refused_at_once(fifo: Path) -> None:
+    for fn in (lambda: open_image(fifo), lambda: content_digest(fifo)):
+        result = _in_thread(fn)
+        assert isinstance(result, ImageError) and "FIFO" in str(result)
+
+
+def test_dev_zero_is_never_read() -> None:
+    for fn in (lambda: open_image("/dev/zero"), lambda: content_digest(Path("/dev/zero"))):
+        result = _in_thread(fn)
+        assert isinstance(result, ImageError) and "character device" in str(result)
+
+
+def test_list_file_naming_devices_and_fifos(tmp_path: Path, fifo: Path) -> None:
+    solid(tmp_path / "good.png", (1, 2, 3))
+    lst = tmp_path / "list.txt"
+    lst.write_text(f"good.png\n/dev/zero\n{fifo}\nmissing.png\n")
+    found = discover([lst])
+    assert found.paths == (tmp_path / "good.png",)
+    assert [(s.path, s.reason) for s in found.skipped] == [
+        ("/dev/zero", "not a regular file (a character device)"),
+        (str(fifo), "not a regular file (a FIFO (named pipe))"),
+        (str(tmp_path / "missing.png"), "no such file")]
+
+
+def test_special_sources_and_list_files_are_skipped(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "list.txt")
+    (tmp_path / "latin1.txt").write_bytes("caf\xe9.png\n".encode("latin-1"))
+    try:
+        found = _in_thread(lambda: discover([tmp_path / "list.txt", "/dev/zero",
+                                             tmp_path / "latin1.txt"]))
+    finally:
+        _release(tmp_path / "list.txt")
+    assert isinstance(found, Discovery) and found.paths == ()
+    assert [s.reason for s in found.skipped] == [
+        "not a regular file (a FIFO (named pipe))", "not a regular file (a character device)",
+        "list file is not UTF-8 text (invalid continuation byte at byte 3)"]
+
+
+def test_build_through_a_list_of_special_files_finishes(tmp_path: Path, cache_dir: Path) -> None:
+    """The whole CLI in a child process, bounded in time and memory: before, it read /dev/zero
+    until MemoryError and then blocked on the FIFO."""
+    for i in range(4):
+        solid(tmp_path / f"g{i}.png", (60 * i, 20, 30))
+    os.mkfifo(tmp_path / "f.png")
+    (tmp_path / "list.txt").write_text("g0.png\ng1.png\n/dev/zero\nf.png\ng2.png\ng3.png\n")
+    code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (3 << 29, 3 << 29)); "
+            "from tsnegrid.cli import main; sys.argv[0] = 'tsnegrid'; main()")
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", code, "--quiet", "build", str(tmp_path / "list.txt"),
+             "--out", str(tmp_path / "o"), "--cache-dir", str(cache_dir), *FAST],
+            capture_output=True, text=True, timeout=120,
+            env={**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"})
+    finally:
+        _release(tmp_path / "f.png")
+    assert done.returncode == 0, done.stderr
+    report = (tmp_path / "o" / "report.txt").read_text()
+    assert "images placed:  4" in report
+    assert "/dev/zero: not a regular file (a character device)" in report
+    assert f"{tmp_path / 'f.png'}: not a regular file (a FIFO (named pipe))" in report

@@ -7,12 +7,18 @@ once, at its first place.
 
 from __future__ import annotations
 
+import errno
 import glob
 import logging
+import os
+import stat
 import warnings
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from io import BufferedReader
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageColor, ImageOps, UnidentifiedImageError
@@ -43,14 +49,81 @@ class Discovery:
     skipped: tuple[Skipped, ...]
 
 
-def _from_list_file(list_file: Path) -> list[Path]:
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISSOCK, "a socket"))
+
+
+def _not_regular(mode: int) -> str:
+    kind = next((name for test, name in _KINDS if test(mode)), "a special file")
+    return f"not a regular file ({kind})"
+
+
+def _os_problem(path: str | Path, exc: OSError) -> str:
+    if isinstance(exc, FileNotFoundError) and os.path.islink(path):
+        return f"broken symlink (its target {os.readlink(path)} does not exist)"
+    if isinstance(exc, FileNotFoundError):
+        return "no such file"
+    if exc.errno == errno.ELOOP:
+        return "symlink loop (too many levels of symbolic links)"
+    return f"cannot read ({exc.strerror or exc})"
+
+
+def file_problem(path: str | Path) -> str | None:
+    """Why ``path`` cannot be read as a file, or None for a regular file (symlinks followed).
+
+    Devices, FIFOs, sockets and folders are never read: ``/dev/zero`` would read until memory
+    runs out and a FIFO would block forever.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        return _os_problem(path, exc)
+    return None if stat.S_ISREG(mode) else _not_regular(mode)
+
+
+def open_regular(path: str | Path) -> BufferedReader:
+    """Open a regular file for reading; raise ``ImageError`` naming why anything else is refused.
+
+    Checked before opening (opening a device can itself act) and again on the open descriptor
+    (the path may have been swapped in between); ``O_NONBLOCK`` keeps even that open from waiting.
+    """
+    problem = file_problem(path)
+    if problem is None:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as exc:
+            problem = _os_problem(path, exc)
+        else:
+            mode = os.fstat(fd).st_mode
+            if stat.S_ISREG(mode):
+                return os.fdopen(fd, "rb")
+            os.close(fd)
+            problem = _not_regular(mode)
+    raise ImageError(f"{path}: {problem}")
+
+
+def _from_list_file(list_file: Path) -> tuple[list[Path], str | None]:
+    try:
+        with open_regular(list_file) as f:
+            text = f.read().decode("utf-8")
+    except ImageError as exc:
+        return [], str(exc).split(": ", 1)[-1]
+    except OSError as exc:
+        return [], _os_problem(list_file, exc)
+    except UnicodeDecodeError as exc:
+        return [], f"list file is not UTF-8 text ({exc.reason} at byte {exc.start})"
     out = []
-    for line in list_file.read_text(encoding="utf-8").splitlines():
+    for line in text.splitlines():
         line = line.strip()
         if line and not line.startswith("#"):
             p = Path(line).expanduser()
             out.append(p if p.is_absolute() else list_file.parent / p)
-    return out
+    return out, None
+
+
+def _sorted(paths: Iterable[Path]) -> list[Path]:
+    return sorted(paths, key=lambda f: f.as_posix())
 
 
 def _expand(source: str | Path) -> tuple[list[Path], str | None]:
@@ -58,22 +131,27 @@ def _expand(source: str | Path) -> tuple[list[Path], str | None]:
     text = str(source)
     p = Path(text).expanduser()
     if p.is_dir():
-        found = sorted((f for f in p.rglob("*") if f.is_file()
-                        and f.suffix.lower() in IMAGE_SUFFIXES), key=lambda f: f.as_posix())
+        found = _sorted(f for f in p.rglob("*") if f.is_file()
+                        and f.suffix.lower() in IMAGE_SUFFIXES)
         return found, None if found else "folder holds no image files"
-    if p.is_file():
+    if os.path.lexists(p):
+        if (problem := file_problem(p)) is not None:
+            return [], problem
         if p.suffix.lower() in LIST_SUFFIXES:
-            return _from_list_file(p), None
+            return _from_list_file(p)
         return [p], None
     if GLOB_CHARS & set(text):
-        found = sorted((Path(f) for f in glob.glob(text, recursive=True) if Path(f).is_file()),
-                       key=lambda f: f.as_posix())
+        found = _sorted(Path(f) for f in glob.glob(text, recursive=True) if not Path(f).is_dir())
         return found, None if found else "pattern matches no files"
     return [], "no such file or folder"
 
 
 def discover(sources: Sequence[str | Path]) -> Discovery:
-    """Expand sources into unique image paths in a stable order."""
+    """Expand sources into unique image paths in a stable order.
+
+    Only regular files are kept; any other path named (a device, a FIFO, a broken symlink) is
+    skipped with its reason, as is a source that names nothing.
+    """
     seen: set[Path] = set()
     paths: list[Path] = []
     skipped: list[Skipped] = []
@@ -82,6 +160,9 @@ def discover(sources: Sequence[str | Path]) -> Discovery:
         if problem:
             skipped.append(Skipped(str(source), problem))
         for f in found:
+            if (problem := file_problem(f)) is not None:
+                skipped.append(Skipped(str(f), problem))
+                continue
             key = f.resolve()
             if key not in seen:
                 seen.add(key)
@@ -113,6 +194,12 @@ def _to_rgb(im: Image.Image, background: tuple[int, int, int]) -> Image.Image:
     return im.convert("RGB") if im.mode != "RGB" else im
 
 
+def _opened(path: str | Path | BinaryIO) -> AbstractContextManager[BinaryIO]:
+    """A path as an open regular file; a file object (the service passes an upload's bytes) as
+    it is, left open for its owner."""
+    return open_regular(path) if isinstance(path, (str, os.PathLike)) else nullcontext(path)
+
+
 def open_image(
     path: str | Path,
     *,
@@ -130,7 +217,7 @@ def open_image(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
+            with _opened(path) as fp, Image.open(fp) as im:
                 w, h = im.size
                 if w * h > max_pixels:
                     raise ImageError(f"{path}: {w}x{h} = {w * h:,} pixels exceeds the limit of "
@@ -154,15 +241,3 @@ def open_image(
         raise ImageError(f"{path}: cannot decode ({exc})") from exc
     except Exception as exc:  # a decoder's own failure: this file's reason, not the build's
         raise ImageError(f"{path}: cannot decode ({type(exc).__name__}: {exc})") from exc
-
-
-def check_readable(paths: Iterable[Path]) -> list[Skipped]:
-    """Paths that are empty files (cheap check before decoding)."""
-    out = []
-    for p in paths:
-        try:
-            if p.stat().st_size == 0:
-                out.append(Skipped(str(p), "empty file (0 bytes)"))
-        except OSError as exc:
-            out.append(Skipped(str(p), f"cannot read ({exc.strerror})"))
-    return out

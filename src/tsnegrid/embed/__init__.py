@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from tsnegrid.embed.cache import EmbeddingCache
 from tsnegrid.embed.config import EmbedConfig
 from tsnegrid.embed.executor import Executor, make_executor
 from tsnegrid.errors import ImageError, InputError
-from tsnegrid.load import Skipped
+from tsnegrid.load import Skipped, open_regular
 from tsnegrid.progress import ProgressFn, no_progress
 from tsnegrid.settings import Settings
 
@@ -80,14 +81,15 @@ class Embedded:
 
 
 def content_digest(path: Path) -> str:
-    """sha256 of the file's bytes; raises ``ImageError`` when unreadable or empty."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ImageError(f"{path}: cannot read ({exc.strerror or exc})") from exc
-    if not data:
-        raise ImageError(f"{path}: empty file (0 bytes)")
-    return hashlib.sha256(data).hexdigest()
+    """sha256 of the file's bytes, streamed; raises ``ImageError`` when the path is not a regular
+    file (a device or FIFO is never read), unreadable or empty."""
+    with open_regular(path) as f:
+        try:
+            if os.fstat(f.fileno()).st_size == 0:
+                raise ImageError(f"{path}: empty file (0 bytes)")
+            return hashlib.file_digest(f, "sha256").hexdigest()
+        except OSError as exc:
+            raise ImageError(f"{path}: cannot read ({exc.strerror or exc})") from exc
 
 
 def _gather(known: dict[str, NDArray[np.float32]], order: list[str]) -> NDArray[np.float32]:
