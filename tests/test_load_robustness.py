@@ -191,3 +191,45 @@ def test_build_through_a_list_of_special_files_finishes(tmp_path: Path, cache_di
     assert "images placed:  4" in report
     assert "/dev/zero: not a regular file (a character device)" in report
     assert f"{tmp_path / 'f.png'}: not a regular file (a FIFO (named pipe))" in report
+
+
+def test_every_image_named_folder_entry_is_placed_or_reported(tmp_path: Path,
+                                                             cache_dir: Path) -> None:
+    src = tmp_path / "src"
+    (src / "sub.jpg").mkdir(parents=True)  # a folder named like an image; its image is placed
+    (src / "empty.jpeg").mkdir()
+    for name in ("a.png", "b.jpg", "sub.jpg/c.png"):
+        solid(src / name, (len(name) * 20, 90, 10))
+    (src / "dangling.jpg").symlink_to(src / "gone.jpg")
+    (src / "loop.png").symlink_to(src / "loop.png")
+    (src / "zero.jpg").symlink_to("/dev/zero")
+    os.mkfifo(src / "pipe.webp")
+    (src / "notes.txt").write_text("not an image, not reported")
+    try:
+        code, text = build_cli(str(src), "--out", str(tmp_path / "o"), "--cache-dir",
+                               str(cache_dir))
+    finally:
+        _release(src / "pipe.webp")
+    assert code == 0, text
+    report = (tmp_path / "o" / "report.txt").read_text()
+    assert "images placed:  3" in report and "images skipped: 6" in report
+    for name, reason in [("dangling.jpg", f"broken symlink (its target {src / 'gone.jpg'} "
+                                          "does not exist)"),
+                         ("empty.jpeg", "not a regular file (a folder)"),
+                         ("loop.png", "symlink loop"),
+                         ("pipe.webp", "not a regular file (a FIFO (named pipe))"),
+                         ("sub.jpg", "not a regular file (a folder)"),
+                         ("zero.jpg", "not a regular file (a character device)")]:
+        assert f"  {src / name}: {reason}" in report, name
+    assert "notes.txt" not in report
+
+
+def test_glob_reports_image_named_entries_it_cannot_read(tmp_path: Path) -> None:
+    solid(tmp_path / "a.png", (1, 2, 3))
+    (tmp_path / "b.png").mkdir()
+    (tmp_path / "c.png").symlink_to(tmp_path / "gone.png")
+    (tmp_path / "plain").mkdir()
+    found = discover([str(tmp_path / "*")])
+    assert found.paths == (tmp_path / "a.png",)
+    assert [(Path(s.path).name, s.reason.split(" (")[0]) for s in found.skipped] == [
+        ("b.png", "not a regular file"), ("c.png", "broken symlink")]

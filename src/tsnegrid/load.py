@@ -2,7 +2,8 @@
 
 Order is stable and documented: sources in the order given; a folder's files (recursive) and a
 glob's matches sorted by path; a list file's paths in the file's order. A path seen twice is kept
-once, at its first place.
+once, at its first place. Only regular files are ever read; every other path that a source names
+(and every folder entry named like an image) is skipped with its reason.
 """
 
 from __future__ import annotations
@@ -131,8 +132,9 @@ def _expand(source: str | Path) -> tuple[list[Path], str | None]:
     text = str(source)
     p = Path(text).expanduser()
     if p.is_dir():
-        found = _sorted(f for f in p.rglob("*") if f.is_file()
-                        and f.suffix.lower() in IMAGE_SUFFIXES)
+        # Every entry named like an image, readable or not: those that are not regular files
+        # (broken links, FIFOs, folders named *.jpg) are then reported, not silently dropped.
+        found = _sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
         return found, None if found else "folder holds no image files"
     if os.path.lexists(p):
         if (problem := file_problem(p)) is not None:
@@ -141,7 +143,8 @@ def _expand(source: str | Path) -> tuple[list[Path], str | None]:
             return _from_list_file(p)
         return [p], None
     if GLOB_CHARS & set(text):
-        found = _sorted(Path(f) for f in glob.glob(text, recursive=True) if not Path(f).is_dir())
+        found = _sorted(f for f in map(Path, glob.glob(text, recursive=True))
+                        if not f.is_dir() or f.suffix.lower() in IMAGE_SUFFIXES)
         return found, None if found else "pattern matches no files"
     return [], "no such file or folder"
 
