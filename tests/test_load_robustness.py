@@ -19,10 +19,12 @@ from click.testing import CliRunner
 from PIL import Image, ImageFile, features
 
 from conftest import solid
+from test_load import png_header_only
 from tsnegrid.cli import cli
 from tsnegrid.embed import content_digest
 from tsnegrid.errors import ImageError
 from tsnegrid.load import Discovery, discover, file_problem, open_image
+from tsnegrid.settings import Settings
 
 
 def corrupt_avif(path: Path) -> Path:
@@ -233,3 +235,59 @@ def test_glob_reports_image_named_entries_it_cannot_read(tmp_path: Path) -> None
     assert found.paths == (tmp_path / "a.png",)
     assert [(Path(s.path).name, s.reason.split(" (")[0]) for s in found.skipped] == [
         ("b.png", "not a regular file"), ("c.png", "broken symlink")]
+
+
+PILLOW_LIMIT = 89_478_485  # Pillow's own default: a warning above it, an error above twice it
+
+
+@pytest.fixture
+def pillow_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts from Pillow's default process-wide limit, restored afterwards."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", PILLOW_LIMIT)
+
+
+def test_limit_above_pillows_own_is_honoured(tmp_path: Path, pillow_limit: None) -> None:
+    """A 100-megapixel PNG (1-bit, so the test stays light) loads under the default limit
+    (178,956,970) and under 300,000,000; before, Pillow's 89,478,485 refused it."""
+    path = tmp_path / "big.png"
+    Image.new("1", (10_000, 10_000), 1).save(path)
+    for limit in (Settings.max_image_pixels, 300_000_000):
+        im = open_image(path, max_pixels=limit)
+        assert im.size == (10_000, 10_000) and im.getpixel((5, 5)) == (255, 255, 255)
+        del im
+
+
+def test_own_limit_still_refuses_by_header(tmp_path: Path, pillow_limit: None) -> None:
+    path = tmp_path / "huge.png"
+    path.write_bytes(png_header_only(20_000, 10_000))  # 200 M pixels, no pixel data
+    with pytest.raises(ImageError, match="200,000,000 pixels exceeds the limit of 178,956,970"):
+        open_image(path)
+    path.write_bytes(png_header_only(20_000, 20_000))  # 400 M: above Pillow's raised error line
+    with pytest.raises(ImageError, match="400,000,000 pixels exceeds the limit of 300,000,000"):
+        open_image(path, max_pixels=300_000_000)
+
+
+def test_pillow_limit_only_ever_rises(tmp_path: Path, pillow_limit: None) -> None:
+    """Pillow's limit is process-wide: a call with a low limit must not lower it under another
+    thread asking for a high one; each call's own limit is applied by its own check."""
+    solid(tmp_path / "w.png", (0, 0, 0), size=(200, 100))
+    open_image(tmp_path / "w.png", max_pixels=300_000_000)
+    assert Image.MAX_IMAGE_PIXELS == 300_000_000
+    with pytest.raises(ImageError, match="20,000 pixels exceeds the limit of 10,000"):
+        open_image(tmp_path / "w.png", max_pixels=10_000)
+    assert Image.MAX_IMAGE_PIXELS == 300_000_000
+    assert open_image(tmp_path / "w.png", max_pixels=20_000).size == (200, 100)
+
+
+def test_cli_max_image_pixels_above_pillows_limit(tmp_path: Path, cache_dir: Path,
+                                                  pillow_limit: None) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    Image.new("1", (10_000, 10_000), 1).save(src / "big.png")
+    for i in range(3):
+        solid(src / f"s{i}.png", (70 * i, 0, 0))
+    code, text = build_cli(str(src), "--out", str(tmp_path / "o"), "--cache-dir",
+                           str(cache_dir), "--max-image-pixels", "300000000")
+    assert code == 0, text
+    report = (tmp_path / "o" / "report.txt").read_text()
+    assert "images placed:  4" in report and "images skipped: 0" in report

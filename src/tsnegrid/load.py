@@ -13,7 +13,7 @@ import glob
 import logging
 import os
 import stat
-import warnings
+import threading
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -197,6 +197,27 @@ def _to_rgb(im: Image.Image, background: tuple[int, int, int]) -> Image.Image:
     return im.convert("RGB") if im.mode != "RGB" else im
 
 
+_PILLOW_LIMIT_LOCK = threading.Lock()
+
+
+def _allow_in_pillow(max_pixels: int) -> None:
+    """Make Pillow's own decompression-bomb check no stricter than ``max_pixels``.
+
+    Pillow keeps one limit for the whole process (``Image.MAX_IMAGE_PIXELS``, 89,478,485: a
+    warning above it, an error above twice it), read by every plugin. Why this is safe across
+    threads: the limit is only ever raised, under a lock, to the largest ``max_pixels`` asked
+    for, never lowered or restored, so no call meets a Pillow check stricter than its own; and
+    each call refuses by its own check of the header's size (``open_image``) against its own
+    limit before any pixel is decoded, so a call with a lower limit still gets exactly that
+    limit. (Turning the warning into an error with ``warnings.catch_warnings`` instead, as
+    before, swaps the process-wide warning filters and is not thread-safe.)
+    """
+    with _PILLOW_LIMIT_LOCK:
+        current = Image.MAX_IMAGE_PIXELS
+        if current is not None and current < max_pixels:
+            Image.MAX_IMAGE_PIXELS = max_pixels
+
+
 def _opened(path: str | Path | BinaryIO) -> AbstractContextManager[BinaryIO]:
     """A path as an open regular file; a file object (the service passes an upload's bytes) as
     it is, left open for its owner."""
@@ -217,20 +238,19 @@ def open_image(
     raises for one file (codecs raise ``RuntimeError``, ``struct.error``, ``IndexError``, even
     ``MemoryError``) becomes that file's ``ImageError``, so one bad file never stops a build.
     """
+    _allow_in_pillow(max_pixels)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with _opened(path) as fp, Image.open(fp) as im:
-                w, h = im.size
-                if w * h > max_pixels:
-                    raise ImageError(f"{path}: {w}x{h} = {w * h:,} pixels exceeds the limit of "
-                                     f"{max_pixels:,} (possible decompression bomb)")
-                if min_side and im.format == "JPEG":
-                    scale = min(w, h) / min_side
-                    if scale >= 2:
-                        im.draft("RGB", (max(1, int(w / scale)), max(1, int(h / scale))))
-                im.load()
-                return _to_rgb(ImageOps.exif_transpose(im), background)
+        with _opened(path) as fp, Image.open(fp) as im:
+            w, h = im.size
+            if w * h > max_pixels:
+                raise ImageError(f"{path}: {w}x{h} = {w * h:,} pixels exceeds the limit of "
+                                 f"{max_pixels:,} (possible decompression bomb)")
+            if min_side and im.format == "JPEG":
+                scale = min(w, h) / min_side
+                if scale >= 2:
+                    im.draft("RGB", (max(1, int(w / scale)), max(1, int(h / scale))))
+            im.load()
+            return _to_rgb(ImageOps.exif_transpose(im), background)
     except ImageError:
         raise
     except FileNotFoundError as exc:
