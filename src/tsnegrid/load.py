@@ -44,7 +44,8 @@ class Skipped:
 
 @dataclass(frozen=True)
 class Discovery:
-    """Result of path discovery: the image paths in order, and the sources that gave nothing."""
+    """Result of path discovery: the image paths in order, and what was skipped with its reason
+    (sources that named nothing, paths that are not regular files)."""
 
     paths: tuple[Path, ...]
     skipped: tuple[Skipped, ...]
