@@ -80,7 +80,7 @@ def test_large_jpeg_decodes_at_reduced_size(tmp_path: Path) -> None:
     assert 224 <= min(out.size) < 800
 
 
-def _png_header_only(width: int, height: int) -> bytes:
+def png_header_only(width: int, height: int) -> bytes:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return (struct.pack(">I", len(data)) + kind + data
                 + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
@@ -92,7 +92,7 @@ def _png_header_only(width: int, height: int) -> bytes:
 
 def test_rejects_huge_dimension_png(tmp_path: Path) -> None:
     path = tmp_path / "bomb.png"
-    path.write_bytes(_png_header_only(100_000, 100_000))
+    path.write_bytes(png_header_only(100_000, 100_000))
     with pytest.raises(ImageError, match="bomb.png: refused.*exceeds.*limit"):
         open_image(path)
 

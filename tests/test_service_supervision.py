@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from service_helpers import Server, children_of, pid_alive, service_cache, start_server
+from tsnegrid.errors import ClusterError
 from tsnegrid.service import jobs
 from tsnegrid.service.apps import create_app
 from tsnegrid.service.config import ServiceConfig
@@ -128,7 +129,7 @@ def scheduler_gone() -> Exception:
     return FutureCancelledError("embed-chunk-0", "scheduler-connection-lost")
 
 
-@pytest.mark.parametrize("make_error", ["down", "gone"])
+@pytest.mark.parametrize("make_error", ["down", "gone", "cluster"])
 def test_losing_the_dask_scheduler_retries_the_job_and_names_the_scheduler(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_error: str) -> None:
     import tsnegrid.pipeline
@@ -142,6 +143,8 @@ def test_losing_the_dask_scheduler_retries_the_job_and_names_the_scheduler(
         calls.append(1)
         if make_error == "down":  # raised inside distributed's code, as Client(...) does
             raise scheduler_down(address)
+        if make_error == "cluster":  # the executor's own error, its cause suppressed
+            raise ClusterError(f"Dask scheduler at {address}: connection lost") from None
         raise RuntimeError("gathering results failed") from scheduler_gone()
 
     monkeypatch.setattr(tsnegrid.pipeline, "build", build)

@@ -36,6 +36,14 @@ class TsnegridCommand(click.Command):
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
+        except KeyboardInterrupt as exc:  # Ctrl-C: say what was kept, exit as shells expect
+            if ctx.find_root().params.get("debug"):
+                raise
+            note = str(exc) if isinstance(exc, errors.Interrupted) else (
+                "no output written; vectors embedded before it are in the embedding cache")
+            bars = not (ctx.find_root().params.get("quiet") or ctx.params.get("quiet_here"))
+            click.echo(f"{chr(10) if bars else ''}Interrupted: {note}", err=True)
+            ctx.exit(130)
         except errors.TsnegridError as exc:
             if ctx.find_root().params.get("debug"):
                 raise
@@ -45,7 +53,8 @@ class TsnegridCommand(click.Command):
         except OSError as exc:
             if ctx.find_root().params.get("debug"):
                 raise
-            click.echo(f"Error: {exc.filename or ''}: {exc.strerror or exc}", err=True)
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(f"Error: {where}{exc.strerror or exc}", err=True)
             ctx.exit(1)
         except Exception as exc:
             if ctx.find_root().params.get("debug"):
@@ -109,6 +118,22 @@ def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
     ctx.obj["quiet"] = quiet
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    if not debug:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_no_dask_errors)
+
+
+def _no_dask_errors(record: logging.LogRecord) -> bool:
+    """Drop Dask's own error logs (a lost scheduler logs ~35 lines of tracebacks): the build
+    reports that loss in one line; ``--debug`` shows them."""
+    return not (record.levelno >= logging.ERROR
+                and record.name.startswith(("distributed", "tornado")))
+
+
+def quiet_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--quiet`` after the subcommand too (``tsnegrid build ... --quiet``)."""
+    return click.option("--quiet", "-q", "quiet_here", is_flag=True,
+                        help="No progress bars or summary.")(command)
 
 
 @cli.command(cls=TsnegridCommand)
@@ -123,16 +148,18 @@ def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
               help="CSV or JSON of per-image fields (joined on path or file name), shown on "
                    "hover and as colours in the --html viewer.")
 @settings_options
+@quiet_option
 @click.pass_context
 def build(ctx: click.Context, sources: tuple[str, ...], out: Path, vectors: Path | None,
-          coords: Path | None, metadata: Path | None, **options: Any) -> None:
+          coords: Path | None, metadata: Path | None, quiet_here: bool,
+          **options: Any) -> None:
     """Build a grid from folders, globs or list files of images.
 
     Writes grid.jpg (or .png/.webp), layout.csv, layout.json and report.txt into --out.
     """
     from tsnegrid.pipeline import build as run_build
 
-    quiet = ctx.obj["quiet"]
+    quiet = ctx.obj["quiet"] or quiet_here
     settings = Settings(**options)
     layout = run_build(sources, out, settings, vectors=vectors, coords=coords,
                        metadata=metadata, progress=Bars(quiet))
@@ -153,13 +180,15 @@ def build(ctx: click.Context, sources: tuple[str, ...], out: Path, vectors: Path
               help="Output folder of an earlier build (holds layout.json).")
 @click.option("--max-moved", type=float, default=MAX_MOVED, show_default=True,
               help="Fraction of the old images that may change cell.")
+@quiet_option
 @click.pass_context
-def add(ctx: click.Context, sources: tuple[str, ...], out: Path, max_moved: float) -> None:
+def add(ctx: click.Context, sources: tuple[str, ...], out: Path, max_moved: float,
+        quiet_here: bool) -> None:
     """Add new images to an existing layout: old images keep their cells (but for at most
     --max-moved of them), new ones go next to their look-alikes, the grid grows when full."""
     from tsnegrid.pipeline import add as run_add
 
-    quiet = ctx.obj["quiet"]
+    quiet = ctx.obj["quiet"] or quiet_here
     result = run_add(sources, out, max_moved=max_moved, progress=Bars(quiet))
     if not quiet:
         lay = result.layout

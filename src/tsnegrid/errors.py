@@ -42,3 +42,13 @@ class SolverError(TsnegridError):
 
 class ModelError(TsnegridError):
     """An embedding model cannot be loaded, exported or run."""
+
+
+class ClusterError(TsnegridError, ConnectionError):
+    """The Dask scheduler cannot be reached, stopped answering or was lost: not the input's fault,
+    so the same work may be tried again once the cluster is back."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a build, raised after the work done so far was saved; the message says
+    what was kept (a ``KeyboardInterrupt``, so code that handles Ctrl-C still sees one)."""

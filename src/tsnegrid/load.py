@@ -2,17 +2,24 @@
 
 Order is stable and documented: sources in the order given; a folder's files (recursive) and a
 glob's matches sorted by path; a list file's paths in the file's order. A path seen twice is kept
-once, at its first place.
+once, at its first place. Only regular files are ever read; every other path that a source names
+(and every folder entry named like an image) is skipped with its reason.
 """
 
 from __future__ import annotations
 
+import errno
 import glob
 import logging
-import warnings
+import os
+import stat
+import threading
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from io import BufferedReader
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageColor, ImageOps, UnidentifiedImageError
@@ -21,7 +28,8 @@ from tsnegrid.errors import ImageError, InputError
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff",
+                            ".avif"})
 LIST_SUFFIXES = frozenset({".txt", ".lst", ".list"})
 GLOB_CHARS = frozenset("*?[")
 
@@ -36,20 +44,88 @@ class Skipped:
 
 @dataclass(frozen=True)
 class Discovery:
-    """Result of path discovery: the image paths in order, and the sources that gave nothing."""
+    """Result of path discovery: the image paths in order, and what was skipped with its reason
+    (sources that named nothing, paths that are not regular files)."""
 
     paths: tuple[Path, ...]
     skipped: tuple[Skipped, ...]
 
 
-def _from_list_file(list_file: Path) -> list[Path]:
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISSOCK, "a socket"))
+
+
+def _not_regular(mode: int) -> str:
+    kind = next((name for test, name in _KINDS if test(mode)), "a special file")
+    return f"not a regular file ({kind})"
+
+
+def _os_problem(path: str | Path, exc: OSError) -> str:
+    if isinstance(exc, FileNotFoundError) and os.path.islink(path):
+        return f"broken symlink (its target {os.readlink(path)} does not exist)"
+    if isinstance(exc, FileNotFoundError):
+        return "no such file"
+    if exc.errno == errno.ELOOP:
+        return "symlink loop (too many levels of symbolic links)"
+    return f"cannot read ({exc.strerror or exc})"
+
+
+def file_problem(path: str | Path) -> str | None:
+    """Why ``path`` cannot be read as a file, or None for a regular file (symlinks followed).
+
+    Devices, FIFOs, sockets and folders are never read: ``/dev/zero`` would read until memory
+    runs out and a FIFO would block forever.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        return _os_problem(path, exc)
+    return None if stat.S_ISREG(mode) else _not_regular(mode)
+
+
+def open_regular(path: str | Path) -> BufferedReader:
+    """Open a regular file for reading; raise ``ImageError`` naming why anything else is refused.
+
+    Checked before opening (opening a device can itself act) and again on the open descriptor
+    (the path may have been swapped in between); ``O_NONBLOCK`` keeps even that open from waiting.
+    """
+    problem = file_problem(path)
+    if problem is None:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as exc:
+            problem = _os_problem(path, exc)
+        else:
+            mode = os.fstat(fd).st_mode
+            if stat.S_ISREG(mode):
+                return os.fdopen(fd, "rb")
+            os.close(fd)
+            problem = _not_regular(mode)
+    raise ImageError(f"{path}: {problem}")
+
+
+def _from_list_file(list_file: Path) -> tuple[list[Path], str | None]:
+    try:
+        with open_regular(list_file) as f:
+            text = f.read().decode("utf-8")
+    except ImageError as exc:
+        return [], str(exc).split(": ", 1)[-1]
+    except OSError as exc:
+        return [], _os_problem(list_file, exc)
+    except UnicodeDecodeError as exc:
+        return [], f"list file is not UTF-8 text ({exc.reason} at byte {exc.start})"
     out = []
-    for line in list_file.read_text(encoding="utf-8").splitlines():
+    for line in text.splitlines():
         line = line.strip()
         if line and not line.startswith("#"):
             p = Path(line).expanduser()
             out.append(p if p.is_absolute() else list_file.parent / p)
-    return out
+    return out, None
+
+
+def _sorted(paths: Iterable[Path]) -> list[Path]:
+    return sorted(paths, key=lambda f: f.as_posix())
 
 
 def _expand(source: str | Path) -> tuple[list[Path], str | None]:
@@ -57,22 +133,29 @@ def _expand(source: str | Path) -> tuple[list[Path], str | None]:
     text = str(source)
     p = Path(text).expanduser()
     if p.is_dir():
-        found = sorted((f for f in p.rglob("*") if f.is_file()
-                        and f.suffix.lower() in IMAGE_SUFFIXES), key=lambda f: f.as_posix())
+        # Every entry named like an image, readable or not: those that are not regular files
+        # (broken links, FIFOs, folders named *.jpg) are then reported, not silently dropped.
+        found = _sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
         return found, None if found else "folder holds no image files"
-    if p.is_file():
+    if os.path.lexists(p):
+        if (problem := file_problem(p)) is not None:
+            return [], problem
         if p.suffix.lower() in LIST_SUFFIXES:
-            return _from_list_file(p), None
+            return _from_list_file(p)
         return [p], None
     if GLOB_CHARS & set(text):
-        found = sorted((Path(f) for f in glob.glob(text, recursive=True) if Path(f).is_file()),
-                       key=lambda f: f.as_posix())
+        found = _sorted(f for f in map(Path, glob.glob(text, recursive=True))
+                        if not f.is_dir() or f.suffix.lower() in IMAGE_SUFFIXES)
         return found, None if found else "pattern matches no files"
     return [], "no such file or folder"
 
 
 def discover(sources: Sequence[str | Path]) -> Discovery:
-    """Expand sources into unique image paths in a stable order."""
+    """Expand sources into unique image paths in a stable order.
+
+    Only regular files are kept; any other path named (a device, a FIFO, a broken symlink) is
+    skipped with its reason, as is a source that names nothing.
+    """
     seen: set[Path] = set()
     paths: list[Path] = []
     skipped: list[Skipped] = []
@@ -81,6 +164,9 @@ def discover(sources: Sequence[str | Path]) -> Discovery:
         if problem:
             skipped.append(Skipped(str(source), problem))
         for f in found:
+            if (problem := file_problem(f)) is not None:
+                skipped.append(Skipped(str(f), problem))
+                continue
             key = f.resolve()
             if key not in seen:
                 seen.add(key)
@@ -112,6 +198,33 @@ def _to_rgb(im: Image.Image, background: tuple[int, int, int]) -> Image.Image:
     return im.convert("RGB") if im.mode != "RGB" else im
 
 
+_PILLOW_LIMIT_LOCK = threading.Lock()
+
+
+def _allow_in_pillow(max_pixels: int) -> None:
+    """Make Pillow's own decompression-bomb check no stricter than ``max_pixels``.
+
+    Pillow keeps one limit for the whole process (``Image.MAX_IMAGE_PIXELS``, 89,478,485: a
+    warning above it, an error above twice it), read by every plugin. Why this is safe across
+    threads: the limit is only ever raised, under a lock, to the largest ``max_pixels`` asked
+    for, never lowered or restored, so no call meets a Pillow check stricter than its own; and
+    each call refuses by its own check of the header's size (``open_image``) against its own
+    limit before any pixel is decoded, so a call with a lower limit still gets exactly that
+    limit. (Turning the warning into an error with ``warnings.catch_warnings`` instead, as
+    before, swaps the process-wide warning filters and is not thread-safe.)
+    """
+    with _PILLOW_LIMIT_LOCK:
+        current = Image.MAX_IMAGE_PIXELS
+        if current is not None and current < max_pixels:
+            Image.MAX_IMAGE_PIXELS = max_pixels
+
+
+def _opened(path: str | Path | BinaryIO) -> AbstractContextManager[BinaryIO]:
+    """A path as an open regular file; a file object (the service passes an upload's bytes) as
+    it is, left open for its owner."""
+    return open_regular(path) if isinstance(path, (str, os.PathLike)) else nullcontext(path)
+
+
 def open_image(
     path: str | Path,
     *,
@@ -122,22 +235,23 @@ def open_image(
     """Decode one image to RGB, oriented by EXIF; raise ``ImageError`` naming the problem.
 
     ``min_side`` lets large JPEGs decode at reduced size (draft mode) while keeping both sides at
-    least that large. Images above ``max_pixels`` are refused before decoding.
+    least that large. Images above ``max_pixels`` are refused before decoding. Whatever a decoder
+    raises for one file (codecs raise ``RuntimeError``, ``struct.error``, ``IndexError``, even
+    ``MemoryError``) becomes that file's ``ImageError``, so one bad file never stops a build.
     """
+    _allow_in_pillow(max_pixels)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                w, h = im.size
-                if w * h > max_pixels:
-                    raise ImageError(f"{path}: {w}x{h} = {w * h:,} pixels exceeds the limit of "
-                                     f"{max_pixels:,} (possible decompression bomb)")
-                if min_side and im.format == "JPEG":
-                    scale = min(w, h) / min_side
-                    if scale >= 2:
-                        im.draft("RGB", (max(1, int(w / scale)), max(1, int(h / scale))))
-                im.load()
-                return _to_rgb(ImageOps.exif_transpose(im), background)
+        with _opened(path) as fp, Image.open(fp) as im:
+            w, h = im.size
+            if w * h > max_pixels:
+                raise ImageError(f"{path}: {w}x{h} = {w * h:,} pixels exceeds the limit of "
+                                 f"{max_pixels:,} (possible decompression bomb)")
+            if min_side and im.format == "JPEG":
+                scale = min(w, h) / min_side
+                if scale >= 2:
+                    im.draft("RGB", (max(1, int(w / scale)), max(1, int(h / scale))))
+            im.load()
+            return _to_rgb(ImageOps.exif_transpose(im), background)
     except ImageError:
         raise
     except FileNotFoundError as exc:
@@ -149,15 +263,5 @@ def open_image(
         raise ImageError(f"{path}: {reason}") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(f"{path}: cannot decode ({exc})") from exc
-
-
-def check_readable(paths: Iterable[Path]) -> list[Skipped]:
-    """Paths that are empty files (cheap check before decoding)."""
-    out = []
-    for p in paths:
-        try:
-            if p.stat().st_size == 0:
-                out.append(Skipped(str(p), "empty file (0 bytes)"))
-        except OSError as exc:
-            out.append(Skipped(str(p), f"cannot read ({exc.strerror})"))
-    return out
+    except Exception as exc:  # a decoder's own failure: this file's reason, not the build's
+        raise ImageError(f"{path}: cannot decode ({type(exc).__name__}: {exc})") from exc

@@ -60,6 +60,9 @@ class Settings:
                            "(0: in this process).")
     scheduler: str = _opt("", "Embed on the Dask cluster at this scheduler address "
                               "(e.g. tcp://host:8786).")
+    scheduler_timeout: float = _opt(30.0, "Seconds the Dask scheduler may take to connect, or to "
+                                          "answer while the build waits on it, before the build "
+                                          "stops with an error naming it.")
     max_pixels: int = _opt(400_000_000, "Refuse a mosaic larger than this many pixels.")
     max_image_pixels: int = _opt(178_956_970, "Refuse decoding an image larger than this "
                                               "(decompression-bomb guard).")
@@ -85,6 +88,9 @@ class Settings:
         if not 0 < self.colour_weight <= 10:
             raise InputError(f"colour_weight must be in (0, 10], got {self.colour_weight}")
         check_dedupe(self.dedupe)
+        if not self.scheduler_timeout > 0:
+            raise InputError(f"scheduler_timeout must be a positive number of seconds, got "
+                             f"{self.scheduler_timeout}")
         if self.refine not in REFINE_MODES:
             raise InputError(f"refine must be one of {', '.join(REFINE_MODES)}, got "
                              f"{self.refine!r}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,12 +20,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tsnegrid.embed.base import Embedder
-from tsnegrid.embed.batches import compute_vectors, embed_chunk
+from tsnegrid.embed.batches import embed_chunk, iter_vectors
 from tsnegrid.embed.cache import EmbeddingCache
 from tsnegrid.embed.config import EmbedConfig
 from tsnegrid.embed.executor import Executor, make_executor
-from tsnegrid.errors import ImageError, InputError
-from tsnegrid.load import Skipped
+from tsnegrid.errors import ImageError, InputError, Interrupted
+from tsnegrid.load import Skipped, open_regular
 from tsnegrid.progress import ProgressFn, no_progress
 from tsnegrid.settings import Settings
 
@@ -80,14 +81,15 @@ class Embedded:
 
 
 def content_digest(path: Path) -> str:
-    """sha256 of the file's bytes; raises ``ImageError`` when unreadable or empty."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ImageError(f"{path}: cannot read ({exc.strerror or exc})") from exc
-    if not data:
-        raise ImageError(f"{path}: empty file (0 bytes)")
-    return hashlib.sha256(data).hexdigest()
+    """sha256 of the file's bytes, streamed; raises ``ImageError`` when the path is not a regular
+    file (a device or FIFO is never read), unreadable or empty."""
+    with open_regular(path) as f:
+        try:
+            if os.fstat(f.fileno()).st_size == 0:
+                raise ImageError(f"{path}: empty file (0 bytes)")
+            return hashlib.file_digest(f, "sha256").hexdigest()
+        except OSError as exc:
+            raise ImageError(f"{path}: cannot read ({exc.strerror or exc})") from exc
 
 
 def _gather(known: dict[str, NDArray[np.float32]], order: list[str]) -> NDArray[np.float32]:
@@ -106,6 +108,74 @@ def _gather(known: dict[str, NDArray[np.float32]], order: list[str]) -> NDArray[
 
 def _reason(error: ImageError | str) -> str:
     return str(error).split(": ", 1)[-1]
+
+
+Group = list[tuple[str, int]]
+"""(content digest, index of its first path) of the images embedded together."""
+
+
+def _results(items: Group, paths: Sequence[Path], embedder: Embedder, config: EmbedConfig,
+             executor: Executor | None) -> Iterator[tuple[Group, Sequence[object]]]:
+    """Each group of items with its results, as groups finish: chunks of ``CHUNK`` images on a
+    distributed executor, inference batches in this process."""
+    if executor is not None and executor.distributed:
+        chunks = [items[k:k + CHUNK] for k in range(0, len(items), CHUNK)]
+        done = executor.map(embed_chunk, [[paths[i] for _, i in c] for c in chunks], config)
+        try:
+            for n, res in done:
+                yield chunks[n], res
+        finally:
+            close_iterator(done)
+        return
+    size = config.batch_size
+    batches = iter_vectors([paths[i] for _, i in items], embedder, config)
+    try:
+        for k, batch in enumerate(batches):
+            yield items[k * size:(k + 1) * size], batch
+    finally:
+        close_iterator(batches)
+
+
+class _Work:
+    """Vectors as they are computed, saved to the cache every ``CHUNK`` of them (and, on Ctrl-C,
+    at once), so an interrupted or failed run keeps what it finished."""
+
+    def __init__(self, model_id: str, cache: EmbeddingCache | None, total: int,
+                 progress: ProgressFn) -> None:
+        self.model_id, self.cache, self.total, self.progress = model_id, cache, total, progress
+        self.vectors: dict[str, NDArray[np.float32]] = {}
+        self.unsaved: dict[str, NDArray[np.float32]] = {}
+        self.failed: dict[str, str] = {}
+        self.computed = self.done = 0
+
+    def run(self, groups: Iterator[tuple[Group, Sequence[object]]]) -> None:
+        try:
+            for group, res in groups:
+                for (d, _), r in zip(group, res, strict=True):
+                    if isinstance(r, (ImageError, str)):
+                        self.failed[d] = _reason(r)
+                    else:
+                        self.vectors[d] = self.unsaved[d] = np.asarray(r, dtype=np.float32)
+                        self.computed += 1
+                self.done += len(group)
+                if len(self.unsaved) >= CHUNK:
+                    self.save()
+                self.progress("embed", self.done, self.total)
+        finally:  # also on a lost cluster or Ctrl-C: keep what is done
+            close_iterator(groups)
+            self.save()
+
+    def save(self) -> None:
+        if self.cache is not None and self.unsaved:
+            self.cache.put_many(self.model_id, self.unsaved)
+        self.unsaved = {}
+
+
+def close_iterator(it: Iterator[object]) -> None:
+    """Close a generator now (its ``finally`` runs here, not whenever it is collected)."""
+    close = getattr(it, "close", None)
+    if close is not None:
+        close()
 
 
 def embed_images(
@@ -139,40 +209,23 @@ def embed_images(
     log.info("%d readable files, %d distinct, %d cached, %d to embed", len(digests), distinct,
              distinct - len(todo), len(todo))
     items = list(todo.items())
-    chunks = [items[k:k + CHUNK] for k in range(0, len(items), CHUNK)]
-    failed: dict[str, str] = {}
-    done = computed = 0
     progress("embed", 0, len(items))
-    results: Iterator[Sequence[NDArray[np.float32] | ImageError | str]]
-    if executor is not None and executor.distributed:
-        results = executor.map(embed_chunk, [[paths[i] for _, i in c] for c in chunks], config)
-    else:
-
-        def within_chunk(stage: str, n: int, total: int) -> None:
-            progress("embed", done + n, len(items))
-
-        results = (compute_vectors([paths[i] for _, i in c], embedder, config, within_chunk)
-                   for c in chunks)
-    for chunk, res in zip(chunks, results, strict=True):
-        fresh = {}
-        for (d, _), r in zip(chunk, res, strict=True):
-            if isinstance(r, (ImageError, str)):
-                failed[d] = _reason(r)
-            else:
-                fresh[d] = np.asarray(r, dtype=np.float32)
-        known.update(fresh)
-        computed += len(fresh)
-        if cache and fresh:
-            cache.put_many(embedder.model_id, fresh)
-        done += len(chunk)
-        progress("embed", done, len(items))
+    work = _Work(embedder.model_id, cache, len(items), progress)
+    try:
+        work.run(_results(items, paths, embedder, config, executor))
+    except KeyboardInterrupt:
+        where = f"are saved in {cache.path}" if cache else "are lost (no cache)"
+        raise Interrupted(f"{work.computed:,} of {len(items):,} vectors to compute were done "
+                          f"and {where}; the same command resumes from there") from None
+    known.update(work.vectors)
+    failed = work.failed
     for i, d in digests.items():
         if d in failed:
             skipped[i] = Skipped(str(paths[i]), failed[d])
     kept = [i for i in range(len(paths)) if i not in skipped]
     vectors = _gather(known, [digests[i] for i in kept])
     ordered = tuple(skipped[i] for i in sorted(skipped))
-    return Embedded(vectors, np.asarray(kept, dtype=np.int64), ordered, computed,
+    return Embedded(vectors, np.asarray(kept, dtype=np.int64), ordered, work.computed,
                     embedder.model_id)
 
 
@@ -182,7 +235,7 @@ def embed_files(paths: Sequence[Path], config: EmbedConfig,
     cache folder, on its executor (this process, a local or a remote Dask cluster)."""
     embedder = embedder_for(config)
     cache = EmbeddingCache(config.cache_dir / "embeddings.sqlite")
-    executor = make_executor(config.scheduler, config.workers)
+    executor = make_executor(config.scheduler, config.workers, config.scheduler_timeout)
     try:
         return embed_images(paths, embedder, cache, config=config, executor=executor,
                             progress=progress)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
@@ -28,13 +28,14 @@ def _decode(path: Path, embedder: Embedder, config: EmbedConfig) -> Result:
         return exc
 
 
-def compute_vectors(paths: Sequence[Path], embedder: Embedder, config: EmbedConfig,
-                    progress: ProgressFn = no_progress) -> list[Result]:
-    """One vector (or the decoding error) per path; the next batch decodes during inference."""
-    out: list[Result] = []
+def iter_vectors(paths: Sequence[Path], embedder: Embedder,
+                 config: EmbedConfig) -> Iterator[list[Result]]:
+    """One list per batch: a vector (or the decoding error) per path; the next batch decodes
+    during inference. Closing the iterator (or Ctrl-C) drops the decodes not yet started."""
     size = config.batch_size
     batches = [list(paths[k:k + size]) for k in range(0, len(paths), size)]
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    pool = ThreadPoolExecutor(max_workers=2)
+    try:
 
         def submit(batch: list[Path]) -> list[Future[Result]]:
             return [pool.submit(_decode, p, embedder, config) for p in batch]
@@ -49,8 +50,18 @@ def compute_vectors(paths: Sequence[Path], embedder: Embedder, config: EmbedConf
                 vecs = embedder.embed_batch(np.stack(arrays))
                 for i, v in zip(good, vecs, strict=True):
                     decoded[i] = v
-            out.extend(decoded)
-            progress("embed", len(out), len(paths))
+            yield decoded
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def compute_vectors(paths: Sequence[Path], embedder: Embedder, config: EmbedConfig,
+                    progress: ProgressFn = no_progress) -> list[Result]:
+    """One vector (or the decoding error) per path, in order."""
+    out: list[Result] = []
+    for batch in iter_vectors(paths, embedder, config):
+        out.extend(batch)
+        progress("embed", len(out), len(paths))
     return out
 
 

@@ -14,6 +14,7 @@ class EmbeddingCache:
     """Vectors stored as float32 blobs; a re-run embeds only files it has not seen."""
 
     def __init__(self, path: Path) -> None:
+        self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self.conn = sqlite3.connect(path, timeout=60)
         self.conn.execute("PRAGMA journal_mode=WAL")

@@ -23,6 +23,7 @@ class EmbedConfig:
     colour_weight: float = Settings.colour_weight
     scheduler: str = ""
     workers: int = 0
+    scheduler_timeout: float = Settings.scheduler_timeout
 
     @classmethod
     def from_settings(cls, s: Settings) -> EmbedConfig:
@@ -32,4 +33,5 @@ class EmbedConfig:
         return cls(model=s.model, cache_dir=s.cache_dir, threads=s.threads,
                    batch_size=s.batch_size, background=parse_colour(s.background),
                    max_pixels=s.max_image_pixels, features=s.features,
-                   colour_weight=s.colour_weight, scheduler=s.scheduler, workers=s.workers)
+                   colour_weight=s.colour_weight, scheduler=s.scheduler, workers=s.workers,
+                   scheduler_timeout=s.scheduler_timeout)

@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 from sqlalchemy import select
 
-from tsnegrid.errors import InputError, TsnegridError
+from tsnegrid.errors import ClusterError, InputError, TsnegridError
 from tsnegrid.layout import Layout
 from tsnegrid.service import incremental, jobs
 from tsnegrid.service.config import ServiceConfig
@@ -65,6 +65,8 @@ def scheduler_lost(exc: BaseException, scheduler: str) -> str | None:
     if not scheduler:
         return None
     for e in _chain(exc):
+        if isinstance(e, ClusterError):  # the executor's own word: it names the address
+            return f"{str(e).splitlines()[0][:300]} (not the job's fault)"
         if _from_dask(e) and isinstance(e, OSError | TimeoutError | CancelledError):
             detail = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
             return (f"lost the Dask scheduler at {scheduler} ({type(e).__name__}: {detail}; "
