@@ -102,6 +102,12 @@ class Settings:
 IMAGE_FORMATS = ("jpg", "png", "webp")
 REFINE_MODES = ("auto", "on", "off")
 FEATURES = ("semantic", "colour", "both")
+#: Names of the reducers (``tsnegrid.reduce.REDUCERS`` maps each to its function) and of the
+#: assignment costs; here so that the CLI lists them without importing the stages.
+REDUCER_NAMES = ("tsne", "umap", "pca")
+ASSIGN_METRICS = ("sqeuclidean", "euclidean")
+#: Share of the old images that ``tsnegrid add`` may move to another cell, at most.
+MAX_MOVED = 0.03
 
 
 def check_dedupe(threshold: float) -> None:
