@@ -63,7 +63,7 @@ class Settings:
     max_pixels: int = _opt(400_000_000, "Refuse a mosaic larger than this many pixels.")
     max_image_pixels: int = _opt(178_956_970, "Refuse decoding an image larger than this "
                                               "(decompression-bomb guard).")
-    cache_dir: Path = _opt(None, "Cache for exported models and embeddings "
+    cache_dir: Path = _opt(None, "Cache for embeddings "
                                  "(default $TSNEGRID_CACHE or ~/.cache/tsnegrid).")
 
     def __post_init__(self) -> None:
