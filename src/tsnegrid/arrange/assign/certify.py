@@ -8,18 +8,18 @@ within ``(N + spare cells) * eps`` of the optimum over ALL assignments when
 
 These are the LP duals u_i = -t_i, v_j = -p_j made eps-feasible. Prices are >= min(p), so only
 cells with cost(i, j) < t_i - min(p) can violate the first condition: the check scans that ball
-around each point and never forms an N x M matrix.
+around each point in parallel and never forms an N x M matrix.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from tsnegrid.arrange.assign.geometry import pair_cost
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def violations(px, py, rows, cols, metric, assigned, prices, eps,
                keep):  # pragma: no cover - compiled
     """For each point, up to ``keep`` cells that break eps-slackness, most violated first.
@@ -27,21 +27,23 @@ def violations(px, py, rows, cols, metric, assigned, prices, eps,
     Returns (cells, n_violations, worst) where ``cells`` is N x keep with -1 padding,
     ``n_violations`` counts all violating pairs and ``worst`` is the largest violation beyond eps.
     """
-    # scalar loops only (serial, no array reductions): each array-level call compiles a
-    # generic implementation, and those were most of this kernel's first-run compile time
+    # scalar loops around the parallel one, no array-level calls: each of those compiled a
+    # generic implementation, and they were most of this kernel's first-run compile time
     n = px.size
     pmin = np.inf
     for j in range(prices.size):
         pmin = min(pmin, prices[j])
     out = np.empty((n, keep), dtype=np.int64)
     vals = np.empty((n, keep), dtype=np.float64)
-    for i in range(n):
+    counts = np.empty(n, dtype=np.int64)
+    worst = np.empty(n, dtype=np.float64)
+    for i in prange(n):
         for q in range(keep):
             out[i, q] = -1
             vals[i, q] = np.inf
-    count = 0
-    worst = 0.0
-    for i in range(n):
+        counts[i] = 0
+        worst[i] = 0.0
+    for i in prange(n):
         x = px[i]
         y = py[i]
         s = assigned[i]
@@ -64,8 +66,8 @@ def violations(px, py, rows, cols, metric, assigned, prices, eps,
                 j = r * cols + c
                 v = cost + prices[j]
                 if v < limit:
-                    count += 1
-                    worst = max(worst, limit - v)
+                    counts[i] += 1
+                    worst[i] = max(worst[i], limit - v)
                     # keep the most violated cells: replace the largest stored value
                     slot = 0
                     for q in range(1, keep):
@@ -74,7 +76,12 @@ def violations(px, py, rows, cols, metric, assigned, prices, eps,
                     if v < vals[i, slot]:
                         vals[i, slot] = v
                         out[i, slot] = j
-    return out, count, worst
+    count = 0
+    most = 0.0
+    for i in range(n):
+        count += counts[i]
+        most = max(most, worst[i])
+    return out, count, most
 
 
 @njit(cache=True)
