@@ -19,7 +19,7 @@ def test_lite0_onnx_matches_eager_torch(cache_dir: Path, tmp_path: Path) -> None
     torch = pytest.importorskip("torch")
     from efficientnet_lite_pytorch import EfficientNet
 
-    from tsnegrid.embed.lite0 import weights_path
+    from tsnegrid.embed.export import weights_path
     from tsnegrid.load import open_image
 
     embedder = make_embedder("lite0", cache_dir)
@@ -35,12 +35,12 @@ def test_lite0_onnx_matches_eager_torch(cache_dir: Path, tmp_path: Path) -> None
     assert x.min() >= -1.0 and x.max() <= 1.0
 
 
-def test_export_is_cached_by_weights_and_settings(cache_dir: Path) -> None:
+def test_lite0_runs_the_shipped_file_without_torch(cache_dir: Path) -> None:
     path, model_id = onnx_path(cache_dir)
-    mtime = path.stat().st_mtime_ns
-    again, same_id = onnx_path(cache_dir)
-    assert again == path and same_id == model_id and path.stat().st_mtime_ns == mtime
+    assert path.is_file() and path.parent.name == "models"
     assert model_id in path.name and "s224" in path.name
+    assert (path.parent / "NOTICE.md").is_file()
+    assert (path.parent / "LICENSE-Apache-2.0.txt").is_file()
 
 
 def test_rerun_embeds_nothing_new_and_skips_bad_files(cache_dir: Path, tmp_path: Path) -> None:

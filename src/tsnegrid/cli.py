@@ -1,4 +1,9 @@
-"""Command line: a thin layer that parses options into ``Settings`` and calls the library."""
+"""Command line: a thin layer that parses options into ``Settings`` and calls the library.
+
+Only click and the light ``settings``/``errors`` modules load at start-up; every stage (numpy,
+scipy, numba, onnxruntime, the service's FastAPI) is imported inside the command that runs it,
+so ``--help`` and option errors answer at once.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +12,15 @@ import sys
 from collections.abc import Callable
 from dataclasses import MISSING, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import numpy as np
 
 from tsnegrid import errors
-from tsnegrid import reduce as reduce_mod
-from tsnegrid.arrange import assign as assign_mod
-from tsnegrid.arrange.grid import parse_grid
-from tsnegrid.arrange.incremental import MAX_MOVED
-from tsnegrid.settings import Settings
+from tsnegrid.settings import ASSIGN_METRICS, MAX_MOVED, REDUCER_NAMES, Settings
+
+if TYPE_CHECKING:
+    import numpy as np
 
 EXIT_CODES: list[tuple[type[BaseException], int]] = [
     (errors.NoImagesError, 3),
@@ -197,6 +200,8 @@ def add(ctx: click.Context, sources: tuple[str, ...], out: Path, max_moved: floa
 
 
 def _load_npy(path: Path, what: str) -> np.ndarray:
+    import numpy as np
+
     try:
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
@@ -210,14 +215,17 @@ def _load_npy(path: Path, what: str) -> np.ndarray:
               help="Output .npy: cell index row*cols+col per point.")
 @click.option("--method", default=Settings.assign, show_default=True,
               help="Solver: auto or one of the registered solvers.")
-@click.option("--metric", type=click.Choice(list(assign_mod.METRICS)), default="sqeuclidean",
+@click.option("--metric", type=click.Choice(list(ASSIGN_METRICS)), default="sqeuclidean",
               show_default=True, help="Cost between a point and a cell centre.")
 @click.option("--fit/--no-fit", default=True, show_default=True,
               help="Scale the points onto the grid first (off: points are in grid units).")
 def assign_cmd(points: Path, grid_text: str, out: Path, method: str, metric: str,
                fit: bool) -> None:
     """Snap N x 2 points to distinct grid cells, minimising total cost."""
-    from tsnegrid.arrange.grid import fit_to_grid
+    import numpy as np
+
+    from tsnegrid.arrange import assign as assign_mod
+    from tsnegrid.arrange.grid import fit_to_grid, parse_grid
 
     shape = parse_grid(grid_text)
     if shape is None:
@@ -235,10 +243,14 @@ def assign_cmd(points: Path, grid_text: str, out: Path, method: str, metric: str
 @click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Output .npy: N x 2 float.")
 @click.option("--method", default=Settings.reducer, show_default=True,
-              type=click.Choice(list(reduce_mod.REDUCERS)), help="Reduction method.")
+              type=click.Choice(list(REDUCER_NAMES)), help="Reduction method.")
 @click.option("--seed", default=Settings.seed, show_default=True, type=int, help="Random seed.")
 def reduce_cmd(vectors: Path, out: Path, method: str, seed: int) -> None:
     """Reduce N x D vectors to N x 2 points."""
+    import numpy as np
+
+    from tsnegrid import reduce as reduce_mod
+
     coords = reduce_mod.reduce(_load_npy(vectors, "vectors"), method=method, seed=seed)
     np.save(out, coords)
 

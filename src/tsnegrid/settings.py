@@ -66,7 +66,7 @@ class Settings:
     max_pixels: int = _opt(400_000_000, "Refuse a mosaic larger than this many pixels.")
     max_image_pixels: int = _opt(178_956_970, "Refuse decoding an image larger than this "
                                               "(decompression-bomb guard).")
-    cache_dir: Path = _opt(None, "Cache for exported models and embeddings "
+    cache_dir: Path = _opt(None, "Cache for embeddings "
                                  "(default $TSNEGRID_CACHE or ~/.cache/tsnegrid).")
 
     def __post_init__(self) -> None:
@@ -108,6 +108,12 @@ class Settings:
 IMAGE_FORMATS = ("jpg", "png", "webp")
 REFINE_MODES = ("auto", "on", "off")
 FEATURES = ("semantic", "colour", "both")
+#: Names of the reducers (``tsnegrid.reduce.REDUCERS`` maps each to its function) and of the
+#: assignment costs; here so that the CLI lists them without importing the stages.
+REDUCER_NAMES = ("tsne", "umap", "pca")
+ASSIGN_METRICS = ("sqeuclidean", "euclidean")
+#: Share of the old images that ``tsnegrid add`` may move to another cell, at most.
+MAX_MOVED = 0.03
 
 
 def check_dedupe(threshold: float) -> None:

@@ -19,13 +19,12 @@ from scipy.optimize import linear_sum_assignment
 
 from tsnegrid.arrange import refine as refine_mod
 from tsnegrid.errors import InputError
+from tsnegrid.settings import MAX_MOVED
 
 log = logging.getLogger(__name__)
 
 #: Old images whose mean cell is a new image's target.
 NEIGHBOURS = 5
-#: Share of the old images that may change cell, at most.
-MAX_MOVED = 0.03
 #: Grid distance (cells) from a new image's target within which old images may move.
 REACH_MOVED = 3.0
 #: Refinement passes over the movable images.

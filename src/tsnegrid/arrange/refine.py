@@ -146,9 +146,19 @@ def _swap_pass(board: NDArray[np.int64], pos: NDArray[np.int64], x: NDArray[np.f
     """
     np.random.seed(seed)
     m = rows * cols
-    which = np.flatnonzero(movable)
-    if len(which) == 0:
+    # scalar loops instead of np.flatnonzero: its compiled form cost a second on the first run
+    n_mobile = 0
+    for i in range(len(movable)):
+        if movable[i]:
+            n_mobile += 1
+    if n_mobile == 0:
         return 0
+    which = np.empty(n_mobile, np.int64)
+    n_mobile = 0
+    for i in range(len(movable)):
+        if movable[i]:
+            which[n_mobile] = i
+            n_mobile += 1
     group = np.empty(k, np.int64)
     in_group = np.zeros(m, np.bool_)
     cost = np.empty((k, k))
@@ -164,7 +174,8 @@ def _swap_pass(board: NDArray[np.int64], pos: NDArray[np.int64], x: NDArray[np.f
             cr, cc = centre // cols, centre % cols
             group[0] = centre
             in_group[centre] = True
-            g = draw_window(group, in_group, 1, cr, cc, board, movable, rows, cols, reach)
+            g = draw_window(group, in_group, np.int64(1), cr, cc, board, movable, rows, cols,
+                            reach)
         else:
             a = which[np.random.randint(len(which))]
             b = knn[a, np.random.randint(knn.shape[1])]

@@ -94,7 +94,8 @@ def _smooth_pass(board: NDArray[np.int64], pos: NDArray[np.int64], x: NDArray[np
     everyone = np.ones(len(pos), np.bool_)
     for _ in range(n_groups):
         cr, cc = np.random.randint(rows), np.random.randint(cols)
-        g = draw_window(group, in_group, 0, cr, cc, board, everyone, rows, cols, reach)
+        g = draw_window(group, in_group, np.int64(0), cr, cc, board, everyone, rows, cols,
+                        reach)
         if g >= 2:
             for i in range(g):
                 items[i] = board[group[i]]

@@ -11,16 +11,25 @@ from numpy.typing import NDArray
 @njit(cache=True)
 def hungarian(cost: NDArray[np.float64], k: int) -> NDArray[np.int64]:
     """Minimum-cost perfect matching of a k x k matrix (rows to columns), O(k^3)."""
+    # buffers filled by scalar loops (np.zeros/np.full each compile a generic version)
     inf = 1e300
-    u = np.zeros(k + 1)
-    v = np.zeros(k + 1)
-    p = np.zeros(k + 1, np.int64)
-    way = np.zeros(k + 1, np.int64)
+    u = np.empty(k + 1, np.float64)
+    v = np.empty(k + 1, np.float64)
+    p = np.empty(k + 1, np.int64)
+    way = np.empty(k + 1, np.int64)
+    minv = np.empty(k + 1, np.float64)
+    used = np.empty(k + 1, np.bool_)
+    for j in range(k + 1):
+        u[j] = 0.0
+        v[j] = 0.0
+        p[j] = 0
+        way[j] = 0
     for i in range(1, k + 1):
         p[0] = i
         j0 = 0
-        minv = np.full(k + 1, inf)
-        used = np.zeros(k + 1, np.bool_)
+        for j in range(k + 1):
+            minv[j] = inf
+            used[j] = False
         while True:
             used[j0] = True
             i0 = p[j0]
@@ -57,9 +66,9 @@ def hungarian(cost: NDArray[np.float64], k: int) -> NDArray[np.int64]:
 
 
 @njit(cache=True)
-def draw_window(group: NDArray[np.int64], in_group: NDArray[np.bool_], g: int, cr: int, cc: int,
-                 board: NDArray[np.int64], movable: NDArray[np.bool_], rows: int, cols: int,
-                 reach: int) -> int:
+def draw_window(group: NDArray[np.int64], in_group: NDArray[np.bool_], g: int | np.int64,
+                cr: int, cc: int, board: NDArray[np.int64], movable: NDArray[np.bool_],
+                rows: int, cols: int, reach: int) -> int:
     """Add up to ``len(group) - g`` cells drawn at random from the (2 reach + 1)^2 window around
     (cr, cc) to ``group`` (holes and cells of ``movable`` images only, none twice; at most
     4 x ``len(group)`` draws); returns the new group size."""
@@ -77,4 +86,4 @@ def draw_window(group: NDArray[np.int64], in_group: NDArray[np.bool_], g: int, c
             in_group[cell] = True
             group[g] = cell
             g += 1
-    return g
+    return int(g)

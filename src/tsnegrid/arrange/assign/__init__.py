@@ -21,12 +21,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tsnegrid.errors import GridError, InputError
+from tsnegrid.settings import ASSIGN_METRICS
 
 log = logging.getLogger(__name__)
 
 Solver = Callable[[NDArray[np.float64], int, int, str], NDArray[np.int64]]
 
-METRICS = ("sqeuclidean", "euclidean")
+METRICS = ASSIGN_METRICS
 
 
 def cell_centres(rows: int, cols: int) -> NDArray[np.float64]:

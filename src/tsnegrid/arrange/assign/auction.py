@@ -155,7 +155,7 @@ def auction(px, py, rows, cols, metric, anchor, own, wa, wb, xptr, xidx, prices,
     n = px.size
     m = rows * cols
     dummy = n
-    owner = np.full(m, -1, dtype=np.int64)
+    owner = np.empty(m, dtype=np.int64)
     queue = np.empty(n + 1, dtype=np.int64)
     hk = np.empty(m + 1, dtype=np.float64)
     hv = np.empty(m + 1, dtype=np.int64)
@@ -163,8 +163,10 @@ def auction(px, py, rows, cols, metric, anchor, own, wa, wb, xptr, xidx, prices,
     for phase in range(eps_seq.size):
         eps = eps_seq[phase]
         if phase == 0 and not keep_first:
-            assigned[:] = -1
-        owner[:] = -1
+            for i in range(n):
+                assigned[i] = -1
+        for j in range(m):
+            owner[j] = -1
         head = 0
         count = 0
         for i in range(n):
@@ -182,7 +184,7 @@ def auction(px, py, rows, cols, metric, anchor, own, wa, wb, xptr, xidx, prices,
             count += 1
         free_dummy = n_dummy
         dummy_queued = False
-        size = 0
+        size = np.int64(0)  # not a literal: one compiled version of the heap helpers
         if n_dummy > 0:
             for j in range(m):
                 size = _heap_push(hk, hv, size, prices[j], j)

@@ -27,12 +27,22 @@ def violations(px, py, rows, cols, metric, assigned, prices, eps,
     Returns (cells, n_violations, worst) where ``cells`` is N x keep with -1 padding,
     ``n_violations`` counts all violating pairs and ``worst`` is the largest violation beyond eps.
     """
+    # scalar loops around the parallel one, no array-level calls: each of those compiled a
+    # generic implementation, and they were most of this kernel's first-run compile time
     n = px.size
-    pmin = prices.min()
-    out = np.full((n, keep), -1, dtype=np.int64)
-    vals = np.full((n, keep), np.inf)
-    counts = np.zeros(n, dtype=np.int64)
-    worst = np.zeros(n)
+    pmin = np.inf
+    for j in range(prices.size):
+        pmin = min(pmin, prices[j])
+    out = np.empty((n, keep), dtype=np.int64)
+    vals = np.empty((n, keep), dtype=np.float64)
+    counts = np.empty(n, dtype=np.int64)
+    worst = np.empty(n, dtype=np.float64)
+    for i in prange(n):
+        for q in range(keep):
+            out[i, q] = -1
+            vals[i, q] = np.inf
+        counts[i] = 0
+        worst[i] = 0.0
     for i in prange(n):
         x = px[i]
         y = py[i]
@@ -66,7 +76,12 @@ def violations(px, py, rows, cols, metric, assigned, prices, eps,
                     if v < vals[i, slot]:
                         vals[i, slot] = v
                         out[i, slot] = j
-    return out, counts.sum(), worst.max()
+    count = 0
+    most = 0.0
+    for i in range(n):
+        count += counts[i]
+        most = max(most, worst[i])
+    return out, count, most
 
 
 @njit(cache=True)
