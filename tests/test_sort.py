@@ -112,6 +112,13 @@ def test_gate_sorts_colours_and_leaves_high_dimensional_sets_to_the_swaps() -> N
     assert sort.choose_path(reduce_for_refine(colours, 0), colours, 500) == "sort"
     assert sort.choose_path(reduce_for_refine(colours, 0), colours,
                             sort.PRESORT_LIMIT + 1) == "smooth"
+    # Between the extremes: colours plus noise in 29 more dimensions, 85% of the variance in
+    # the colours (measured: the sort path gains 0.020 DPQ16 there), 50% (not sorted).
+    rng = np.random.default_rng(1)
+    for share, path in ((0.85, "sort"), (0.5, "none")):
+        noise = rng.normal(0, np.sqrt((0.25 / share - 0.25) / 29), (500, 29))
+        mixed = np.hstack([colours, noise])
+        assert sort.choose_path(reduce_for_refine(mixed, 0), mixed, 500) == path
     digits = load_digits().data[:600] / 16
     assert sort.choose_path(reduce_for_refine(digits, 0), digits, 600) == "none"
     if FASHION.exists():
