@@ -67,15 +67,17 @@ def test_refine_lowers_the_objective_and_is_deterministic(snapped) -> None:
     assert energy(a.cells) < energy(cells)
 
 
-def _colour_grid() -> tuple[np.ndarray, np.ndarray, int, int]:
+@pytest.fixture(scope="module")
+def colour_grid() -> tuple[np.ndarray, np.ndarray, int, int]:
+    """1,024 random colours snapped from their t-SNE layout to the automatic grid."""
     v = np.random.default_rng(0).random((1024, 3))
     pts = reduce(v, method="tsne", seed=0)
     rows, cols = grid.auto_shape(len(v), grid.cloud_aspect(pts))
     return v, assign.assign(grid.fit_to_grid(pts, rows, cols), rows, cols), rows, cols
 
 
-def test_refine_sorts_random_colours_past_las() -> None:
-    v, cells, rows, cols = _colour_grid()
+def test_refine_sorts_random_colours_past_las(colour_grid) -> None:
+    v, cells, rows, cols = colour_grid
     out = refine(v, cells, rows, cols, seed=0)
     assert len(np.unique(out.cells)) == len(v) and out.cells.max() < rows * cols
     # Measured on 32 x 32: swaps alone 0.934, FLAS-style smoothing first 0.942, LAS rounds first
@@ -83,10 +85,11 @@ def test_refine_sorts_random_colours_past_las() -> None:
     assert metrics.dpq(v, out.cells, cols, p=16) >= 0.953
 
 
-def test_refine_smooths_low_dimensional_vectors_above_the_sort_limit(monkeypatch) -> None:
+def test_refine_smooths_low_dimensional_vectors_above_the_sort_limit(colour_grid,
+                                                                   monkeypatch) -> None:
     from tsnegrid.arrange import sort
 
-    v, cells, rows, cols = _colour_grid()
+    v, cells, rows, cols = colour_grid
     monkeypatch.setattr(sort, "PRESORT_LIMIT", rows * cols - 1)
     out = refine(v, cells, rows, cols, seed=0)
     # Measured: 0.942-0.943 over seeds 0-4 on the smoothing path.
