@@ -136,7 +136,8 @@ def timed(fn: Callable[[], T]) -> tuple[T, float]:
     return out, time.perf_counter() - t0
 
 
-def compare(name: str, v: NDArray[np.float64], labels: Labels) -> list[str]:
+def compare(name: str, v: NDArray[np.float64], labels: Labels,
+            las_limit: int = LAS_LIMIT) -> list[str]:
     """Table rows for the three methods on one set, on the grid the default pipeline picks."""
     (pts, t_tsne) = timed(lambda: reduce(v, method="tsne", seed=0))
     rows, cols = grid.auto_shape(len(v), grid.cloud_aspect(pts))
@@ -146,7 +147,7 @@ def compare(name: str, v: NDArray[np.float64], labels: Labels) -> list[str]:
     base = t_tsne + t_lap
     methods = [("t-SNE + exact LAP", lap, base),
                ("**tsnegrid default** (t-SNE + LAP + refine)", refined, base + t_ref)]
-    if len(v) <= LAS_LIMIT:
+    if len(v) <= las_limit:
         las, t_las = timed(lambda: sort.las(v, rows, cols, seed=0))
         methods.append(("LAS (full LAP rounds from random)", las, t_las))
     methods.append(("vc-flas FLAS", flas, t_flas))
@@ -209,12 +210,15 @@ def main() -> None:
                     help=f"comma-separated subset of {', '.join(SETS)} (a subset only prints)")
     ap.add_argument("--fashion-n", type=int, nargs="+", default=[2500, 10000])
     ap.add_argument("--cache-dir", type=Path, default=Path("/tmp/quality-cache"))
+    ap.add_argument("--las-limit", type=int, default=LAS_LIMIT,
+                    help="run LAS on sets of up to this many images (0: never; it is deterministic,"
+                         " so its rows can be kept from an earlier run)")
     args = ap.parse_args()
     chosen = [name.strip() for name in args.sets.split(",") if name.strip()]
     if unknown := set(chosen) - set(SETS):
         ap.error(f"unknown sets {', '.join(sorted(unknown))}; choose from {', '.join(SETS)}")
     rows = [row for name in chosen for v, labels in SETS[name][1](args)
-            for row in compare(SETS[name][0], v, labels)]
+            for row in compare(SETS[name][0], v, labels, args.las_limit)]
     if set(chosen) != set(SETS):
         return
     feats = features_table(args.cache_dir)
