@@ -7,11 +7,12 @@ distance from vector to map vector, and moves the vectors there. The filter radi
 
 ``las`` is the method as published: from a random grid, the radius starting at half the grid's
 longer side, every round a full N x M assignment (scipy's dense solver, O(N^3) per round), the
-anchor the benchmarks compare against. ``presort`` is what the refinement runs on low-dimensional
-vectors: the same rounds started from the snapped t-SNE grid with a small radius, each round
-solved exactly over a sparse candidate set (each vector's ``CANDIDATES`` nearest map vectors plus
-its current cell, so the current layout is always feasible), which costs milliseconds where the
-dense solve costs a second.
+anchor the benchmarks compare against. ``presort`` is what the refinement runs, before its swaps,
+on vectors of few effective dimensions (``choose_path``): the same rounds started from the snapped
+t-SNE grid with a smaller radius, each round solved exactly over a sparse candidate set (each
+vector's ``CANDIDATES`` nearest map vectors plus its current cell, so the current layout is
+always feasible) by ``tsnegrid.arrange.sparse_lap``, which costs milliseconds where the dense
+solve costs a second.
 """
 
 from __future__ import annotations
