@@ -1,10 +1,19 @@
-"""Layout quality: t-SNE + exact LAP, tsnegrid's default (t-SNE + LAP + refine) and vc-flas
-FLAS side by side on the same vectors (RGB colours, sklearn digits, emoji, Fashion-MNIST); then
-the --features mixes on emoji.
+"""Layout quality: t-SNE + exact LAP, tsnegrid's default (t-SNE + LAP + refine), LAS (Barthel et
+al. 2022, ``tsnegrid.arrange.sort.las``: full assignments from a random grid) and vc-flas FLAS
+side by side on the same vectors (RGB colours, the LAS paper's colours, sklearn digits, emoji,
+solar-cell photographs, Fashion-MNIST); then the --features mixes on emoji.
+
+LAS solves a dense N x N assignment per round (O(N^3)); it runs up to ``LAS_LIMIT`` images and
+FLAS is the anchor above. The photographs are the ELPV set (PyPI ``elpv-dataset`` 1.0.0.post1:
+2,624 300 x 300 greyscale electroluminescence photographs of solar cells cut from 44 module
+photographs, labelled mono/polycrystalline and by defect probability 0, 1/3, 2/3 or 1; images
+CC BY-NC-SA 4.0, Buerhop-Lutz, Deitsch et al., Forschungszentrum Juelich / ZAE Bayern; installed
+into a separate environment, never shipped). Its images are embedded by Lite0 through the
+library; the model weights come from the installed package.
 
 Writes the ``quality`` section of benchmarks/RESULTS.md when every set runs (a ``--sets``
-subset only prints its rows). Needs the bench extra (vc-flas, scikit-learn) and the datasets in
-../shared/datasets.
+subset only prints its rows). Needs the bench extra (vc-flas, scikit-learn), elpv-dataset and the
+datasets in ../shared/datasets.
 
     python benchmarks/quality.py [--sets colours,digits] [--fashion-n 10000]
         [--cache-dir /tmp/quality-cache]
@@ -25,7 +34,7 @@ from numpy.typing import NDArray
 
 from _results import write_section
 from tsnegrid import metrics
-from tsnegrid.arrange import assign, grid
+from tsnegrid.arrange import assign, grid, sort
 from tsnegrid.arrange.refine import refine
 from tsnegrid.embed import embed_images, make_embedder
 from tsnegrid.embed.cache import EmbeddingCache
@@ -33,10 +42,27 @@ from tsnegrid.embed.config import EmbedConfig
 from tsnegrid.reduce import reduce
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+#: LAS (a dense N x N assignment per round) runs on sets of up to this many images.
+LAS_LIMIT = 3000
 
 T = TypeVar("T")
 Labels = dict[str, NDArray[np.generic]]
 Loader = Callable[[argparse.Namespace], list[tuple[NDArray[np.float64], Labels]]]
+
+
+def embed(paths: list[Path], cache_dir: Path, features: str = "semantic",
+          weight: float = 0.5) -> NDArray[np.float64]:
+    """Lite0 vectors (or a feature mix) of the images, one per path, through the cache."""
+    embedder = make_embedder("lite0", cache_dir, 0, features, weight)
+    cache = EmbeddingCache(cache_dir / "embeddings.sqlite")
+    try:
+        config = EmbedConfig(model="lite0", cache_dir=cache_dir, features=features,
+                             colour_weight=weight)
+        emb = embed_images(paths, embedder, cache, config=config)
+    finally:
+        cache.close()
+    assert not emb.skipped and len(emb.vectors) == len(paths)
+    return emb.vectors.astype(np.float64)
 
 
 def emoji(cache_dir: Path, features: str = "semantic",
@@ -45,18 +71,21 @@ def emoji(cache_dir: Path, features: str = "semantic",
     root = DATA / "emoji-google-64"
     with open(root / "labels.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    embedder = make_embedder("lite0", cache_dir, 0, features, weight)
-    cache = EmbeddingCache(cache_dir / "embeddings.sqlite")
-    try:
-        config = EmbedConfig(model="lite0", cache_dir=cache_dir, features=features,
-                             colour_weight=weight)
-        emb = embed_images([root / "images" / r["file"] for r in rows], embedder, cache,
-                           config=config)
-    finally:
-        cache.close()
-    assert not emb.skipped
+    v = embed([root / "images" / r["file"] for r in rows], cache_dir, features, weight)
     labels = {k: np.array([r[k] for r in rows]) for k in ("category", "subcategory")}
-    return emb.vectors.astype(np.float64), labels
+    return v, labels
+
+
+def elpv(cache_dir: Path) -> tuple[NDArray[np.float64], Labels]:
+    """The ELPV solar-cell photographs (package ``elpv-dataset``) embedded by Lite0, with the
+    cell type (mono / poly) and the defect probability as labels."""
+    import elpv_dataset
+
+    root = Path(elpv_dataset.__file__).parent / "data"
+    rows = [line.split() for line in (root / "labels.csv").read_text().splitlines() if line]
+    v = embed([root / path for path, _, _ in rows], cache_dir)
+    return v, {"type": np.array([t for _, _, t in rows]),
+               "defect": np.array([p for _, p, _ in rows])}
 
 
 def fashion(n: int) -> tuple[NDArray[np.float64], Labels]:
@@ -72,6 +101,13 @@ def fashion(n: int) -> tuple[NDArray[np.float64], Labels]:
 def colours(n: int = 1024) -> tuple[NDArray[np.float64], Labels]:
     """n random RGB colours (channels in [0, 1], seed 0); no labels."""
     return np.random.default_rng(0).random((n, 3)), {}
+
+
+def paper_colours() -> tuple[NDArray[np.float64], Labels]:
+    """The LAS paper's 1,024 random RGB colours: ``np.random.seed(3)``, 32 x 32 x 3 uniform in
+    [0, 255) cut to integers (scaled to [0, 1]; DPQ does not depend on the scale); no labels."""
+    rgb = np.random.RandomState(3).uniform(0, 255, size=(32, 32, 3)).astype(int)
+    return rgb.reshape(-1, 3).astype(np.float64) / 255, {}
 
 
 def digits() -> tuple[NDArray[np.float64], Labels]:
@@ -100,7 +136,8 @@ def timed(fn: Callable[[], T]) -> tuple[T, float]:
     return out, time.perf_counter() - t0
 
 
-def compare(name: str, v: NDArray[np.float64], labels: Labels) -> list[str]:
+def compare(name: str, v: NDArray[np.float64], labels: Labels,
+            las_limit: int = LAS_LIMIT) -> list[str]:
     """Table rows for the three methods on one set, on the grid the default pipeline picks."""
     (pts, t_tsne) = timed(lambda: reduce(v, method="tsne", seed=0))
     rows, cols = grid.auto_shape(len(v), grid.cloud_aspect(pts))
@@ -108,11 +145,14 @@ def compare(name: str, v: NDArray[np.float64], labels: Labels) -> list[str]:
     refined, t_ref = timed(lambda: refine(v, lap, rows, cols, seed=0).cells)
     flas, t_flas = timed(lambda: flas_cells(v, rows, cols))
     base = t_tsne + t_lap
+    methods = [("t-SNE + exact LAP", lap, base),
+               ("**tsnegrid default** (t-SNE + LAP + refine)", refined, base + t_ref)]
+    if len(v) <= las_limit:
+        las, t_las = timed(lambda: sort.las(v, rows, cols, seed=0))
+        methods.append(("LAS (full LAP rounds from random)", las, t_las))
+    methods.append(("vc-flas FLAS", flas, t_flas))
     out = []
-    for method, cells, t in (("t-SNE + exact LAP", lap, base),
-                             ("**tsnegrid default** (t-SNE + LAP + refine)", refined,
-                              base + t_ref),
-                             ("vc-flas FLAS", flas, t_flas)):
+    for method, cells, t in methods:
         agree = " / ".join(f"{metrics.neighbour_agreement(y, cells, rows, cols):.3f}"
                            for y in labels.values()) or "-"
         out.append(f"| {name} ({len(v)}, {rows}x{cols}) | {method} | "
@@ -156,8 +196,10 @@ def features_table(cache_dir: Path) -> list[str]:
 #: The compared sets: name -> (row title, loader of its (vectors, labels) given the options).
 SETS: dict[str, tuple[str, Loader]] = {
     "colours": ("random RGB colours", lambda a: [colours()]),
+    "paper-colours": ("LAS paper's RGB colours", lambda a: [paper_colours()]),
     "digits": ("sklearn digits, pixels", lambda a: [digits()]),
     "emoji": ("emoji-google-64, Lite0", lambda a: [emoji(a.cache_dir)]),
+    "elpv": ("ELPV solar-cell photos, Lite0", lambda a: [elpv(a.cache_dir)]),
     "fashion": ("Fashion-MNIST, pixels", lambda a: [fashion(n) for n in a.fashion_n]),
 }
 
@@ -168,12 +210,15 @@ def main() -> None:
                     help=f"comma-separated subset of {', '.join(SETS)} (a subset only prints)")
     ap.add_argument("--fashion-n", type=int, nargs="+", default=[2500, 10000])
     ap.add_argument("--cache-dir", type=Path, default=Path("/tmp/quality-cache"))
+    ap.add_argument("--las-limit", type=int, default=LAS_LIMIT,
+                    help="run LAS on sets of up to this many images (0: never; it is deterministic,"
+                         " so its rows can be kept from an earlier run)")
     args = ap.parse_args()
     chosen = [name.strip() for name in args.sets.split(",") if name.strip()]
     if unknown := set(chosen) - set(SETS):
         ap.error(f"unknown sets {', '.join(sorted(unknown))}; choose from {', '.join(SETS)}")
     rows = [row for name in chosen for v, labels in SETS[name][1](args)
-            for row in compare(SETS[name][0], v, labels)]
+            for row in compare(SETS[name][0], v, labels, args.las_limit)]
     if set(chosen) != set(SETS):
         return
     feats = features_table(args.cache_dir)
@@ -182,9 +227,13 @@ def main() -> None:
         "",
         "DPQ16 (Barthel et al.; higher is better) of the final grid against the vectors, and the",
         "share of each image's 8 grid neighbours with its label (emoji: category / subcategory;",
-        "digits and Fashion-MNIST: class; the colours, 3 channels in [0, 1] with seed 0, have",
-        "none). Time in seconds from vectors to cells, side by side in one run; ratio to t-SNE +",
-        "exact LAP. Each set uses the grid the default pipeline picks for it.",
+        "ELPV: cell type / defect probability; digits and Fashion-MNIST: class; the colours have",
+        "none: 3 channels in [0, 1] from `default_rng(0)`, and the LAS paper's set from",
+        "`np.random.seed(3)`). Time in seconds from vectors to cells, side by side in one run;",
+        "ratio to t-SNE + exact LAP. Each set uses the grid the default pipeline picks for it. LAS",
+        f"(full dense assignments per round, O(N^3)) runs on sets of up to {LAS_LIMIT:,} images;",
+        "above, FLAS is the anchor. ELPV: PyPI `elpv-dataset` 1.0.0.post1, images CC BY-NC-SA 4.0,",
+        "not shipped.",
         "",
         "| set (N, grid) | method | DPQ16 | label agreement | time (s) | x t-SNE+LAP |",
         "|---|---|---|---|---|---|",

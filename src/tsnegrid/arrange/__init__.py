@@ -3,7 +3,9 @@
 ``arrange(points, vectors, ArrangeConfig.from_settings(s))`` is the stage as the pipeline runs it.
 Its parts: ``grid`` (shape, fit of the cloud to the cell centres), ``assign`` (the certified exact
 linear assignment and the large mode), ``refine`` (swaps in the original vector space) with
-``smooth`` (map smoothing for low-dimensional data) and their shared kernels in ``windows``, and
+``sort`` (linear assignment sorting rounds for low-dimensional data, over the sparse auction of
+``sparse_lap``), ``smooth`` (map smoothing for large low-dimensional grids) and their shared
+kernels in ``windows``, and
 ``incremental`` (placing new images into an existing grid). The parts are imported when used, so
 importing this package costs nothing.
 """

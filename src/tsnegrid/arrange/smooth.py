@@ -36,15 +36,15 @@ CELLS = 9
 REACH = 2
 
 
-def is_low_dimensional(x: NDArray[np.float32], vectors: NDArray[np.floating]) -> bool:
+def is_low_dimensional(x: NDArray[np.float32], vectors: NDArray[np.floating],
+                       share: float = LOW_SHARE) -> bool:
     """Whether the top ``LOW_DIMS`` principal directions of ``x`` (the refine projection of
-    ``vectors``) hold at least ``LOW_SHARE`` of the variance of ``vectors``."""
+    ``vectors``) hold at least ``share`` of the variance of ``vectors``."""
     total = float(np.asarray(vectors, dtype=np.float64).var(axis=0).sum())
     if total <= 0 or len(x) < 2:
         return False
     top = np.sort(np.linalg.eigvalsh(np.atleast_2d(np.cov(x.T.astype(np.float64)))))[::-1]
-    share = float(top[:LOW_DIMS].sum()) * (len(x) - 1) / len(x) / total
-    return share >= LOW_SHARE
+    return float(top[:LOW_DIMS].sum()) * (len(x) - 1) / len(x) / total >= share
 
 
 def radii(rows: int, cols: int) -> list[int]:
