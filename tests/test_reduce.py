@@ -15,7 +15,13 @@ from tsnegrid.errors import InputError, MissingDependencyError
 from tsnegrid.reduce import N_JOBS, REDUCERS, reduce, resolve_perplexity, validate_vectors
 from tsnegrid.reduce.large import resolve_scheme, tsne_sampled
 from tsnegrid.reduce.methods import reduce_tsne
-from tsnegrid.reduce.neighbors import knn_annoy, knn_exact, resolve_neighbor_method
+from tsnegrid.reduce.neighbors import (
+    SIMILAR_K,
+    knn_annoy,
+    knn_exact,
+    resolve_neighbor_method,
+    similar_images,
+)
 from tsnegrid.reduce.tsne import BH_MAX_N, MIN_TSNE_N, resolve_tsne_settings
 
 FASHION = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets" / "fashion-mnist"
@@ -215,3 +221,18 @@ def test_rejects_unknown_scheme() -> None:
 def test_rejects_non_integer_seed() -> None:
     with pytest.raises(InputError, match="seed"):
         reduce(np.eye(5), seed=1.5)  # type: ignore[arg-type]
+
+
+def test_similar_images_are_the_exact_neighbours_as_int32() -> None:
+    x = np.random.default_rng(3).normal(size=(300, 16))
+    got = similar_images(x)
+    assert got.dtype == np.int32 and got.shape == (300, SIMILAR_K)
+    d = ((x[:, None, :] - x[None, :, :]) ** 2).sum(-1)
+    np.fill_diagonal(d, np.inf)
+    assert (got == np.argsort(d, axis=1)[:, :SIMILAR_K]).mean() > 0.999  # ties aside
+    assert not (got == np.arange(300)[:, None]).any()
+
+
+def test_similar_images_of_tiny_sets() -> None:
+    assert similar_images(np.zeros((1, 4))).shape == (1, 0)
+    assert similar_images(np.eye(4)).shape == (4, 3)  # k clipped to N - 1

@@ -236,13 +236,59 @@ def test_hover_shows_file_name_and_metadata(demo_page: Any, demo_site: Path) -> 
 
 
 @needs_chromium
-def test_click_opens_the_original(demo_page: Any, demo_site: Path) -> None:
+def test_ctrl_click_and_the_panel_link_open_the_original(demo_page: Any, demo_site: Path) -> None:
     image = json.loads((demo_site / "layout.json").read_text())["images"][7]
     with demo_page.context.expect_page(timeout=WAIT_MS) as popup:
+        demo_page.keyboard.down("Control")
         demo_page.mouse.click(*_cell_centre(demo_page, image["row"], image["col"]))
+        demo_page.keyboard.up("Control")
     url = popup.value.url
     assert url.startswith("file://") and url.endswith("/" + Path(image["path"]).name)
     assert Path(url[len("file://"):]).resolve() == Path(image["path"]).resolve()
+    popup.value.close()
+    demo_page.mouse.click(*_cell_centre(demo_page, image["row"], image["col"]))
+    link = demo_page.locator("#similar-open")
+    link.wait_for(state="visible", timeout=WAIT_MS)
+    with demo_page.context.expect_page(timeout=WAIT_MS) as popup:
+        link.click()
+    assert Path(popup.value.url[len("file://"):]).resolve() == Path(image["path"]).resolve()
+
+
+def _similar_figures(site: Path, i: int) -> tuple[list[int], int]:
+    """Image i's look-alikes (from neighbors.npy) and how many sit within 3 cells of it."""
+    doc = json.loads((site / "layout.json").read_text())
+    near = np.load(site / "neighbors.npy")[i]
+    cell = np.array([[im["row"], im["col"]] for im in doc["images"]])
+    within = int((np.abs(cell[near] - cell[i]).max(axis=1) <= 3).sum())
+    return [int(j) for j in near], within
+
+
+@needs_chromium
+def test_click_lights_up_the_look_alikes(demo_page: Any, demo_site: Path) -> None:
+    doc = json.loads((demo_site / "layout.json").read_text())
+    i = 300
+    want, within = _similar_figures(demo_site, i)
+    before = _grid_pixels(demo_page).mean()
+    demo_page.mouse.click(*_cell_centre(demo_page, doc["images"][i]["row"],
+                                        doc["images"][i]["col"]))
+    demo_page.wait_for_function(f"tsnegrid.similar.image === {i}", timeout=WAIT_MS)
+    assert demo_page.evaluate("tsnegrid.similar.list") == want
+    assert demo_page.inner_text("#similar-count") == (
+        f"20 nearest in the 2-D points: {within} within 3 cells, {20 - within} farther away")
+    assert demo_page.inner_text("#similar-name") == Path(doc["images"][i]["path"]).name
+    assert _grid_pixels(demo_page).mean() < before - 30  # the rest is dimmed
+    assert not demo_page.context.pages[1:]  # a plain click opens nothing
+    demo_page.keyboard.press("Escape")
+    demo_page.wait_for_function("tsnegrid.similar.image === -1", timeout=WAIT_MS)
+    assert demo_page.locator("#similar").is_hidden()
+    # the n key picks the image under the pointer
+    j = 5
+    demo_page.mouse.move(*_cell_centre(demo_page, doc["images"][j]["row"],
+                                       doc["images"][j]["col"]))
+    demo_page.wait_for_function(f"tsnegrid.hovered === {j}", timeout=WAIT_MS)
+    demo_page.keyboard.press("n")
+    demo_page.wait_for_function(f"tsnegrid.similar.image === {j}", timeout=WAIT_MS)
+    assert demo_page.evaluate("tsnegrid.similar.list") == _similar_figures(demo_site, j)[0]
 
 
 @needs_chromium
@@ -300,3 +346,79 @@ def test_single_mosaic_page(browser: Any, tmp_path: Path) -> None:
     page.locator("#tip").wait_for(state="visible", timeout=WAIT_MS)
     assert page.locator("#tip .name").inner_text() == Path(layout.paths[3]).name
     page.close()
+
+
+# ---- more like this: neighbours at build time --------------------------------------------------
+
+def _decode_neighbors(out: Path) -> tuple[dict[str, Any], np.ndarray]:
+    import base64
+
+    text = (out / "neighbors.js").read_text(encoding="utf-8")
+    prefix = "window.TSNEGRID_NEIGHBORS = "
+    assert text.startswith(prefix)
+    packed = json.loads(text[len(prefix):].rstrip().rstrip(";"))
+    raw = np.frombuffer(base64.b64decode(packed["data"]), np.uint8).reshape(-1, packed["bytes"])
+    wide = np.zeros((len(raw), 4), np.uint8)
+    wide[:, :packed["bytes"]] = raw
+    return packed, wide.view("<u4").reshape(-1, packed["k"]).astype(np.int64)
+
+
+@pytest.mark.parametrize(("n", "width"), [(2, 1), (256, 1), (257, 2), (65_537, 3)])
+def test_neighbours_pack_into_the_fewest_bytes(n: int, width: int) -> None:
+    idx = np.random.default_rng(0).integers(0, n, size=(n, 3))
+    idx[-1] = n - 1
+    packed = viewer_mod.encode_neighbors(idx, "vectors")
+    assert (packed["bytes"], packed["k"], packed["from"]) == (width, 3, "vectors")
+    import base64
+
+    raw = np.frombuffer(base64.b64decode(packed["data"]), np.uint8).reshape(-1, width)
+    values = (raw.astype(np.int64) * (256 ** np.arange(width))).sum(axis=1)
+    assert np.array_equal(values.reshape(n, 3), idx)
+
+
+def test_neighbours_out_of_range_refused() -> None:
+    with pytest.raises(InputError, match=r"neighbour indices must lie in \[0, 3\)"):
+        viewer_mod.encode_neighbors(np.array([[1], [2], [3]]))
+
+
+def test_build_stores_neighbours_for_the_page_and_for_programs(tmp_path: Path) -> None:
+    emoji_subset(tmp_path / "img", 30)
+    vectors = np.random.default_rng(1).normal(size=(30, 8))
+    np.save(tmp_path / "v.npy", vectors)
+    out = tmp_path / "out"
+    layout = build([tmp_path / "img"], out, Settings(html=True), vectors=tmp_path / "v.npy")
+    d = ((vectors[:, None] - vectors[None]) ** 2).sum(-1)
+    np.fill_diagonal(d, np.inf)
+    want = np.argsort(d, axis=1)[:, :20]
+    assert layout.neighbors is not None and np.array_equal(layout.neighbors, want)
+    assert layout.neighbors_from == "vectors" and "neighbors" in layout.timings
+    packed, decoded = _decode_neighbors(out)
+    assert np.array_equal(decoded, want) and packed["from"] == "vectors"
+    assert _read_page_data(out)["neighbors"] == {"k": 20, "from": "vectors",
+                                                 "script": "neighbors.js"}
+    assert np.array_equal(np.load(out / "neighbors.npy"), want)
+    doc = json.loads((out / "layout.json").read_text())
+    assert doc["neighbors"] == {"file": "neighbors.npy", "k": 20, "from": "vectors"}
+
+
+def test_coords_builds_take_neighbours_from_the_points(tmp_path: Path) -> None:
+    emoji_subset(tmp_path / "img", 12)
+    layout = _build(tmp_path / "img", tmp_path / "out", 12)
+    pts = np.load(tmp_path / "out-coords.npy")
+    d = ((pts[:, None] - pts[None]) ** 2).sum(-1)
+    np.fill_diagonal(d, np.inf)
+    assert layout.neighbors_from == "coords" and layout.neighbors is not None
+    assert np.array_equal(layout.neighbors, np.argsort(d, axis=1)[:, :11])
+    assert _decode_neighbors(tmp_path / "out")[0]["from"] == "coords"
+
+
+def test_a_page_without_neighbours_drops_a_stale_script(tmp_path: Path) -> None:
+    Image.new("RGB", (8, 8)).save(tmp_path / "grid.png")
+    (tmp_path / "neighbors.js").write_text("old")
+    doc = {"grid": {"rows": 1, "cols": 2}, "settings": {"tile": 4, "format": "png"},
+           "images": [{"path": "a", "row": 0, "col": 0}, {"path": "b", "row": 0, "col": 1}]}
+    write_viewer(doc, tmp_path)
+    assert _read_page_data(tmp_path)["neighbors"] is None
+    assert not (tmp_path / "neighbors.js").exists()
+    with pytest.raises(InputError, match="neighbors: 1 rows for 2 images"):
+        write_viewer(doc, tmp_path, neighbors=np.zeros((1, 1), np.int64))

@@ -30,6 +30,12 @@ class Layout:
     metrics: dict[str, float] = field(default_factory=dict)
     duplicates: dict[str, str] = field(default_factory=dict)
     """Near-duplicate path -> the placed path whose cell it shares (``--dedupe``)."""
+    neighbors: NDArray[np.int32] | None = None
+    """``neighbors[i]``: indices (into ``paths``) of image i's nearest images, nearest first,
+    for the viewer's "more like this"; None when not computed."""
+    neighbors_from: str = ""
+    """What the neighbours were measured in: ``vectors`` (the embedding) or ``coords`` (the
+    2-D points of a ``--coords`` build)."""
 
     @property
     def row_col(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
