@@ -191,7 +191,7 @@ def _wait_loaded(page: Any) -> None:
                            "tsnegrid.viewer.world.getItemAt(0).getFullyLoaded()", timeout=WAIT_MS)
 
 
-def _cell_centre(page: Any, row: int, col: int) -> tuple[float, float]:
+def _cell_centre(page: Any, row: float, col: float) -> tuple[float, float]:
     """Page coordinates of a grid cell's centre."""
     xy: list[float] = page.evaluate("""([row, col]) => {
         const t = TSNEGRID.tile, vp = tsnegrid.viewer.viewport;
@@ -422,3 +422,82 @@ def test_a_page_without_neighbours_drops_a_stale_script(tmp_path: Path) -> None:
     assert not (tmp_path / "neighbors.js").exists()
     with pytest.raises(InputError, match="neighbors: 1 rows for 2 images"):
         write_viewer(doc, tmp_path, neighbors=np.zeros((1, 1), np.int64))
+
+
+# ---- selections -------------------------------------------------------------------------------
+
+def _grid_point(page: Any, y: float, x: float) -> tuple[float, float]:
+    """Page coordinates of a point given in cells (x along columns, y along rows)."""
+    return _cell_centre(page, y - 0.5, x - 0.5)
+
+
+def _labels_by_file() -> dict[str, dict[str, str]]:
+    return {r["file"]: r for r in csv.DictReader(open(DEMO / "labels.csv"))}
+
+
+def _download_csv(page: Any) -> list[dict[str, str]]:
+    with page.expect_download(timeout=WAIT_MS) as dl:
+        page.click("#selection-csv")
+    assert dl.value.suggested_filename == "selection.csv"
+    with open(dl.value.path(), newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+@needs_chromium
+def test_shift_drag_selects_a_rectangle_and_downloads_it(demo_page: Any,
+                                                         demo_site: Path) -> None:
+    doc = json.loads((demo_site / "layout.json").read_text())
+    centre = demo_page.evaluate("tsnegrid.viewer.viewport.getCenter(true).x")
+    demo_page.keyboard.down("Shift")
+    demo_page.mouse.move(*_grid_point(demo_page, 3.2, 4.2))
+    demo_page.mouse.down()
+    demo_page.mouse.move(*_grid_point(demo_page, 9.8, 12.8), steps=8)
+    demo_page.mouse.up()
+    demo_page.keyboard.up("Shift")
+    want = [im for im in doc["images"] if 3 <= im["row"] <= 9 and 4 <= im["col"] <= 12]
+    assert len(want) > 30
+    demo_page.wait_for_function(f"tsnegrid.selection.count === {len(want)}", timeout=WAIT_MS)
+    assert demo_page.evaluate("tsnegrid.viewer.viewport.getCenter(true).x") == centre  # no pan
+    assert demo_page.inner_text("#selection-count") == f"{len(want)} selected"
+    rows = _download_csv(demo_page)
+    assert list(rows[0]) == ["path", "row", "col", "name", "category", "subcategory"]
+    labels = _labels_by_file()
+    assert [(r["path"], int(r["row"]), int(r["col"])) for r in rows] == [
+        (im["path"], im["row"], im["col"]) for im in want]
+    for r in rows:
+        label = labels[Path(r["path"]).name]
+        assert (r["name"], r["category"], r["subcategory"]) == (
+            label["name"], label["category"], label["subcategory"])
+    demo_page.keyboard.press("Escape")
+    demo_page.wait_for_function("tsnegrid.selection.count === 0", timeout=WAIT_MS)
+    assert demo_page.locator("#selection-csv").is_disabled()
+
+
+@needs_chromium
+def test_lasso_selects_the_cells_inside_the_drawn_shape(demo_page: Any,
+                                                        demo_site: Path) -> None:
+    doc = json.loads((demo_site / "layout.json").read_text())
+    demo_page.click("#tool-lasso")
+    assert demo_page.get_attribute("#tool-lasso", "aria-pressed") == "true"
+    # a triangle; a cell is inside when its centre is: col >= 2, row >= 2, row + col <= 21
+    corners = [(2.25, 2.25), (2.25, 20.25), (20.25, 2.25)]
+    demo_page.mouse.move(*_grid_point(demo_page, *corners[0]))
+    demo_page.mouse.down()
+    for y, x in corners[1:] + corners[:1]:
+        demo_page.mouse.move(*_grid_point(demo_page, y, x), steps=15)
+    demo_page.mouse.up()
+    want = sorted(k for k, im in enumerate(doc["images"])
+                  if im["row"] >= 2 and im["col"] >= 2 and im["row"] + im["col"] <= 21)
+    assert len(want) > 100
+    demo_page.wait_for_function(f"tsnegrid.selection.count === {len(want)}", timeout=WAIT_MS)
+    picked = demo_page.evaluate("Array.from(tsnegrid.selection.picked.keys())"
+                                ".filter((i) => tsnegrid.selection.picked[i])")
+    assert picked == want
+    assert len(_download_csv(demo_page)) == len(want)
+    # the look-alikes of a clicked image can be selected in one go, too
+    demo_page.click("#tool-lasso")
+    im = doc["images"][40]
+    demo_page.mouse.click(*_cell_centre(demo_page, im["row"], im["col"]))
+    demo_page.wait_for_function("tsnegrid.similar.image === 40", timeout=WAIT_MS)
+    demo_page.click("#similar-select")
+    demo_page.wait_for_function("tsnegrid.selection.count === 21", timeout=WAIT_MS)
