@@ -501,3 +501,64 @@ def test_lasso_selects_the_cells_inside_the_drawn_shape(demo_page: Any,
     demo_page.wait_for_function("tsnegrid.similar.image === 40", timeout=WAIT_MS)
     demo_page.click("#similar-select")
     demo_page.wait_for_function("tsnegrid.selection.count === 21", timeout=WAIT_MS)
+
+
+# ---- the url's hash ---------------------------------------------------------------------------
+
+def _view(page: Any) -> dict[str, Any]:
+    view: dict[str, Any] = page.evaluate("""() => {
+        const vp = tsnegrid.viewer.viewport, t = TSNEGRID.tile;
+        const c = vp.viewportToImageCoordinates(vp.getCenter(true));
+        return {zoom: vp.getZoom(true), x: c.x / t, y: c.y / t, q: tsnegrid.query,
+                colour: tsnegrid.colourField && tsnegrid.colourField.name,
+                image: tsnegrid.similar.image, hash: location.hash, entries: history.length,
+                input: document.getElementById("search").value,
+                select: document.getElementById("colour-by").value};
+    }""")
+    return view
+
+
+@needs_chromium
+def test_a_shared_hash_reopens_the_view(browser: Any, demo_site: Path) -> None:
+    page = browser.new_page(viewport={"width": 1200, "height": 800})
+    page.goto((demo_site / "index.html").as_uri()
+              + "#zoom=4.000&x=10.50&y=20.25&q=flag&colour=category&image=300")
+    _wait_loaded(page)
+    page.wait_for_function("tsnegrid.similar.image === 300", timeout=WAIT_MS)
+    view = _view(page)
+    assert abs(view["zoom"] - 4) < 1e-3 and abs(view["x"] - 10.5) < 0.01
+    assert abs(view["y"] - 20.25) < 0.01
+    assert (view["q"], view["input"], view["colour"], view["select"]) == (
+        "flag", "flag", "category", "category")
+    rows = list(csv.DictReader(open(DEMO / "labels.csv")))
+    want = sum("flag" in "\n".join(r.values()).lower() for r in rows)
+    assert page.evaluate("tsnegrid.matchCount") == want
+    page.close()
+
+
+@needs_chromium
+def test_the_hash_follows_the_view_and_back_undoes_changes(demo_page: Any) -> None:
+    page = demo_page
+    page.wait_for_function("location.hash.includes('zoom=')", timeout=WAIT_MS)
+    start = _view(page)
+    page.type("#search", "cat", delay=60)  # three edits, one history entry
+    page.wait_for_function("location.hash.includes('q=cat')", timeout=WAIT_MS)
+    page.select_option("#colour-by", "category")
+    page.wait_for_function("location.hash.includes('colour=category')", timeout=WAIT_MS)
+    searched = _view(page)
+    assert searched["entries"] == start["entries"] + 2  # one per change, not per keystroke
+    # zooming and panning rewrite the entry instead of adding one
+    page.click("#zoom-in")
+    page.wait_for_function(f"tsnegrid.viewer.viewport.getZoom(true) > {start['zoom'] * 1.5}",
+                           timeout=WAIT_MS)
+    page.wait_for_function(f"!location.hash.includes('zoom={start['zoom']:.3f}')",
+                           timeout=WAIT_MS)
+    assert _view(page)["entries"] == searched["entries"]
+    page.go_back()
+    page.wait_for_function("tsnegrid.colourField === null", timeout=WAIT_MS)
+    assert _view(page)["q"] == "cat" and _view(page)["select"] == ""
+    page.go_back()
+    page.wait_for_function("tsnegrid.query === ''", timeout=WAIT_MS)
+    assert _view(page)["input"] == "" and page.evaluate("tsnegrid.match") is None
+    page.go_forward()
+    page.wait_for_function("tsnegrid.query === 'cat'", timeout=WAIT_MS)

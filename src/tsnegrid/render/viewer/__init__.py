@@ -30,7 +30,7 @@ from tsnegrid.metadata import Metadata
 from tsnegrid.render.pyramid import DZI_XMLNS
 
 ASSETS = ("openseadragon.min.js", "openseadragon.LICENSE.txt", "viewer.js", "similar.js",
-          "select.js", "viewer.css")
+          "select.js", "hash.js", "viewer.css")
 SINGLE_IMAGE_MAX_SIDE = 8192
 """Above this mosaic side the viewer needs the pyramid: browsers decode huge images slowly."""
 MAX_COLOUR_VALUES = 40
