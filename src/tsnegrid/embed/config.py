@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from tsnegrid.settings import Settings
 
@@ -23,6 +24,11 @@ class EmbedConfig:
     colour_weight: float = Settings.colour_weight
     scheduler: str = ""
     workers: int = 0
+
+    SETTINGS: ClassVar[tuple[str, ...]] = (
+        "model", "features", "colour_weight", "background", "batch_size", "threads", "workers",
+        "scheduler", "max_image_pixels", "cache_dir")
+    """The ``Settings`` fields that ``from_settings`` reads (the options of ``tsnegrid embed``)."""
 
     @classmethod
     def from_settings(cls, s: Settings) -> EmbedConfig:
