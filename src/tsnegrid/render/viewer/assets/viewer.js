@@ -208,7 +208,6 @@
              r0: Math.max(0, Math.floor(-o.y / s)),
              r1: Math.min(data.rows - 1, Math.floor((box.height - o.y) / s)) };
   }
-  state.geometry = () => geometry($("osd").getBoundingClientRect());
   function drawOverlay() {
     const box = $("osd").getBoundingClientRect();
     const dpr = window.devicePixelRatio || 1;
