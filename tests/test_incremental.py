@@ -50,6 +50,11 @@ def test_add_keeps_old_cells_and_quality_near_a_rebuild(split, tmp_path: Path,
     assert lay.cells.max() < lay.rows * lay.cols and lay.cols == before.cols
     data = json.loads((out / "layout.json").read_text())
     assert len(data["images"]) == 200 and data["grid"]["rows"] == lay.rows
+    # the rewritten layout's look-alikes cover old and new images, in layout.json's order
+    assert data["neighbors"] == {"file": "neighbors.npy", "k": 20, "from": "vectors"}
+    similar = np.load(out / "neighbors.npy")
+    assert similar.shape == (200, 20) and lay.neighbors is not None
+    assert np.array_equal(similar, lay.neighbors)
 
     full = build([everything], None, settings)
     # Quality against a full rebuild of the same 200 images. Measured: 99.5% of old images keep

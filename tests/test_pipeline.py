@@ -27,7 +27,7 @@ def test_build_writes_all_outputs(emoji_dir: Path, cache_dir: Path, tmp_path: Pa
     rows, cols = layout.rows, layout.cols
     assert 24 <= rows * cols < 24 + max(rows, cols)
     assert {p.name for p in out.iterdir()} == {"grid.png", "layout.csv", "layout.json",
-                                               "report.txt"}
+                                               "report.txt", "neighbors.npy"}
     assert Image.open(out / "grid.png").size == (cols * 16, rows * 16)
     with open(out / "layout.csv", newline="") as f:
         lines = list(csv.reader(f))
@@ -37,7 +37,7 @@ def test_build_writes_all_outputs(emoji_dir: Path, cache_dir: Path, tmp_path: Pa
     meta = json.loads((out / "layout.json").read_text())
     assert meta["grid"] == {"rows": rows, "cols": cols, "cells": rows * cols}
     assert meta["model"].startswith("efficientnet-lite0-")
-    assert set(meta["timings"]) >= {"load", "embed", "reduce", "assign", "render"}
+    assert set(meta["timings"]) >= {"load", "embed", "reduce", "assign", "render", "neighbors"}
     assert set(meta["metrics"]) >= {"mean_displacement", "knn10_preservation", "dpq16"}
     assert meta["settings"]["tile"] == 16 and len(meta["images"]) == 24
     report = (out / "report.txt").read_text()

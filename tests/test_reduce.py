@@ -15,7 +15,13 @@ from tsnegrid.errors import InputError, MissingDependencyError
 from tsnegrid.reduce import N_JOBS, REDUCERS, reduce, resolve_perplexity, validate_vectors
 from tsnegrid.reduce.large import resolve_scheme, tsne_sampled
 from tsnegrid.reduce.methods import reduce_tsne
-from tsnegrid.reduce.neighbors import knn_annoy, knn_exact, resolve_neighbor_method
+from tsnegrid.reduce.neighbors import (
+    SIMILAR_K,
+    knn_annoy,
+    knn_exact,
+    resolve_neighbor_method,
+    similar_images,
+)
 from tsnegrid.reduce.tsne import BH_MAX_N, MIN_TSNE_N, resolve_tsne_settings
 
 FASHION = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets" / "fashion-mnist"
@@ -215,3 +221,41 @@ def test_rejects_unknown_scheme() -> None:
 def test_rejects_non_integer_seed() -> None:
     with pytest.raises(InputError, match="seed"):
         reduce(np.eye(5), seed=1.5)  # type: ignore[arg-type]
+
+
+def test_similar_images_are_the_exact_neighbours_as_int32() -> None:
+    x = np.random.default_rng(3).normal(size=(300, 16))
+    got = similar_images(x)
+    assert got.dtype == np.int32 and got.shape == (300, SIMILAR_K)
+    d = ((x[:, None, :] - x[None, :, :]) ** 2).sum(-1)
+    np.fill_diagonal(d, np.inf)
+    assert (got == np.argsort(d, axis=1)[:, :SIMILAR_K]).mean() > 0.999  # ties aside
+    assert not (got == np.arange(300)[:, None]).any()
+
+
+def test_similar_images_of_tiny_sets() -> None:
+    assert similar_images(np.zeros((1, 4))).shape == (1, 0)
+    assert similar_images(np.eye(4)).shape == (4, 3)  # k clipped to N - 1
+
+
+def test_similar_images_above_the_exact_limit_rerank_annoy_candidates(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above EXACT_MAX_N: Annoy candidates on a PCA projection, ranked exactly in the full
+    vectors. Measured: recall@20 0.96 on 3,000 x 40 clustered rows projected to 20-d, 0.56
+    without re-ranking 3 x k candidates."""
+    from tsnegrid.reduce import neighbors
+
+    monkeypatch.setattr(neighbors, "EXACT_MAX_N", 500)
+    monkeypatch.setattr(neighbors, "SIMILAR_PCA_DIMS", 20)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(30, 40))[rng.integers(0, 30, 3000)] + 0.5 * rng.normal(size=(3000, 40))
+    got = similar_images(x)
+    exact, _ = knn_exact(x, SIMILAR_K)
+    recall = np.mean([len(set(a) & set(b)) / SIMILAR_K for a, b in zip(exact, got, strict=True)])
+    assert got.dtype == np.int32 and got.shape == (3000, SIMILAR_K) and recall > 0.9
+    d = ((x[:, None, :] - x[np.clip(got, 0, None)]) ** 2).sum(-1)[:50]
+    assert (np.diff(d, axis=1) >= -1e-6).all()  # nearest first
+    monkeypatch.setattr(neighbors, "SIMILAR_CANDIDATES", 1)
+    plain = similar_images(x)
+    assert np.mean([len(set(a) & set(b)) / SIMILAR_K
+                    for a, b in zip(exact, plain, strict=True)]) < 0.7

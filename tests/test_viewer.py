@@ -191,7 +191,7 @@ def _wait_loaded(page: Any) -> None:
                            "tsnegrid.viewer.world.getItemAt(0).getFullyLoaded()", timeout=WAIT_MS)
 
 
-def _cell_centre(page: Any, row: int, col: int) -> tuple[float, float]:
+def _cell_centre(page: Any, row: float, col: float) -> tuple[float, float]:
     """Page coordinates of a grid cell's centre."""
     xy: list[float] = page.evaluate("""([row, col]) => {
         const t = TSNEGRID.tile, vp = tsnegrid.viewer.viewport;
@@ -236,13 +236,59 @@ def test_hover_shows_file_name_and_metadata(demo_page: Any, demo_site: Path) -> 
 
 
 @needs_chromium
-def test_click_opens_the_original(demo_page: Any, demo_site: Path) -> None:
+def test_ctrl_click_and_the_panel_link_open_the_original(demo_page: Any, demo_site: Path) -> None:
     image = json.loads((demo_site / "layout.json").read_text())["images"][7]
     with demo_page.context.expect_page(timeout=WAIT_MS) as popup:
+        demo_page.keyboard.down("Control")
         demo_page.mouse.click(*_cell_centre(demo_page, image["row"], image["col"]))
+        demo_page.keyboard.up("Control")
     url = popup.value.url
     assert url.startswith("file://") and url.endswith("/" + Path(image["path"]).name)
     assert Path(url[len("file://"):]).resolve() == Path(image["path"]).resolve()
+    popup.value.close()
+    demo_page.mouse.click(*_cell_centre(demo_page, image["row"], image["col"]))
+    link = demo_page.locator("#similar-open")
+    link.wait_for(state="visible", timeout=WAIT_MS)
+    with demo_page.context.expect_page(timeout=WAIT_MS) as popup:
+        link.click()
+    assert Path(popup.value.url[len("file://"):]).resolve() == Path(image["path"]).resolve()
+
+
+def _similar_figures(site: Path, i: int) -> tuple[list[int], int]:
+    """Image i's look-alikes (from neighbors.npy) and how many sit within 3 cells of it."""
+    doc = json.loads((site / "layout.json").read_text())
+    near = np.load(site / "neighbors.npy")[i]
+    cell = np.array([[im["row"], im["col"]] for im in doc["images"]])
+    within = int((np.abs(cell[near] - cell[i]).max(axis=1) <= 3).sum())
+    return [int(j) for j in near], within
+
+
+@needs_chromium
+def test_click_lights_up_the_look_alikes(demo_page: Any, demo_site: Path) -> None:
+    doc = json.loads((demo_site / "layout.json").read_text())
+    i = 300
+    want, within = _similar_figures(demo_site, i)
+    before = _grid_pixels(demo_page).mean()
+    demo_page.mouse.click(*_cell_centre(demo_page, doc["images"][i]["row"],
+                                        doc["images"][i]["col"]))
+    demo_page.wait_for_function(f"tsnegrid.similar.image === {i}", timeout=WAIT_MS)
+    assert demo_page.evaluate("tsnegrid.similar.list") == want
+    assert demo_page.inner_text("#similar-count") == (
+        f"20 nearest in the 2-D points: {within} within 3 cells, {20 - within} farther away")
+    assert demo_page.inner_text("#similar-name") == Path(doc["images"][i]["path"]).name
+    assert _grid_pixels(demo_page).mean() < before - 30  # the rest is dimmed
+    assert not demo_page.context.pages[1:]  # a plain click opens nothing
+    demo_page.keyboard.press("Escape")
+    demo_page.wait_for_function("tsnegrid.similar.image === -1", timeout=WAIT_MS)
+    assert demo_page.locator("#similar").is_hidden()
+    # the n key picks the image under the pointer
+    j = 5
+    demo_page.mouse.move(*_cell_centre(demo_page, doc["images"][j]["row"],
+                                       doc["images"][j]["col"]))
+    demo_page.wait_for_function(f"tsnegrid.hovered === {j}", timeout=WAIT_MS)
+    demo_page.keyboard.press("n")
+    demo_page.wait_for_function(f"tsnegrid.similar.image === {j}", timeout=WAIT_MS)
+    assert demo_page.evaluate("tsnegrid.similar.list") == _similar_figures(demo_site, j)[0]
 
 
 @needs_chromium
@@ -300,3 +346,219 @@ def test_single_mosaic_page(browser: Any, tmp_path: Path) -> None:
     page.locator("#tip").wait_for(state="visible", timeout=WAIT_MS)
     assert page.locator("#tip .name").inner_text() == Path(layout.paths[3]).name
     page.close()
+
+
+# ---- more like this: neighbours at build time --------------------------------------------------
+
+def _decode_neighbors(out: Path) -> tuple[dict[str, Any], np.ndarray]:
+    import base64
+
+    text = (out / "neighbors.js").read_text(encoding="utf-8")
+    prefix = "window.TSNEGRID_NEIGHBORS = "
+    assert text.startswith(prefix)
+    packed = json.loads(text[len(prefix):].rstrip().rstrip(";"))
+    raw = np.frombuffer(base64.b64decode(packed["data"]), np.uint8).reshape(-1, packed["bytes"])
+    wide = np.zeros((len(raw), 4), np.uint8)
+    wide[:, :packed["bytes"]] = raw
+    return packed, wide.view("<u4").reshape(-1, packed["k"]).astype(np.int64)
+
+
+@pytest.mark.parametrize(("n", "width"), [(2, 1), (256, 1), (257, 2), (65_537, 3)])
+def test_neighbours_pack_into_the_fewest_bytes(n: int, width: int) -> None:
+    idx = np.random.default_rng(0).integers(0, n, size=(n, 3))
+    idx[-1] = n - 1
+    packed = viewer_mod.encode_neighbors(idx, "vectors")
+    assert (packed["bytes"], packed["k"], packed["from"]) == (width, 3, "vectors")
+    import base64
+
+    raw = np.frombuffer(base64.b64decode(packed["data"]), np.uint8).reshape(-1, width)
+    values = (raw.astype(np.int64) * (256 ** np.arange(width))).sum(axis=1)
+    assert np.array_equal(values.reshape(n, 3), idx)
+
+
+def test_neighbours_out_of_range_refused() -> None:
+    with pytest.raises(InputError, match=r"neighbour indices must lie in \[0, 3\)"):
+        viewer_mod.encode_neighbors(np.array([[1], [2], [3]]))
+
+
+def test_build_stores_neighbours_for_the_page_and_for_programs(tmp_path: Path) -> None:
+    emoji_subset(tmp_path / "img", 30)
+    vectors = np.random.default_rng(1).normal(size=(30, 8))
+    np.save(tmp_path / "v.npy", vectors)
+    out = tmp_path / "out"
+    layout = build([tmp_path / "img"], out, Settings(html=True), vectors=tmp_path / "v.npy")
+    d = ((vectors[:, None] - vectors[None]) ** 2).sum(-1)
+    np.fill_diagonal(d, np.inf)
+    want = np.argsort(d, axis=1)[:, :20]
+    assert layout.neighbors is not None and np.array_equal(layout.neighbors, want)
+    assert layout.neighbors_from == "vectors" and "neighbors" in layout.timings
+    packed, decoded = _decode_neighbors(out)
+    assert np.array_equal(decoded, want) and packed["from"] == "vectors"
+    assert _read_page_data(out)["neighbors"] == {"k": 20, "from": "vectors",
+                                                 "script": "neighbors.js"}
+    assert np.array_equal(np.load(out / "neighbors.npy"), want)
+    doc = json.loads((out / "layout.json").read_text())
+    assert doc["neighbors"] == {"file": "neighbors.npy", "k": 20, "from": "vectors"}
+
+
+def test_coords_builds_take_neighbours_from_the_points(tmp_path: Path) -> None:
+    emoji_subset(tmp_path / "img", 12)
+    layout = _build(tmp_path / "img", tmp_path / "out", 12)
+    pts = np.load(tmp_path / "out-coords.npy")
+    d = ((pts[:, None] - pts[None]) ** 2).sum(-1)
+    np.fill_diagonal(d, np.inf)
+    assert layout.neighbors_from == "coords" and layout.neighbors is not None
+    assert np.array_equal(layout.neighbors, np.argsort(d, axis=1)[:, :11])
+    assert _decode_neighbors(tmp_path / "out")[0]["from"] == "coords"
+
+
+def test_a_page_without_neighbours_drops_a_stale_script(tmp_path: Path) -> None:
+    Image.new("RGB", (8, 8)).save(tmp_path / "grid.png")
+    (tmp_path / "neighbors.js").write_text("old")
+    doc = {"grid": {"rows": 1, "cols": 2}, "settings": {"tile": 4, "format": "png"},
+           "images": [{"path": "a", "row": 0, "col": 0}, {"path": "b", "row": 0, "col": 1}]}
+    write_viewer(doc, tmp_path)
+    assert _read_page_data(tmp_path)["neighbors"] is None
+    assert not (tmp_path / "neighbors.js").exists()
+    with pytest.raises(InputError, match="neighbors: 1 rows for 2 images"):
+        write_viewer(doc, tmp_path, neighbors=np.zeros((1, 1), np.int64))
+
+
+# ---- selections -------------------------------------------------------------------------------
+
+def _grid_point(page: Any, y: float, x: float) -> tuple[float, float]:
+    """Page coordinates of a point given in cells (x along columns, y along rows)."""
+    return _cell_centre(page, y - 0.5, x - 0.5)
+
+
+def _labels_by_file() -> dict[str, dict[str, str]]:
+    return {r["file"]: r for r in csv.DictReader(open(DEMO / "labels.csv"))}
+
+
+def _download_csv(page: Any) -> list[dict[str, str]]:
+    with page.expect_download(timeout=WAIT_MS) as dl:
+        page.click("#selection-csv")
+    assert dl.value.suggested_filename == "selection.csv"
+    with open(dl.value.path(), newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+@needs_chromium
+def test_shift_drag_selects_a_rectangle_and_downloads_it(demo_page: Any,
+                                                         demo_site: Path) -> None:
+    doc = json.loads((demo_site / "layout.json").read_text())
+    centre = demo_page.evaluate("tsnegrid.viewer.viewport.getCenter(true).x")
+    demo_page.keyboard.down("Shift")
+    demo_page.mouse.move(*_grid_point(demo_page, 3.2, 4.2))
+    demo_page.mouse.down()
+    demo_page.mouse.move(*_grid_point(demo_page, 9.8, 12.8), steps=8)
+    demo_page.mouse.up()
+    demo_page.keyboard.up("Shift")
+    want = [im for im in doc["images"] if 3 <= im["row"] <= 9 and 4 <= im["col"] <= 12]
+    assert len(want) > 30
+    demo_page.wait_for_function(f"tsnegrid.selection.count === {len(want)}", timeout=WAIT_MS)
+    assert demo_page.evaluate("tsnegrid.viewer.viewport.getCenter(true).x") == centre  # no pan
+    assert demo_page.inner_text("#selection-count") == f"{len(want)} selected"
+    rows = _download_csv(demo_page)
+    assert list(rows[0]) == ["path", "row", "col", "name", "category", "subcategory"]
+    labels = _labels_by_file()
+    assert [(r["path"], int(r["row"]), int(r["col"])) for r in rows] == [
+        (im["path"], im["row"], im["col"]) for im in want]
+    for r in rows:
+        label = labels[Path(r["path"]).name]
+        assert (r["name"], r["category"], r["subcategory"]) == (
+            label["name"], label["category"], label["subcategory"])
+    demo_page.keyboard.press("Escape")
+    demo_page.wait_for_function("tsnegrid.selection.count === 0", timeout=WAIT_MS)
+    assert demo_page.locator("#selection-csv").is_disabled()
+
+
+@needs_chromium
+def test_lasso_selects_the_cells_inside_the_drawn_shape(demo_page: Any,
+                                                        demo_site: Path) -> None:
+    doc = json.loads((demo_site / "layout.json").read_text())
+    demo_page.click("#tool-lasso")
+    assert demo_page.get_attribute("#tool-lasso", "aria-pressed") == "true"
+    # a triangle; a cell is inside when its centre is: col >= 2, row >= 2, row + col <= 21
+    corners = [(2.25, 2.25), (2.25, 20.25), (20.25, 2.25)]
+    demo_page.mouse.move(*_grid_point(demo_page, *corners[0]))
+    demo_page.mouse.down()
+    for y, x in corners[1:] + corners[:1]:
+        demo_page.mouse.move(*_grid_point(demo_page, y, x), steps=15)
+    demo_page.mouse.up()
+    want = sorted(k for k, im in enumerate(doc["images"])
+                  if im["row"] >= 2 and im["col"] >= 2 and im["row"] + im["col"] <= 21)
+    assert len(want) > 100
+    demo_page.wait_for_function(f"tsnegrid.selection.count === {len(want)}", timeout=WAIT_MS)
+    picked = demo_page.evaluate("Array.from(tsnegrid.selection.picked.keys())"
+                                ".filter((i) => tsnegrid.selection.picked[i])")
+    assert picked == want
+    assert len(_download_csv(demo_page)) == len(want)
+    # the look-alikes of a clicked image can be selected in one go, too
+    demo_page.click("#tool-lasso")
+    im = doc["images"][40]
+    demo_page.mouse.click(*_cell_centre(demo_page, im["row"], im["col"]))
+    demo_page.wait_for_function("tsnegrid.similar.image === 40", timeout=WAIT_MS)
+    demo_page.click("#similar-select")
+    demo_page.wait_for_function("tsnegrid.selection.count === 21", timeout=WAIT_MS)
+
+
+# ---- the url's hash ---------------------------------------------------------------------------
+
+def _view(page: Any) -> dict[str, Any]:
+    view: dict[str, Any] = page.evaluate("""() => {
+        const vp = tsnegrid.viewer.viewport, t = TSNEGRID.tile;
+        const c = vp.viewportToImageCoordinates(vp.getCenter(true));
+        return {zoom: vp.getZoom(true), x: c.x / t, y: c.y / t, q: tsnegrid.query,
+                colour: tsnegrid.colourField && tsnegrid.colourField.name,
+                image: tsnegrid.similar.image, hash: location.hash, entries: history.length,
+                input: document.getElementById("search").value,
+                select: document.getElementById("colour-by").value};
+    }""")
+    return view
+
+
+@needs_chromium
+def test_a_shared_hash_reopens_the_view(browser: Any, demo_site: Path) -> None:
+    page = browser.new_page(viewport={"width": 1200, "height": 800})
+    page.goto((demo_site / "index.html").as_uri()
+              + "#zoom=4.000&x=10.50&y=20.25&q=flag&colour=category&image=300")
+    _wait_loaded(page)
+    page.wait_for_function("tsnegrid.similar.image === 300", timeout=WAIT_MS)
+    view = _view(page)
+    assert abs(view["zoom"] - 4) < 1e-3 and abs(view["x"] - 10.5) < 0.01
+    assert abs(view["y"] - 20.25) < 0.01
+    assert (view["q"], view["input"], view["colour"], view["select"]) == (
+        "flag", "flag", "category", "category")
+    rows = list(csv.DictReader(open(DEMO / "labels.csv")))
+    want = sum("flag" in "\n".join(r.values()).lower() for r in rows)
+    assert page.evaluate("tsnegrid.matchCount") == want
+    page.close()
+
+
+@needs_chromium
+def test_the_hash_follows_the_view_and_back_undoes_changes(demo_page: Any) -> None:
+    page = demo_page
+    page.wait_for_function("location.hash.includes('zoom=')", timeout=WAIT_MS)
+    start = _view(page)
+    page.type("#search", "cat", delay=60)  # three edits, one history entry
+    page.wait_for_function("location.hash.includes('q=cat')", timeout=WAIT_MS)
+    page.select_option("#colour-by", "category")
+    page.wait_for_function("location.hash.includes('colour=category')", timeout=WAIT_MS)
+    searched = _view(page)
+    assert searched["entries"] == start["entries"] + 2  # one per change, not per keystroke
+    # zooming and panning rewrite the entry instead of adding one
+    page.click("#zoom-in")
+    page.wait_for_function(f"tsnegrid.viewer.viewport.getZoom(true) > {start['zoom'] * 1.5}",
+                           timeout=WAIT_MS)
+    page.wait_for_function(f"!location.hash.includes('zoom={start['zoom']:.3f}')",
+                           timeout=WAIT_MS)
+    assert _view(page)["entries"] == searched["entries"]
+    page.go_back()
+    page.wait_for_function("tsnegrid.colourField === null", timeout=WAIT_MS)
+    assert _view(page)["q"] == "cat" and _view(page)["select"] == ""
+    page.go_back()
+    page.wait_for_function("tsnegrid.query === ''", timeout=WAIT_MS)
+    assert _view(page)["input"] == "" and page.evaluate("tsnegrid.match") is None
+    page.go_forward()
+    page.wait_for_function("tsnegrid.query === 'cat'", timeout=WAIT_MS)

@@ -199,6 +199,40 @@ def add(ctx: click.Context, sources: tuple[str, ...], out: Path, max_moved: floa
                    f"{lay.rows}x{lay.cols} (+{result.rows_added} rows); rewrote {out}", err=True)
 
 
+def embed_settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The ``settings_options`` that the embed stage reads (``EmbedConfig.SETTINGS``)."""
+    from tsnegrid.embed.config import EmbedConfig
+
+    donor = settings_options(lambda: None)
+    params = [p for p in donor.__click_params__  # type: ignore[attr-defined]
+              if p.name in EmbedConfig.SETTINGS]
+    command.__click_params__ = [*getattr(command, "__click_params__", []), *params]  # type: ignore[attr-defined]
+    return command
+
+
+@cli.command("embed", cls=TsnegridCommand)
+@click.argument("sources", nargs=-1, required=True)
+@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Output .npy (N x D float32, one row per readable image); the paths, in "
+                   "row order, go beside it in OUT.paths.txt.")
+@embed_settings_options
+@click.pass_context
+def embed_cmd(ctx: click.Context, sources: tuple[str, ...], out: Path, **options: Any) -> None:
+    """Embed images into vectors with the build's model, settings and cache.
+
+    Feed them back with: tsnegrid build OUT.paths.txt --vectors OUT --out DIR
+    """
+    from tsnegrid.embed.vectors import export_vectors
+
+    quiet = ctx.obj["quiet"]
+    done = export_vectors(sources, out, Settings(**options), progress=Bars(quiet))
+    if not quiet:
+        click.echo(f"embedded {done.n} images ({done.dim}-d, {done.model_id}); skipped "
+                   f"{len(done.skipped)}; wrote {done.vectors} and {done.paths}", err=True)
+        for s in done.skipped:
+            click.echo(f"  skipped {s.path}: {s.reason}", err=True)
+
+
 def _load_npy(path: Path, what: str) -> np.ndarray:
     import numpy as np
 

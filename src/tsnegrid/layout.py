@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import html
+import io
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +33,15 @@ class Layout:
     metrics: dict[str, float] = field(default_factory=dict)
     duplicates: dict[str, str] = field(default_factory=dict)
     """Near-duplicate path -> the placed path whose cell it shares (``--dedupe``)."""
+    neighbors: NDArray[np.int32] | None = None
+    """``neighbors[i]``: indices (into ``paths``) of image i's nearest images, nearest first,
+    for the viewer's "more like this"; None when not computed."""
+    neighbors_from: str = ""
+    """What the neighbours were measured in: ``vectors`` (the embedding) or ``coords`` (the
+    2-D points of a ``--coords`` build)."""
+    mosaic: str = ""
+    """The rendered grid image (or, for a pyramid-only build, its one-tile overview level);
+    empty until rendered."""
 
     @property
     def row_col(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
@@ -63,3 +75,41 @@ class Layout:
             "images": self.records(),
             "duplicates": self.duplicate_records(),
         }
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: a small inline thumbnail of the mosaic (when rendered and readable)
+        beside a table of the grid, counts, model and metrics."""
+        rows = [("grid", f"{self.rows} x {self.cols}"), ("images placed", f"{len(self.paths):,}"),
+                ("skipped", f"{len(self.skipped):,}"), ("model", self.model_id)]
+        if self.duplicates:
+            rows.append(("near-duplicates", f"{len(self.duplicates):,}"))
+        rows += [(k, f"{v:.4g}") for k, v in self.metrics.items()]
+        if self.timings:
+            rows.append(("time (s)", f"{sum(self.timings.values()):.1f}"))
+        table = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
+                        f"<td style='text-align:left'>{html.escape(v)}</td></tr>"
+                        for k, v in rows)
+        thumb = _thumbnail_uri(self.mosaic) if self.mosaic else None
+        img = (f"<img src='{thumb}' alt='the grid' style='max-width:{THUMBNAIL}px;"
+               f"image-rendering:auto;margin-right:16px'>" if thumb else "")
+        return (f"<div class='tsnegrid-layout' style='display:flex;align-items:flex-start'>"
+                f"{img}<table>{table}</table></div>")
+
+
+THUMBNAIL = 320
+"""Longest side in pixels of the notebook thumbnail."""
+
+
+def _thumbnail_uri(path: str) -> str | None:
+    """The image at ``path`` shrunk to ``THUMBNAIL`` px as a JPEG data URI; None when it cannot
+    be read (a notebook's repr must not fail)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im.thumbnail((THUMBNAIL, THUMBNAIL))
+            buf = io.BytesIO()
+            im.convert("RGB").save(buf, format="JPEG", quality=85)
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError):
+        return None
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")

@@ -1,5 +1,5 @@
-"""Write a layout's text files: layout.csv, layout.json and report.txt (the images are drawn by
-``tsnegrid.render``)."""
+"""Write a layout's data files: layout.csv, layout.json, report.txt and neighbors.npy (the images
+are drawn by ``tsnegrid.render``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,11 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
+
 from tsnegrid.layout import Layout
+
+NEIGHBORS_FILE = "neighbors.npy"
 
 
 def write_csv(layout: Layout, path: Path) -> None:
@@ -53,11 +57,24 @@ def report_text(layout: Layout) -> str:
 
 
 def write_outputs(layout: Layout, out_dir: Path) -> dict[str, Path]:
-    """Write the text files into ``out_dir``; return their paths by kind."""
+    """Write the data files into ``out_dir``; return their paths by kind.
+
+    The nearest neighbours go to ``neighbors.npy`` (N x k int32, rows in the order of
+    layout.json's ``images``), which layout.json names: as JSON they would be the largest part
+    of the file (2 million numbers at 100k images)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {"csv": out_dir / "layout.csv", "json": out_dir / "layout.json",
              "report": out_dir / "report.txt"}
     write_csv(layout, files["csv"])
-    files["json"].write_text(json.dumps(layout.to_dict(), indent=1), encoding="utf-8")
+    doc = layout.to_dict()
+    stale = out_dir / NEIGHBORS_FILE
+    if layout.neighbors is not None:
+        files["neighbors"] = stale
+        np.save(stale, np.ascontiguousarray(layout.neighbors, dtype=np.int32))
+        doc["neighbors"] = {"file": NEIGHBORS_FILE, "k": int(layout.neighbors.shape[1]),
+                            "from": layout.neighbors_from}
+    elif stale.exists():  # from an earlier build into this folder: no longer true
+        stale.unlink()
+    files["json"].write_text(json.dumps(doc, indent=1), encoding="utf-8")
     files["report"].write_text(report_text(layout), encoding="utf-8")
     return files

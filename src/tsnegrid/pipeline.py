@@ -29,6 +29,7 @@ from tsnegrid.metadata import Metadata, load_metadata
 from tsnegrid.output import write_outputs
 from tsnegrid.progress import ProgressFn, no_progress
 from tsnegrid.reduce import ReduceConfig, reduce_points
+from tsnegrid.reduce.neighbors import similar_images
 from tsnegrid.render import RenderConfig, render_outputs
 from tsnegrid.settings import Settings
 
@@ -147,13 +148,17 @@ def build(
         RenderConfig.from_settings(s).check_size(rows, cols)
     placed = arrange(pts, vecs, arrange_config, shape=(rows, cols), progress=progress)
     timings.update(placed.timings)
-    quality = _timed(timings, "metrics", metrics.grid_quality,
-                     vecs if vecs is not None else pts, placed.cells, cols, placed.fitted)
+    space = vecs if vecs is not None else pts
+    quality = _timed(timings, "metrics", metrics.grid_quality, space, placed.cells, cols,
+                     placed.fitted)
+    # "More like this" for the viewer: in the embedding, or in the given 2-D points.
+    similar = _timed(timings, "neighbors", similar_images, space, seed=s.seed)
 
     layout = Layout(paths=tuple(str(p) for p in paths), cells=placed.cells, coords=pts,
                     rows=rows, cols=cols, model_id=model_id, settings=s, skipped=tuple(skipped),
                     n_found=len(found.paths), timings=timings, metrics=quality,
-                    duplicates=duplicates)
+                    duplicates=duplicates, neighbors=similar,
+                    neighbors_from="vectors" if vecs is not None else "coords")
     if out is not None:
         layout = _write(layout, Path(out), s, progress, meta)
     return layout
@@ -248,12 +253,14 @@ def add(sources: Sequence[str | Path], out: str | Path, *, max_moved: float | No
     coords = np.vstack([old_xy, old_xy[np.atleast_1d(nearest)]])
     quality = {"old_images_moved": float(placed.moved),
                **metrics.grid_quality(vecs, cells, cols)}
+    similar = _timed(timings, "neighbors", similar_images, vecs, seed=s.seed)
     skipped: tuple[Skipped, ...] = tuple(found.skipped) + tuple(emb.skipped)
     layout = Layout(paths=tuple(old_paths) + tuple(str(p) for p in kept_new), cells=cells,
                     coords=coords, rows=placed.rows, cols=cols, model_id=emb.model_id,
                     settings=s, skipped=skipped,
                     n_found=int(data.get("counts", {}).get("found", n_old)) + len(found.paths),
                     timings=timings, metrics=quality,
-                    duplicates={d["path"]: d["duplicate_of"] for d in data.get("duplicates", [])})
+                    duplicates={d["path"]: d["duplicate_of"] for d in data.get("duplicates", [])},
+                    neighbors=similar, neighbors_from="vectors")
     layout = _write(layout, out, s, progress)
     return Added(layout, len(kept_new), placed.moved, placed.rows - rows)

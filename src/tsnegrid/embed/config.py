@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from tsnegrid.settings import Settings
 
@@ -24,6 +25,11 @@ class EmbedConfig:
     scheduler: str = ""
     workers: int = 0
     scheduler_timeout: float = Settings.scheduler_timeout
+
+    SETTINGS: ClassVar[tuple[str, ...]] = (
+        "model", "features", "colour_weight", "background", "batch_size", "threads", "workers",
+        "scheduler", "max_image_pixels", "cache_dir")
+    """The ``Settings`` fields that ``from_settings`` reads (the options of ``tsnegrid embed``)."""
 
     @classmethod
     def from_settings(cls, s: Settings) -> EmbedConfig:

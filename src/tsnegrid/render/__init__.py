@@ -43,6 +43,7 @@ def render_outputs(layout: Layout, out: Path, config: RenderConfig | None = None
     paths = [Path(p) for p in layout.paths]
     timings = dict(layout.timings)
     mosaic: Image.Image | None = None  # the grid image, once drawn
+    picture = ""  # the file that shows the whole grid (for Layout._repr_html_)
     failed: list[Skipped] = []
     try:
         check_size(layout.rows, layout.cols, c.tile, c.max_pixels, c.format)
@@ -59,6 +60,7 @@ def render_outputs(layout: Layout, out: Path, config: RenderConfig | None = None
                                        max_pixels=c.max_pixels,
                                        max_image_pixels=c.max_image_pixels, progress=progress)
         save_image(mosaic, out / f"grid.{c.format}", c.format)
+        picture = str(out / f"grid.{c.format}")
         timings["render"] = round(time.perf_counter() - t0, 3)
     pyramid = c.tiles or (c.html and needs_pyramid(layout.rows, layout.cols, c.tile))
     if pyramid:
@@ -68,7 +70,11 @@ def render_outputs(layout: Layout, out: Path, config: RenderConfig | None = None
                             max_image_pixels=c.max_image_pixels, progress=progress)
         timings["pyramid"] = round(time.perf_counter() - t0, 3)
         failed = failed if mosaic is not None else list(written.failed)
-    layout = replace(layout, timings=timings, skipped=layout.skipped + tuple(failed))
+        if not picture:  # the overview level of at most 256 px is one tile
+            overview = max(0, min(written.levels - 1, 8))
+            picture = str(out / "grid_files" / str(overview) / f"0_0.{written.tile_format}")
+    layout = replace(layout, timings=timings, skipped=layout.skipped + tuple(failed),
+                     mosaic=picture)
     if c.html:
         write_viewer(layout, out, metadata=metadata, pyramid=pyramid,
                      title=f"tsnegrid: {out.resolve().name}")

@@ -1,5 +1,6 @@
-// tsnegrid viewer: OpenSeadragon shows the pyramid; this file adds hover, click, search and
-// colour-by-field. Data comes from layout.js (window.TSNEGRID), so the page works from file://.
+// tsnegrid viewer: OpenSeadragon shows the pyramid; this file adds hover, search, colour-by-field
+// and the overlay that similar.js (more like this, selections) and hash.js (the url) draw on.
+// Data comes from layout.js (window.TSNEGRID), so the page works from file://.
 (function () {
   "use strict";
 
@@ -25,9 +26,13 @@
   });
 
   // State the overlay draws from; exposed (read-only use) for tests and the console.
+  // layers: extra overlay painters, called with the view geometry after the cell tints.
+  // listeners: called with "search", "colour" or "similar" when that state changes.
   const state = { viewer, cellToImage, match: null, matchCount: 0, colourField: null,
-                  maxLevelLoaded: -1, hovered: -1 };
+                  query: "", maxLevelLoaded: -1, hovered: -1, layers: [], listeners: [] };
   window.tsnegrid = state;
+  const changed = (kind) => { for (const fn of state.listeners) fn(kind); };
+  state.changed = changed;
 
   viewer.addHandler("tile-loaded", (e) => {
     state.maxLevelLoaded = Math.max(state.maxLevelLoaded, e.tile.level);
@@ -46,6 +51,8 @@
   state.imageAt = imageAt;
 
   const baseName = (path) => path.slice(path.lastIndexOf("/") + 1);
+  state.baseName = baseName;
+  state.rowCol = (i) => [Math.floor(data.cells[i] / data.cols), data.cells[i] % data.cols];
 
   function el(tag, text, cls) {
     const e = document.createElement(tag);
@@ -53,6 +60,7 @@
     if (cls) e.className = cls;
     return e;
   }
+  state.el = el;
 
   function showTip(i, pos) {
     const tip = $("tip");
@@ -94,16 +102,16 @@
     leaveHandler: hideTip,
   });
 
-  viewer.addHandler("canvas-click", (e) => {
-    if (!e.quick) return;
-    const i = imageAt(e.position);
-    if (i >= 0) window.open(data.hrefs[i], "_blank", "noopener");
-  });
+  // A click selects (similar.js); Ctrl- or Cmd-click opens the original in a new tab.
+  state.openOriginal = (i) => window.open(data.hrefs[i], "_blank", "noopener");
 
   // ---- search -----------------------------------------------------------------------------
   let haystack = null; // built on first search: one lower-case string per image
   function search(query) {
     const q = query.trim().toLowerCase();
+    if ($("search").value !== query) $("search").value = query;
+    const was = state.query;
+    state.query = query.trim();
     if (!q) {
       state.match = null;
       state.matchCount = 0;
@@ -124,7 +132,9 @@
     }
     viewer.forceRedraw();
     drawOverlay();
+    if (state.query !== was) changed("search");
   }
+  state.search = search;
 
   let searchTimer = 0;
   $("search").addEventListener("input", (e) => {
@@ -157,8 +167,10 @@
   $("colour-by").addEventListener("change", (e) => setColourField(e.target.value));
 
   function setColourField(name) {
-    const f = data.fields.find((x) => x.name === name) || null;
+    const f = data.fields.find((x) => x.name === name && x.colourable) || null;
+    const was = state.colourField;
     state.colourField = f;
+    $("colour-by").value = f ? f.name : "";
     const legend = $("legend");
     legend.replaceChildren();
     if (f) {
@@ -179,10 +191,23 @@
       }
     }
     drawOverlay();
+    if (f !== was) changed("colour");
   }
+  state.setColourField = setColourField;
 
   // ---- overlay: dims non-matches, tints by colour field; only visible cells are drawn -----
   const overlay = $("overlay");
+  // The view in overlay pixels: the grid's origin o, the cell side s, the visible rows and cols.
+  function geometry(box) {
+    const vp = viewer.viewport;
+    const o = vp.imageToViewerElementCoordinates(new OpenSeadragon.Point(0, 0));
+    const s = vp.imageToViewerElementCoordinates(new OpenSeadragon.Point(data.tile, 0)).x - o.x;
+    return { o, s, box,
+             c0: Math.max(0, Math.floor(-o.x / s)),
+             c1: Math.min(data.cols - 1, Math.floor((box.width - o.x) / s)),
+             r0: Math.max(0, Math.floor(-o.y / s)),
+             r1: Math.min(data.rows - 1, Math.floor((box.height - o.y) / s)) };
+  }
   function drawOverlay() {
     const box = $("osd").getBoundingClientRect();
     const dpr = window.devicePixelRatio || 1;
@@ -195,15 +220,14 @@
     const ctx = overlay.getContext("2d");
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, box.width, box.height);
-    if ((!state.match && !state.colourField) || !viewer.world.getItemCount()) return;
+    if (!viewer.world.getItemCount()) return;
+    const g = geometry(box);
+    if (state.match || state.colourField) drawTints(ctx, g);
+    for (const layer of state.layers) layer(ctx, g);
+  }
+  state.drawOverlay = drawOverlay;
 
-    const vp = viewer.viewport;
-    const o = vp.imageToViewerElementCoordinates(new OpenSeadragon.Point(0, 0));
-    const s = vp.imageToViewerElementCoordinates(new OpenSeadragon.Point(data.tile, 0)).x - o.x;
-    const c0 = Math.max(0, Math.floor(-o.x / s));
-    const c1 = Math.min(data.cols - 1, Math.floor((box.width - o.x) / s));
-    const r0 = Math.max(0, Math.floor(-o.y / s));
-    const r1 = Math.min(data.rows - 1, Math.floor((box.height - o.y) / s));
+  function drawTints(ctx, { o, s, r0, r1, c0, c1 }) {
     const paths = new Map(); // fill style -> Path2D, so each colour is one fill call
     const add = (style, r, c) => {
       if (!paths.has(style)) paths.set(style, new Path2D());

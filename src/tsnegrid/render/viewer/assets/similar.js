@@ -1,0 +1,158 @@
+// tsnegrid viewer: "more like this": a click lights up an image's nearest neighbours (loaded
+// from neighbors.js on first use) wherever they sit. Runs after viewer.js, whose state
+// (window.tsnegrid) it extends.
+(function () {
+  "use strict";
+
+  const data = window.TSNEGRID;
+  const state = window.tsnegrid;
+  const viewer = state.viewer;
+  const $ = (id) => document.getElementById(id);
+  const n = data.cells.length;
+  const NEAR = 3; // "near": at most this many cells away in rows and in columns
+  const MARK = 9; // smallest marker side in screen px, so look-alikes show at any zoom
+
+  const gap = (i, j) => {
+    const [ri, ci] = state.rowCol(i);
+    const [rj, cj] = state.rowCol(j);
+    return Math.max(Math.abs(ri - rj), Math.abs(ci - cj));
+  };
+
+  // ---- more like this -----------------------------------------------------------------------
+  const sim = { image: -1, list: [], near: 0, loading: null };
+  state.similar = sim;
+
+  // neighbors.js packs N x k indices, each in `bytes` little-endian bytes, base64.
+  function loadNeighbors() {
+    if (sim.loading) return sim.loading;
+    sim.loading = new Promise((resolve, reject) => {
+      if (!data.neighbors) {
+        reject(new Error("No neighbours are stored with this grid."));
+        return;
+      }
+      const tag = document.createElement("script");
+      tag.src = data.neighbors.script;
+      tag.onload = () => {
+        const packed = window.TSNEGRID_NEIGHBORS;
+        const raw = atob(packed.data);
+        const w = packed.bytes;
+        const idx = new Int32Array(raw.length / w);
+        for (let j = 0, b = 0; j < idx.length; j++, b += w) {
+          let v = 0;
+          for (let t = w - 1; t >= 0; t--) v = v * 256 + raw.charCodeAt(b + t);
+          idx[j] = v;
+        }
+        delete window.TSNEGRID_NEIGHBORS;
+        resolve({ k: packed.k, idx });
+      };
+      tag.onerror = () => reject(new Error(`Cannot load ${data.neighbors.script}.`));
+      document.head.append(tag);
+    });
+    return sim.loading;
+  }
+
+  function showSimilar(i) {
+    if (!(i >= 0 && i < n)) {
+      clearSimilar();
+      return Promise.resolve();
+    }
+    sim.pending = i;
+    $("similar").hidden = false;
+    $("similar-name").textContent = state.baseName(data.paths[i]);
+    const open = $("similar-open");
+    open.href = data.hrefs[i];
+    return loadNeighbors().then(({ k, idx }) => {
+      if (sim.pending !== i) return; // another image was picked meanwhile
+      sim.image = i;
+      sim.list = Array.from(idx.subarray(i * k, (i + 1) * k));
+      sim.near = sim.list.filter((j) => gap(i, j) <= NEAR).length;
+      const space = data.neighbors.from === "coords" ? "in the 2-D points" : "in the embedding";
+      $("similar-count").textContent = `${k} nearest ${space}: ${sim.near} within ${NEAR} ` +
+        `cells, ${k - sim.near} farther away`;
+      state.drawOverlay();
+      state.changed("similar");
+    }, (err) => {
+      $("similar-count").textContent = err.message;
+    });
+  }
+
+  function clearSimilar() {
+    sim.pending = -1;
+    $("similar").hidden = true;
+    if (sim.image < 0) return;
+    sim.image = -1;
+    sim.list = [];
+    sim.near = 0;
+    state.drawOverlay();
+    state.changed("similar");
+  }
+  state.showSimilar = showSimilar;
+  state.clearSimilar = clearSimilar;
+
+  function fitCells(list) {
+    let r0 = Infinity, r1 = -1, c0 = Infinity, c1 = -1;
+    for (const j of list) {
+      const [r, c] = state.rowCol(j);
+      r0 = Math.min(r0, r); r1 = Math.max(r1, r); c0 = Math.min(c0, c); c1 = Math.max(c1, c);
+    }
+    const t = data.tile;
+    const rect = new OpenSeadragon.Rect((c0 - 1) * t, (r0 - 1) * t, (c1 - c0 + 3) * t,
+                                        (r1 - r0 + 3) * t);
+    viewer.viewport.fitBounds(viewer.viewport.imageToViewportRectangle(rect));
+  }
+
+  $("similar-zoom").addEventListener("click", () => fitCells([sim.image, ...sim.list]));
+  $("similar-clear").addEventListener("click", clearSimilar);
+
+  // Dim the rest, punch the look-alikes out, mark them: cyan when near, orange when far.
+  state.layers.push((ctx, { o, s, box }) => {
+    if (sim.image < 0) return;
+    const shown = [sim.image, ...sim.list];
+    ctx.fillStyle = "rgba(0,0,0,0.55)";
+    ctx.fillRect(0, 0, box.width, box.height);
+    for (const j of shown) {
+      const [r, c] = state.rowCol(j);
+      ctx.clearRect(o.x + c * s, o.y + r * s, s, s);
+    }
+    const [ri, ci] = state.rowCol(sim.image);
+    ctx.setLineDash([4, 3]);
+    ctx.strokeStyle = "rgba(255,255,255,0.8)";
+    ctx.lineWidth = 1;
+    ctx.strokeRect(o.x + (ci - NEAR) * s, o.y + (ri - NEAR) * s, (2 * NEAR + 1) * s,
+                   (2 * NEAR + 1) * s);
+    ctx.setLineDash([]);
+    const m = Math.max(s, MARK);
+    for (const j of shown) {
+      const [r, c] = state.rowCol(j);
+      const self = j === sim.image;
+      ctx.strokeStyle = self ? "#ffffff" : gap(sim.image, j) <= NEAR ? "#35d0ff" : "#ff9f1a";
+      ctx.lineWidth = self ? 3 : 2;
+      ctx.strokeRect(o.x + (c + 0.5) * s - m / 2, o.y + (r + 0.5) * s - m / 2, m, m);
+    }
+  });
+
+  // ---- click and keys ------------------------------------------------------------------------
+  viewer.addHandler("canvas-click", (e) => {
+    if (!e.quick) return;
+    const i = state.imageAt(e.position);
+    const ev = e.originalEvent || {};
+    if (ev.ctrlKey || ev.metaKey) {
+      if (i >= 0) state.openOriginal(i);
+    } else if (i >= 0) {
+      showSimilar(i);
+    } else {
+      clearSimilar();
+    }
+  });
+
+  document.addEventListener("keydown", (e) => {
+    const tag = e.target && e.target.tagName;
+    if (tag === "INPUT" || tag === "SELECT" || tag === "TEXTAREA") return;
+    if (e.key === "n" && state.hovered >= 0) {
+      showSimilar(state.hovered);
+    } else if (e.key === "Escape") {
+      clearSimilar();
+    }
+  });
+
+}());
