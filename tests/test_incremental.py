@@ -38,7 +38,7 @@ def _labels(paths: tuple[str, ...]) -> np.ndarray:
 def test_add_keeps_old_cells_and_quality_near_a_rebuild(split, tmp_path: Path,
                                                         cache_dir: Path) -> None:
     everything, old, new = split
-    settings = Settings(cache_dir=cache_dir, tile=16)
+    settings = Settings(cache_dir=cache_dir, tile=16, html=True)
     out = tmp_path / "out"
     before = build([old], out, settings)
     result = add([new], out)

@@ -151,14 +151,16 @@ def build(
     space = vecs if vecs is not None else pts
     quality = _timed(timings, "metrics", metrics.grid_quality, space, placed.cells, cols,
                      placed.fitted)
-    # "More like this" for the viewer: in the embedding, or in the given 2-D points.
-    similar = _timed(timings, "neighbors", similar_images, space, seed=s.seed)
+    # "More like this" for the viewer (its only user, so only with --html: at 100k images the
+    # search takes minutes): in the embedding, or in the given 2-D points.
+    similar = _timed(timings, "neighbors", similar_images, space, seed=s.seed) if s.html else None
 
     layout = Layout(paths=tuple(str(p) for p in paths), cells=placed.cells, coords=pts,
                     rows=rows, cols=cols, model_id=model_id, settings=s, skipped=tuple(skipped),
                     n_found=len(found.paths), timings=timings, metrics=quality,
                     duplicates=duplicates, neighbors=similar,
-                    neighbors_from="vectors" if vecs is not None else "coords")
+                    neighbors_from="" if similar is None else
+                    "vectors" if vecs is not None else "coords")
     if out is not None:
         layout = _write(layout, Path(out), s, progress, meta)
     return layout
@@ -253,7 +255,7 @@ def add(sources: Sequence[str | Path], out: str | Path, *, max_moved: float | No
     coords = np.vstack([old_xy, old_xy[np.atleast_1d(nearest)]])
     quality = {"old_images_moved": float(placed.moved),
                **metrics.grid_quality(vecs, cells, cols)}
-    similar = _timed(timings, "neighbors", similar_images, vecs, seed=s.seed)
+    similar = _timed(timings, "neighbors", similar_images, vecs, seed=s.seed) if s.html else None
     skipped: tuple[Skipped, ...] = tuple(found.skipped) + tuple(emb.skipped)
     layout = Layout(paths=tuple(old_paths) + tuple(str(p) for p in kept_new), cells=cells,
                     coords=coords, rows=placed.rows, cols=cols, model_id=emb.model_id,
@@ -261,6 +263,6 @@ def add(sources: Sequence[str | Path], out: str | Path, *, max_moved: float | No
                     n_found=int(data.get("counts", {}).get("found", n_old)) + len(found.paths),
                     timings=timings, metrics=quality,
                     duplicates={d["path"]: d["duplicate_of"] for d in data.get("duplicates", [])},
-                    neighbors=similar, neighbors_from="vectors")
+                    neighbors=similar, neighbors_from="vectors" if similar is not None else "")
     layout = _write(layout, out, s, progress)
     return Added(layout, len(kept_new), placed.moved, placed.rows - rows)
