@@ -238,8 +238,10 @@ libraries of the stages it runs; numba's kernels then load from its on-disk cach
 ships as an ONNX file, so no run exports it and no install needs torch. On a fresh cache the
 numba kernels compile in a background thread (`tsnegrid.arrange.warmup`) while the images load
 and embed, and they are smaller to compile than before (scalar loops instead of array-level
-calls that each compiled a generic implementation; a serial optimality check). Not done here:
-the reduction at 50,000 and 70,000 points against openTSNE (the 10x goal there)."""
+calls that each compiled a generic implementation). On 2 cores that compile still competes
+with the embedding and the reduction for the CPU (the stage times above), so the first run
+stays slower by about the compile's CPU time. Not done here: the reduction at 50,000 and
+70,000 points against openTSNE (the 10x goal there)."""
 
 
 def main() -> None:
