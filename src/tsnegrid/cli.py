@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from tsnegrid import errors
-from tsnegrid.settings import ASSIGN_METRICS, MAX_MOVED, REDUCER_NAMES, Settings
+from tsnegrid.settings import ASSIGN_METRICS, EMBED_SETTINGS, MAX_MOVED, REDUCER_NAMES, Settings
 
 if TYPE_CHECKING:
     import numpy as np
@@ -200,12 +200,10 @@ def add(ctx: click.Context, sources: tuple[str, ...], out: Path, max_moved: floa
 
 
 def embed_settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """The ``settings_options`` that the embed stage reads (``EmbedConfig.SETTINGS``)."""
-    from tsnegrid.embed.config import EmbedConfig
-
+    """The ``settings_options`` that the embed stage reads (``EMBED_SETTINGS``)."""
     donor = settings_options(lambda: None)
     params = [p for p in donor.__click_params__  # type: ignore[attr-defined]
-              if p.name in EmbedConfig.SETTINGS]
+              if p.name in EMBED_SETTINGS]
     command.__click_params__ = [*getattr(command, "__click_params__", []), *params]  # type: ignore[attr-defined]
     return command
 

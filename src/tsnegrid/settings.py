@@ -114,6 +114,10 @@ REDUCER_NAMES = ("tsne", "umap", "pca")
 ASSIGN_METRICS = ("sqeuclidean", "euclidean")
 #: Share of the old images that ``tsnegrid add`` may move to another cell, at most.
 MAX_MOVED = 0.03
+#: The settings the embed stage reads (``EmbedConfig.from_settings``; the options of
+#: ``tsnegrid embed``), here so the CLI can list them without importing the stage.
+EMBED_SETTINGS = ("model", "features", "colour_weight", "background", "batch_size", "threads",
+                  "workers", "scheduler", "scheduler_timeout", "max_image_pixels", "cache_dir")
 
 
 def check_dedupe(threshold: float) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from tsnegrid.settings import Settings
+from tsnegrid.settings import EMBED_SETTINGS, Settings
 
 
 @dataclass(frozen=True)
@@ -26,9 +26,7 @@ class EmbedConfig:
     workers: int = 0
     scheduler_timeout: float = Settings.scheduler_timeout
 
-    SETTINGS: ClassVar[tuple[str, ...]] = (
-        "model", "features", "colour_weight", "background", "batch_size", "threads", "workers",
-        "scheduler", "max_image_pixels", "cache_dir")
+    SETTINGS: ClassVar[tuple[str, ...]] = EMBED_SETTINGS
     """The ``Settings`` fields that ``from_settings`` reads (the options of ``tsnegrid embed``)."""
 
     @classmethod
