@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from tsnegrid.embed import MODELS, Embedder, embed_images, make_embedder
+from tsnegrid.embed import MODELS, Embedder, embed_images, embedder_for
 from tsnegrid.embed.cache import EmbeddingCache
 from tsnegrid.embed.config import EmbedConfig
 from tsnegrid.settings import Settings
@@ -57,17 +57,14 @@ class EmbedRunner:
         """The embed stage's config for ``model``: the pipeline's defaults (decoding, batch
         size, background) with this server's cache, threads and pixel limit, the model's own
         vector (``features`` semantic: no colour mixed in) and no cluster."""
-        s = Settings(model=model, cache_dir=self.cache_dir, threads=self.threads,
-                     max_image_pixels=self.max_image_pixels, features="semantic")
-        cfg = EmbedConfig.from_settings(s)
-        return EmbedConfig(**{**cfg.__dict__, "scheduler": "", "workers": 0})
+        return EmbedConfig.from_settings(Settings(
+            model=model, cache_dir=self.cache_dir, threads=self.threads,
+            max_image_pixels=self.max_image_pixels, features="semantic"))
 
     def embedder(self, model: str) -> Embedder:
         with self._lock:
             if model not in self._embedders:
-                cfg = self.config(model)
-                self._embedders[model] = make_embedder(model, cfg.cache_dir, cfg.threads,
-                                                       cfg.features, cfg.colour_weight)
+                self._embedders[model] = embedder_for(self.config(model))
             return self._embedders[model]
 
     def embed(self, model: str, images: list[bytes]) -> list[NDArray[np.float32] | str]:
