@@ -1,7 +1,7 @@
 """Command line: a thin layer that parses options into ``Settings`` and calls the library.
 
 Only click and the light ``settings``/``errors`` modules load at start-up; every stage (numpy,
-scipy, numba, onnxruntime, the service's FastAPI) is imported inside the command that runs it,
+scipy, onnxruntime, the service's FastAPI) is imported inside the command that runs it,
 so ``--help`` and option errors answer at once.
 """
 

@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tsnegrid import metrics
-from tsnegrid.arrange import ArrangeConfig, arrange, grid_shape, warmup
+from tsnegrid.arrange import ArrangeConfig, arrange, grid_shape
 from tsnegrid.arrange.grid import auto_shape
 from tsnegrid.embed import EmbedConfig, Embedded, embed_files
 from tsnegrid.errors import InputError, NoImagesError
@@ -117,7 +117,6 @@ def build(
     if not paths:
         raise NoImagesError("no image files found in " + ", ".join(map(str, sources)))
     shape = precheck(len(paths), s)
-    warmup.start()  # the arrange kernels compile while the images load and embed
 
     vecs: NDArray[np.floating] | None = None
     pts: NDArray[np.float64] | None = None
@@ -228,7 +227,6 @@ def add(sources: Sequence[str | Path], out: str | Path, *, max_moved: float | No
     new_paths = [p for p in found.paths if str(p) not in seen]
     if not new_paths:
         raise NoImagesError("no new images to add (none found, or all already in the layout)")
-    warmup.start()
 
     timings: dict[str, float] = {}
     emb = _timed(timings, "embed", embed_files, [Path(p) for p in old_paths] + new_paths,

@@ -4,10 +4,11 @@
 Its parts: ``grid`` (shape, fit of the cloud to the cell centres), ``assign`` (the certified exact
 linear assignment and the large mode), ``refine`` (swaps in the original vector space) with
 ``sort`` (linear assignment sorting rounds for low-dimensional data, over the sparse auction of
-``sparse_lap``), ``smooth`` (map smoothing for large low-dimensional grids) and their shared
-kernels in ``windows``, and
+``sparse_lap``), ``smooth`` (map smoothing for large low-dimensional grids), and
 ``incremental`` (placing new images into an existing grid). The parts are imported when used, so
-importing this package costs nothing.
+importing this package costs nothing. The hot loops are C, compiled from Cython when the
+package is installed: ``_kernels`` (swaps, smoothing, the sparse auction) and
+``assign._kernels`` (the auction, its certificate, the bisection).
 """
 
 from __future__ import annotations

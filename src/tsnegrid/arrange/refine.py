@@ -20,10 +20,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 from numpy.typing import NDArray
 
-from tsnegrid.arrange.windows import draw_window, hungarian
+from tsnegrid.arrange._kernels import swap_pass
 from tsnegrid.errors import InputError
 from tsnegrid.settings import REFINE_MODES
 
@@ -93,151 +92,6 @@ def reduce_for_refine(vectors: NDArray[np.floating], seed: int,
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
-_OFFSETS = np.array([(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1)],
-                    dtype=np.int64)
-
-
-@njit(cache=True)
-def _dist(x: NDArray[np.float32], a: int, b: int) -> float:
-    s = 0.0
-    for q in range(x.shape[1]):
-        diff = x[a, q] - x[b, q]
-        s += diff * diff
-    return math.sqrt(s)
-
-
-@njit(cache=True)
-def _local_energy(board: NDArray[np.int64], x: NDArray[np.float32], group: NDArray[np.int64],
-                  g: int, in_group: NDArray[np.bool_], rows: int, cols: int,
-                  wdiag: float) -> float:
-    """Weighted distances between the images in the group's cells and their 8 neighbours
-    (pairs inside the group counted once)."""
-    e = 0.0
-    for t in range(g):
-        cell = group[t]
-        a = board[cell]
-        if a < 0:
-            continue
-        r, c = cell // cols, cell % cols
-        for o in range(8):
-            rr, cc = r + _OFFSETS[o, 0], c + _OFFSETS[o, 1]
-            if rr < 0 or rr >= rows or cc < 0 or cc >= cols:
-                continue
-            nb = rr * cols + cc
-            b = board[nb]
-            if b < 0:
-                continue
-            w = 1.0 if _OFFSETS[o, 0] == 0 or _OFFSETS[o, 1] == 0 else wdiag
-            if in_group[nb]:
-                w *= 0.5
-            e += w * _dist(x, a, b)
-    return e
-
-
-@njit(cache=True)
-def _swap_pass(board: NDArray[np.int64], pos: NDArray[np.int64], x: NDArray[np.float32],
-               knn: NDArray[np.int64], movable: NDArray[np.bool_], rows: int, cols: int,
-               reach: int, n_steps: int, k: int, wdiag: float, seed: int) -> int:
-    """``n_steps`` local moves; returns how many were accepted.
-
-    Each move takes a group of up to k cells (alternately: cells near a random cell, or a
-    random image's cell plus the cells around one of its nearest neighbours in vector space),
-    solves the assignment of the group's images to its cells against their outside neighbours,
-    and keeps it only if the exact summed neighbour distance drops. Holes (-1) move for free;
-    cells of images that are not ``movable`` never join a group.
-    """
-    np.random.seed(seed)
-    m = rows * cols
-    # scalar loops instead of np.flatnonzero: its compiled form cost a second on the first run
-    n_mobile = 0
-    for i in range(len(movable)):
-        if movable[i]:
-            n_mobile += 1
-    if n_mobile == 0:
-        return 0
-    which = np.empty(n_mobile, np.int64)
-    n_mobile = 0
-    for i in range(len(movable)):
-        if movable[i]:
-            which[n_mobile] = i
-            n_mobile += 1
-    group = np.empty(k, np.int64)
-    in_group = np.zeros(m, np.bool_)
-    cost = np.empty((k, k))
-    items = np.empty(k, np.int64)
-    accepted = 0
-    for step in range(n_steps):
-        g = 0
-        if step % 2 == 0 or knn.shape[1] == 0:
-            if len(which) == len(pos):
-                centre = np.random.randint(m)
-            else:
-                centre = pos[which[np.random.randint(len(which))]]
-            cr, cc = centre // cols, centre % cols
-            group[0] = centre
-            in_group[centre] = True
-            g = draw_window(group, in_group, np.int64(1), cr, cc, board, movable, rows, cols,
-                            reach)
-        else:
-            a = which[np.random.randint(len(which))]
-            b = knn[a, np.random.randint(knn.shape[1])]
-            group[0] = pos[a]
-            in_group[pos[a]] = True
-            g = 1
-            br, bc = pos[b] // cols, pos[b] % cols
-            for dr in range(-1, 2):
-                for dc in range(-1, 2):
-                    r, c = br + dr, bc + dc
-                    if g < k and 0 <= r < rows and 0 <= c < cols:
-                        cell = r * cols + c
-                        if not in_group[cell] and (board[cell] < 0 or movable[board[cell]]):
-                            in_group[cell] = True
-                            group[g] = cell
-                            g += 1
-        if g >= 2:
-            for i in range(g):
-                items[i] = board[group[i]]
-            for j in range(g):
-                cell = group[j]
-                r, c = cell // cols, cell % cols
-                for i in range(g):
-                    cost[i, j] = 0.0
-                for o in range(8):
-                    rr, cc = r + _OFFSETS[o, 0], c + _OFFSETS[o, 1]
-                    if rr < 0 or rr >= rows or cc < 0 or cc >= cols:
-                        continue
-                    nb = rr * cols + cc
-                    if in_group[nb] or board[nb] < 0:
-                        continue
-                    w = 1.0 if _OFFSETS[o, 0] == 0 or _OFFSETS[o, 1] == 0 else wdiag
-                    for i in range(g):
-                        if items[i] >= 0:
-                            cost[i, j] += w * _dist(x, items[i], board[nb])
-            for i in range(g):
-                cost[i, i] -= 1e-9
-            perm = hungarian(cost, g)
-            moved = False
-            for i in range(g):
-                if perm[i] != i:
-                    moved = True
-            if moved:
-                before = _local_energy(board, x, group, g, in_group, rows, cols, wdiag)
-                for i in range(g):
-                    board[group[perm[i]]] = items[i]
-                after = _local_energy(board, x, group, g, in_group, rows, cols, wdiag)
-                if after < before - 1e-7 * (1.0 + before):
-                    accepted += 1
-                    for i in range(g):
-                        if items[i] >= 0:
-                            pos[items[i]] = group[perm[i]]
-                else:
-                    for i in range(g):
-                        board[group[i]] = items[i]
-        for i in range(g):
-            in_group[group[i]] = False
-    return accepted
-
-
 def refine(
     vectors: NDArray[np.floating],
     cells: NDArray[np.int64],
@@ -292,8 +146,8 @@ def refine(
     energy = grid_energy(board, x, rows, cols)
     passes = 0
     while passes < max_passes:
-        _swap_pass(board, pos, x, knn, mobile, rows, cols, REACH, n_steps, SWAP_CELLS, WDIAG,
-                   int(rng.integers(2**31 - 1)))
+        swap_pass(board, pos, x, knn, mobile.view(np.uint8), rows, cols, REACH, n_steps,
+                  SWAP_CELLS, WDIAG, int(rng.integers(2**31 - 1)))
         passes += 1
         new = grid_energy(board, x, rows, cols)
         gain, energy = (energy - new) / max(energy, 1e-12), new

@@ -17,10 +17,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 from numpy.typing import NDArray
 
-from tsnegrid.arrange.windows import draw_window, hungarian
+from tsnegrid.arrange._kernels import smooth_pass
 
 #: The pass runs when the top ``LOW_DIMS`` principal directions hold at least ``LOW_SHARE`` of
 #: the variance (RGB colours: 1.0; sklearn digits 0.41, Fashion-MNIST 0.64, emoji 0.41).
@@ -78,46 +77,6 @@ def box_map(board: NDArray[np.int64], x: NDArray[np.float32], rows: int, cols: i
     return np.ascontiguousarray(out.reshape(rows * cols, d), dtype=np.float32)
 
 
-@njit(cache=True)
-def _smooth_pass(board: NDArray[np.int64], pos: NDArray[np.int64], x: NDArray[np.float32],
-                 fmap: NDArray[np.float32], rows: int, cols: int, reach: int, n_groups: int,
-                 k: int, seed: int) -> None:
-    """``n_groups`` groups of up to k cells near a random cell, each re-assigned to its cells
-    by an exact LAP against the map; holes cost nothing anywhere."""
-    np.random.seed(seed)
-    m = rows * cols
-    d = x.shape[1]
-    group = np.empty(k, np.int64)
-    items = np.empty(k, np.int64)
-    in_group = np.zeros(m, np.bool_)
-    cost = np.empty((k, k))
-    everyone = np.ones(len(pos), np.bool_)
-    for _ in range(n_groups):
-        cr, cc = np.random.randint(rows), np.random.randint(cols)
-        g = draw_window(group, in_group, np.int64(0), cr, cc, board, everyone, rows, cols,
-                        reach)
-        if g >= 2:
-            for i in range(g):
-                items[i] = board[group[i]]
-            for i in range(g):
-                a = items[i]
-                for j in range(g):
-                    s = 0.0
-                    if a >= 0:
-                        cell = group[j]
-                        for q in range(d):
-                            diff = x[a, q] - fmap[cell, q]
-                            s += diff * diff
-                    cost[i, j] = s
-            perm = hungarian(cost, g)
-            for i in range(g):
-                board[group[perm[i]]] = items[i]
-                if items[i] >= 0:
-                    pos[items[i]] = group[perm[i]]
-        for i in range(g):
-            in_group[group[i]] = False
-
-
 def smooth(board: NDArray[np.int64], pos: NDArray[np.int64], x: NDArray[np.float32], rows: int,
            cols: int, seed: int) -> None:
     """Re-sort the grid (``board``: image per cell or -1; ``pos``: cell per image; both updated
@@ -125,5 +84,5 @@ def smooth(board: NDArray[np.int64], pos: NDArray[np.int64], x: NDArray[np.float
     rng = np.random.default_rng(seed)
     n_groups = max(1, math.ceil(SWEEPS * len(pos) / CELLS))
     for radius in radii(rows, cols):
-        _smooth_pass(board, pos, x, box_map(board, x, rows, cols, radius), rows, cols, REACH,
+        smooth_pass(board, pos, x, box_map(board, x, rows, cols, radius), rows, cols, REACH,
                      n_groups, CELLS, int(rng.integers(2**31 - 1)))

@@ -1,4 +1,5 @@
-"""Sparse square assignment by a forward auction with epsilon scaling (Bertsekas), in numba.
+"""Sparse square assignment by a forward auction with epsilon scaling (Bertsekas), compiled in
+``tsnegrid.arrange._kernels``.
 
 Used by the LAS rounds of ``tsnegrid.arrange.sort``: each round offers every vector a few
 candidate cells and solves the assignment exactly over those edges. scipy's sparse solver
@@ -11,57 +12,14 @@ matching exists (the sort offers each vector its current cell).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 from numpy.typing import NDArray
+
+from tsnegrid.arrange._kernels import sparse_auction
 
 #: Epsilon of the first and last phase, as shares of the mean edge cost, and the factor between.
 EPS_START = 0.1
 EPS_END = 1e-7
 EPS_FACTOR = 5.0
-
-
-@njit(cache=True)
-def _auction(indptr: NDArray[np.int64], indices: NDArray[np.int64], cost: NDArray[np.float64],
-             n: int, prices: NDArray[np.float64], eps_start: float, eps_end: float,
-             factor: float, jump: float) -> NDArray[np.int64]:
-    """Column per row of an epsilon-optimal minimum-cost perfect matching of an n x n sparse
-    (CSR) cost graph; ``prices`` (one per column) are warm-start prices, updated in place."""
-    owner = np.full(n, -1, np.int64)
-    assigned = np.full(n, -1, np.int64)
-    stack = np.empty(n, np.int64)
-    eps = eps_start
-    while True:
-        owner[:] = -1
-        assigned[:] = -1
-        for i in range(n):
-            stack[i] = n - 1 - i
-        top = n
-        while top > 0:
-            top -= 1
-            i = stack[top]
-            best, second, bj = -1e300, -1e300, -1
-            for e in range(indptr[i], indptr[i + 1]):
-                j = indices[e]
-                val = -cost[e] - prices[j]
-                if val > best:
-                    second = best
-                    best = val
-                    bj = j
-                elif val > second:
-                    second = val
-            step = best - second if second > -1e299 else jump
-            prices[bj] += step + eps
-            prev = owner[bj]
-            owner[bj] = i
-            assigned[i] = bj
-            if prev >= 0:
-                assigned[prev] = -1
-                stack[top] = prev
-                top += 1
-        if eps <= eps_end:
-            break
-        eps = max(eps / factor, eps_end)
-    return assigned
 
 
 def solve(indptr: NDArray[np.int64], indices: NDArray[np.int64], cost: NDArray[np.float64],
@@ -74,7 +32,7 @@ def solve(indptr: NDArray[np.int64], indices: NDArray[np.int64], cost: NDArray[n
     if prices is None:
         prices = np.zeros(n)
     spread = float(np.ptp(cost)) if len(cost) else 1.0
-    return _auction(np.ascontiguousarray(indptr, dtype=np.int64),
+    return sparse_auction(np.ascontiguousarray(indptr, dtype=np.int64),
                     np.ascontiguousarray(indices, dtype=np.int64),
                     np.ascontiguousarray(cost, dtype=np.float64), n, prices,
                     EPS_START * scale, EPS_END * scale, EPS_FACTOR, spread + scale)

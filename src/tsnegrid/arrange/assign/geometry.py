@@ -1,4 +1,5 @@
-"""Point-to-cell costs on a regular grid, shared by every compiled kernel of the subpackage.
+"""Point-to-cell costs on a regular grid (the compiled kernels in ``_kernels`` compute the same
+costs inline).
 
 Cells are indexed row-major (``r * cols + c``) with centres at ``(c + 0.5, r + 0.5)``; metric
 code 0 is squared Euclidean, 1 is Euclidean. Costs are computed on the fly: no kernel stores an
@@ -8,21 +9,9 @@ N x M matrix.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 from numpy.typing import NDArray
 
 METRIC_CODES = {"sqeuclidean": 0, "euclidean": 1}
-
-
-@njit(cache=True, inline="always")
-def pair_cost(px: float, py: float, r: int, c: int, metric: int) -> float:
-    """Cost of putting a point at (px, py) into cell (r, c)."""
-    dx = c + 0.5 - px
-    dy = r + 0.5 - py
-    d = dx * dx + dy * dy
-    if metric == 1:
-        return np.sqrt(d)
-    return d
 
 
 def own_cells(points: NDArray[np.float64], rows: int, cols: int) -> NDArray[np.int64]:

@@ -1,0 +1,16 @@
+import numpy as np
+from numpy.typing import NDArray
+
+def auction(px: NDArray[np.float64], py: NDArray[np.float64], rows: int, cols: int,
+            metric: int, anchor: NDArray[np.int64], own: NDArray[np.int64], wa: int, wb: int,
+            xptr: NDArray[np.int64], xidx: NDArray[np.int64], prices: NDArray[np.float64],
+            assigned: NDArray[np.int64], eps_seq: NDArray[np.float64], n_dummy: int,
+            keep_first: bool, lone_gap: float, price_cap: float) -> int: ...
+def violations(px: NDArray[np.float64], py: NDArray[np.float64], rows: int, cols: int,
+               metric: int, assigned: NDArray[np.int64], prices: NDArray[np.float64],
+               eps: float, keep: int) -> tuple[NDArray[np.int64], int, float]: ...
+def spare_cell_gap(n_cells: int, assigned: NDArray[np.int64],
+                   prices: NDArray[np.float64]) -> float: ...
+def stable_argsort(key: NDArray[np.float64], k: int) -> NDArray[np.int64]: ...
+def bisect(px: NDArray[np.float64], py: NDArray[np.float64], rows: int,
+           cols: int) -> NDArray[np.int64]: ...
