@@ -24,8 +24,9 @@ NeighborSearch = Callable[[NDArray[np.floating], int, int], Neighbors]
 #: points in 50-D 0.5 s on one core, less than Annoy (0.8 s); quadratic, so Annoy wins beyond
 #: a few 10k (at 50k Annoy took 3.5-5 s; exact would need ~12 s by extrapolation).
 EXACT_MAX_N = 20_000
-#: Annoy trees. openTSNE builds 50; 30-NN recall against exact search on Fashion-MNIST PCA-50 is
-#: 0.96 (10k) and 0.94 (50k) with 20 trees, 0.90 and 0.84 with 10.
+#: Annoy trees (the t-SNE affinities use fewer: ``tsne.ANNOY_TREES``). openTSNE builds 50;
+#: 30-NN recall against exact search on Fashion-MNIST PCA-50 is 0.96 (10k) and 0.94 (50k) with
+#: 20 trees, 0.90 and 0.84 with 10.
 ANNOY_TREES = 20
 
 
@@ -44,10 +45,12 @@ def knn_exact(data: NDArray[np.floating], k: int, seed: int = 0) -> Neighbors:
             dist[keep].reshape(-1, k).astype(np.float64))
 
 
-def knn_annoy(data: NDArray[np.floating], k: int, seed: int = 0) -> Neighbors:
+def knn_annoy(data: NDArray[np.floating], k: int, seed: int = 0,
+              trees: int = ANNOY_TREES) -> Neighbors:
     """Approximate k-NN with the Annoy copy that ships inside openTSNE (no extra dependency).
 
-    Built and queried on one thread, so the result depends only on the data and the seed.
+    Built (``trees`` trees) and queried on one thread, so the result depends only on the data
+    and the seed.
     """
     from openTSNE.dependencies.annoy import AnnoyIndex
 
@@ -57,7 +60,7 @@ def knn_annoy(data: NDArray[np.floating], k: int, seed: int = 0) -> Neighbors:
     index.set_seed(int(seed) % (2**31 - 1))
     for i in range(n):
         index.add_item(i, x[i])
-    index.build(ANNOY_TREES, n_jobs=1)
+    index.build(trees, n_jobs=1)
     indices = np.empty((n, k), dtype=np.int64)
     distances = np.empty((n, k), dtype=np.float64)
     for i in range(n):
@@ -85,10 +88,14 @@ def resolve_neighbor_method(method: str, n: int) -> str:
 
 
 def nearest_neighbors(data: NDArray[np.floating], k: int, method: str = "auto",
-                      seed: int = 0) -> Neighbors:
-    """The k nearest neighbours of every row (k is clipped to N - 1)."""
+                      seed: int = 0, *, annoy_trees: int = ANNOY_TREES) -> Neighbors:
+    """The k nearest neighbours of every row (k is clipped to N - 1; ``annoy_trees`` is the
+    forest's size when the search is Annoy's)."""
     k = min(k, data.shape[0] - 1)
-    return NEIGHBOR_METHODS[resolve_neighbor_method(method, data.shape[0])](data, k, seed)
+    name = resolve_neighbor_method(method, data.shape[0])
+    if name == "annoy":
+        return knn_annoy(data, k, seed, trees=annoy_trees)
+    return NEIGHBOR_METHODS[name](data, k, seed)
 
 
 #: How many look-alikes the viewer lights up for an image ("more like this").

@@ -9,13 +9,15 @@ against the raw input-space neighbours, one thread, on a shared 2-core machine):
   keeps what its affinities describe; perplexity 30 spends effort on neighbours 11-90 that the
   grid never sees). Up to 5,000 points perplexity 20 preserves more and costs nothing noticeable.
 * **Exact neighbours up to 20,000 points** (scikit-learn brute force: 0.5 s at 10k in 50-D, less
-  than an Annoy forest, and exact), **Annoy with 20 trees above** (the copy inside openTSNE, so no
-  extra package; 30-NN recall 0.94 at 50k; openTSNE's own Annoy step took 12-15 s there).
+  than an Annoy forest, and exact), **Annoy with 10 trees above** (the copy inside openTSNE, so no
+  extra package; openTSNE's own Annoy step took 12-15 s at 50k). 30-NN recall at 50k is 0.84
+  with 10 trees and 0.94 with 20, yet the layout's 10-NN preservation moved by 0.001 (0.308 vs
+  0.309) while the search cost halved: t-SNE's affinities forgive a missed 25th neighbour.
 * **Fewer iterations**: early exaggeration 12 with learning rate N/12 (Belkina et al. 2019)
   separates the clusters in 50 steps as well as in the customary 250, and the main phase with
   learning rate N and momentum 0.9 (openTSNE: 0.8) reaches the preservation of openTSNE's 500
-  steps in 75 (10k points) to 150 (50k-70k); see ``_iterations``. A step costs more as the layout
-  spreads (the FFT grid grows with its span), so the late steps are the dear ones.
+  steps in 75-80 (up to 20k points) and 120 (50k-70k); see ``_iterations``. A step costs more
+  as the layout spreads (the FFT grid grows with its span), so the late steps are the dear ones.
 * **Gradients**: Barnes-Hut up to ``BH_MAX_N`` points (at 1k-2k as fast as FFT and +0.005 10-NN
   preservation), FFT interpolation (FIt-SNE) above (at 10k a BH step costs 3x an FFT step); FFT
   with 2 interpolation points per interval instead of 3 halves the late steps' cost at the same
@@ -44,6 +46,8 @@ from tsnegrid.reduce.pca import pca
 log = logging.getLogger(__name__)
 
 PCA_DIMS = 50
+#: Annoy trees for the affinities' neighbours (above ``neighbors.EXACT_MAX_N`` points).
+ANNOY_TREES = 10
 PERPLEXITY = 10.0
 #: Perplexity up to ``BH_MAX_N`` points: on the 1,024-image demo 20 preserves 0.467 of the 10-NN
 #: against 0.458 with 10 (openTSNE's 30 and 500 steps: 0.468), at the same cost.
@@ -68,6 +72,7 @@ class TSNESettings:
     iterations: int
     pca_dims: int
     n_jobs: int
+    annoy_trees: int = ANNOY_TREES
     dof: float = 1.0
     fft_points: int = 2
     fft_ints_in_interval: float = 1.0
@@ -88,13 +93,22 @@ def resolve_perplexity(n: int, perplexity: float | str = "auto") -> float:
 
 
 def _iterations(n: int) -> tuple[int, int]:
-    """(early exaggeration, main) steps, measured with main-phase momentum 0.9 on Fashion-MNIST:
-    10-NN preservation is within 0.003 of its plateau after 50 + 75 steps at 10,000 points, and
-    50 + 150 steps match or beat openTSNE's 250 + 500 at 50,000 (0.310 vs 0.308) and 70,000 (0.293
-    vs 0.290); 50 early steps preserve as much as 100 or 250. Small sets get 150: cheap there."""
-    if BH_MAX_N < n <= 20_000:
+    """(early exaggeration, main) steps, measured with main-phase momentum 0.9 (10-NN
+    preservation, one thread; openTSNE's 250 + 500 steps in brackets):
+
+    * up to ``BH_MAX_N`` (emoji-google-64 Lite0 vectors): 50 + 80 steps preserve 0.449 at 1,911
+      and 0.457 at 1,024 points, 50 + 150 0.451 and 0.455 (openTSNE 0.447), in 2/3 of the time;
+    * Fashion-MNIST at 10,000: within 0.003 of the plateau after 50 + 75;
+    * Fashion-MNIST at 50,000 and 70,000 (with the 10-tree Annoy search): 50 + 120 preserve
+      0.30x and 0.286 (openTSNE 0.308 and 0.290); 50 + 150 0.309 and 0.293 for 1/4 more time,
+      50 + 110 0.302 and 0.282.
+
+    50 early steps preserve as much as 100 or 250."""
+    if n <= BH_MAX_N:
+        return 50, 80
+    if n <= 20_000:
         return 50, 75
-    return 50, 150
+    return 50, 120
 
 
 def resolve_tsne_settings(
@@ -139,7 +153,8 @@ def embed(x: NDArray[np.float64], seed: int, settings: TSNESettings) -> NDArray[
     from openTSNE.nearest_neighbors import PrecomputedNeighbors
 
     n = x.shape[0]
-    idx, dist = nearest_neighbors(x, settings.k_neighbors, settings.neighbors, seed)
+    idx, dist = nearest_neighbors(x, settings.k_neighbors, settings.neighbors, seed,
+                                  annoy_trees=settings.annoy_trees)
     aff = affinity.PerplexityBasedNN(knn_index=PrecomputedNeighbors(idx, dist),
                                      perplexity=settings.perplexity, n_jobs=settings.n_jobs)
     init = initialization.pca(x, random_state=seed)
