@@ -13,8 +13,9 @@ import pytest
 
 from tsnegrid import settings
 
-HEAVY = ("numpy", "scipy", "sklearn", "numba", "onnxruntime", "onnx", "fastapi", "sqlalchemy",
-         "PIL", "openTSNE", "torch", "pydantic", "uvicorn", "tqdm", "dask")
+# logging too: the commands set it up when they run (tsnegrid.logs), so --help never loads it
+HEAVY = ("logging", "numpy", "scipy", "sklearn", "numba", "onnxruntime", "onnx", "fastapi",
+         "sqlalchemy", "PIL", "openTSNE", "torch", "pydantic", "uvicorn", "tqdm", "dask")
 
 PROBE = """
 import json, sys

@@ -7,7 +7,6 @@ so ``--help`` and option errors answer at once.
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Callable
 from dataclasses import MISSING, fields
@@ -35,6 +34,9 @@ class TsnegridCommand(click.Command):
     """Turns library errors into one clear line and an exit code (a traceback only with --debug)."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        from tsnegrid import logs
+
+        logs.configure(bool(ctx.find_root().params.get("debug")))
         try:
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
@@ -119,18 +121,7 @@ def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
     """Lay out images on a grid so that images that look alike sit next to each other."""
     ctx.ensure_object(dict)
     ctx.obj["quiet"] = quiet
-    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
-    if not debug:
-        for handler in logging.getLogger().handlers:
-            handler.addFilter(_no_dask_errors)
-
-
-def _no_dask_errors(record: logging.LogRecord) -> bool:
-    """Drop Dask's own error logs (a lost scheduler logs ~35 lines of tracebacks): the build
-    reports that loss in one line; ``--debug`` shows them."""
-    return not (record.levelno >= logging.ERROR
-                and record.name.startswith(("distributed", "tornado")))
+    ctx.obj["debug"] = debug  # logging is set up by the command that runs (tsnegrid.logs)
 
 
 def quiet_option(command: Callable[..., Any]) -> Callable[..., Any]:

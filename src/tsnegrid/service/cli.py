@@ -23,6 +23,14 @@ DB_OPTION = click.option("--db", default=None, metavar="URL", envvar="TSNEGRID_S
                               "  [default: SQLite in DATA]")
 
 
+def _logs() -> None:
+    """Set up logging as the main CLI's commands do (``--debug`` from the root command)."""
+    from tsnegrid import logs
+
+    ctx = click.get_current_context(silent=True)
+    logs.configure(bool(ctx and ctx.find_root().params.get("debug")))
+
+
 def _config(data_dir: Path, **values: Any) -> Any:
     from tsnegrid.service.config import load_config
 
@@ -49,6 +57,7 @@ def serve(data_dir: Path, db: str | None, blobs: str | None, host: str | None,
     """
     from tsnegrid.service.app import check_backends, run
 
+    _logs()
     try:
         config = _config(data_dir, db=db, blobs=blobs, host=host, port=port, workers=workers,
                          scheduler=scheduler)
@@ -102,6 +111,7 @@ def apps_create(name: str, data_dir: Path | None, db: str | None) -> None:
     """Create app NAME and print its API key (shown only this once)."""
     from tsnegrid.service.apps import create_app
 
+    _logs()
     with _apps_session(data_dir, db) as s:
         key = create_app(s, name)
     click.echo(key)
@@ -115,6 +125,7 @@ def apps_list(data_dir: Path | None, db: str | None) -> None:
     """List apps: id, name, key prefix, created, state."""
     from tsnegrid.service.apps import list_apps
 
+    _logs()
     with _apps_session(data_dir, db) as s:
         rows = list_apps(s)
     for a in rows:
@@ -130,6 +141,7 @@ def apps_revoke(name: str, data_dir: Path | None, db: str | None) -> None:
     """Revoke app NAME's key (its data stays)."""
     from tsnegrid.service.apps import revoke_app
 
+    _logs()
     with _apps_session(data_dir, db) as s:
         revoke_app(s, name)
     click.echo(f"revoked app {name!r}", err=True)
