@@ -82,14 +82,16 @@ def _mean_neighbour_distances(vectors: NDArray[np.floating], rows_idx: NDArray[n
         d = np.sqrt(np.maximum(sq[ids, None] - 2 * vectors[ids] @ vectors.T + sq[None, :], 0))
         d[np.arange(len(ids)), ids] = 0.0
         if grid_xy is None:
-            key = d
+            # sorted by HD distance: the values themselves, no gather (the row's own zero first)
+            d[np.arange(len(ids)), ids] = -1.0
+            sd = np.sort(d, axis=1)[:, 1:]
         else:
             g = ((grid_xy[ids, None, :] - grid_xy[None, :, :]) ** 2).sum(-1)
             dmax = d.max() * 1.0001 + 1e-12
             key = g + d / dmax
             key[np.arange(len(ids)), ids] = -1.0
-        order = np.argsort(key, axis=1, kind="stable")
-        sd = np.take_along_axis(d, order, axis=1)[:, 1:]
+            order = np.argsort(key, axis=1, kind="stable")
+            sd = np.take_along_axis(d, order, axis=1)[:, 1:]
         acc += (np.cumsum(sd, axis=1, dtype=np.float64) / np.arange(1, n)).sum(axis=0)
     return acc / len(rows_idx)
 
