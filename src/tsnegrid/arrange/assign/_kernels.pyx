@@ -10,6 +10,7 @@ the algorithms.
 """
 
 from cython.parallel cimport prange
+from openmp cimport omp_get_max_threads
 from libc.math cimport ceil, floor, sqrt, INFINITY, log2
 from libc.stdint cimport int64_t
 
@@ -267,18 +268,39 @@ cdef i64 auction_phases(const double[::1] px, const double[::1] py, i64 rows, i6
     return bids
 
 
+#: Side of the cell blocks whose lowest price bounds the certificate's search.
+DEF BLOCK = 8
+#: Points below which the certificate runs on one thread (waking threads cost more there, and
+#: on a busy machine a descheduled thread stalls the whole loop).
+DEF PARALLEL_MIN = 20000
+
+
 def violations(const double[::1] px, const double[::1] py, i64 rows, i64 cols, int metric,
                const i64[::1] assigned, const double[::1] prices, double eps, i64 keep):
     """For each point, up to ``keep`` cells that break eps-slackness, most violated first
     (N x keep, -1 padding), the number of violating pairs and the largest violation beyond
-    eps. Points are checked in parallel (OpenMP)."""
+    eps.
+
+    Only cells with cost(i, j) + p[j] < t_i - eps can break it. The search around each point is
+    bounded by the lowest price overall, and each ``BLOCK`` x ``BLOCK`` block of cells inside
+    that bound is skipped when its nearest cell centre plus its own lowest price already reach
+    the limit. Points are checked in parallel (OpenMP) from ``PARALLEL_MIN`` points on.
+    """
     cdef i64 n = px.shape[0]
     cdef double pmin = INFINITY
-    cdef i64 i, j, q, r, c, s, sr, slot, r_lo, r_hi, c_lo, c_hi
-    cdef double x, y, t, limit, reach, rad, cost, v
+    cdef i64 i, j, q, r, c, s, sr, slot, r_lo, r_hi, c_lo, c_hi, br, bc, rr0, rr1, cc0, cc1
+    cdef double x, y, t, limit, reach, rad, cost, v, ylo, yhi, xlo, xhi, dx, dy, bound
+    cdef i64 nbr = (rows + BLOCK - 1) // BLOCK
+    cdef i64 nbc = (cols + BLOCK - 1) // BLOCK
+    bmin_arr = np.full((nbr, nbc), np.inf, dtype=np.float64)
+    cdef double[:, ::1] bmin = bmin_arr
     for j in range(prices.shape[0]):
         if prices[j] < pmin:
             pmin = prices[j]
+        r = j // cols
+        c = j - r * cols
+        if prices[j] < bmin[r // BLOCK, c // BLOCK]:
+            bmin[r // BLOCK, c // BLOCK] = prices[j]
     out_arr = np.full((n, keep), -1, dtype=np.int64)
     vals_arr = np.full((n, keep), np.inf, dtype=np.float64)
     counts_arr = np.zeros(n, dtype=np.int64)
@@ -287,7 +309,8 @@ def violations(const double[::1] px, const double[::1] py, i64 rows, i64 cols, i
     cdef double[:, ::1] vals = vals_arr
     cdef i64[::1] counts = counts_arr
     cdef double[::1] worst = worst_arr
-    for i in prange(n, nogil=True, schedule="dynamic", chunksize=256):
+    cdef int threads = omp_get_max_threads() if n >= PARALLEL_MIN else 1
+    for i in prange(n, nogil=True, schedule="dynamic", chunksize=256, num_threads=threads):
         x = px[i]
         y = py[i]
         s = assigned[i]
@@ -302,25 +325,42 @@ def violations(const double[::1] px, const double[::1] py, i64 rows, i64 cols, i
         r_hi = imin(<i64>ceil(y + rad - 0.5), rows - 1)
         c_lo = imax(<i64>floor(x - rad - 0.5), 0)
         c_hi = imin(<i64>ceil(x + rad - 0.5), cols - 1)
-        for r in range(r_lo, r_hi + 1):
-            for c in range(c_lo, c_hi + 1):
-                cost = pair_cost(x, y, r, c, metric)
-                if cost >= reach:
+        for br in range(r_lo // BLOCK, r_hi // BLOCK + 1):
+            rr0 = imax(br * BLOCK, r_lo)
+            rr1 = imin(br * BLOCK + BLOCK - 1, r_hi)
+            ylo = rr0 + 0.5
+            yhi = rr1 + 0.5
+            dy = ylo - y if y < ylo else (y - yhi if y > yhi else 0.0)
+            for bc in range(c_lo // BLOCK, c_hi // BLOCK + 1):
+                cc0 = imax(bc * BLOCK, c_lo)
+                cc1 = imin(bc * BLOCK + BLOCK - 1, c_hi)
+                xlo = cc0 + 0.5
+                xhi = cc1 + 0.5
+                dx = xlo - x if x < xlo else (x - xhi if x > xhi else 0.0)
+                bound = dx * dx + dy * dy
+                if metric == 1:
+                    bound = sqrt(bound)
+                if bound + bmin[br, bc] >= limit:
                     continue
-                j = r * cols + c
-                v = cost + prices[j]
-                if v < limit:
-                    counts[i] = counts[i] + 1
-                    if limit - v > worst[i]:
-                        worst[i] = limit - v
-                    # keep the most violated cells: replace the largest stored value
-                    slot = 0
-                    for q in range(1, keep):
-                        if vals[i, q] > vals[i, slot]:
-                            slot = q
-                    if v < vals[i, slot]:
-                        vals[i, slot] = v
-                        out[i, slot] = j
+                for r in range(rr0, rr1 + 1):
+                    for c in range(cc0, cc1 + 1):
+                        cost = pair_cost(x, y, r, c, metric)
+                        if cost >= reach:
+                            continue
+                        j = r * cols + c
+                        v = cost + prices[j]
+                        if v < limit:
+                            counts[i] = counts[i] + 1
+                            if limit - v > worst[i]:
+                                worst[i] = limit - v
+                            # keep the most violated cells: replace the largest stored value
+                            slot = 0
+                            for q in range(1, keep):
+                                if vals[i, q] > vals[i, slot]:
+                                    slot = q
+                            if v < vals[i, slot]:
+                                vals[i, slot] = v
+                                out[i, slot] = j
     return out_arr, int(counts_arr.sum()), float(worst_arr.max()) if n else 0.0
 
 
