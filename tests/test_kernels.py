@@ -64,3 +64,31 @@ def test_violations_finds_a_planted_better_cell() -> None:
     _, count, _ = assign_kernels.violations(px, py, 1, 2, 0, assigned[::-1].copy(),
                                             np.zeros(2), 1e-9, 2)
     assert count == 0
+
+
+def test_violations_match_a_brute_force_scan_of_every_pair() -> None:
+    # the blocked search skips only blocks that provably hold no violating cell
+    rng = np.random.default_rng(11)
+    for rows, cols, n, metric in ((9, 13, 100, 0), (20, 17, 300, 1), (33, 31, 1000, 0)):
+        px = rng.random(n) * cols
+        py = rng.random(n) * rows
+        assigned = rng.permutation(rows * cols)[:n].astype(np.int64)
+        prices = rng.random(rows * cols) * 3.0
+        eps = 0.01
+        cells, count, worst = assign_kernels.violations(px, py, rows, cols, metric, assigned,
+                                                        prices, eps, 4)
+        r, c = np.divmod(np.arange(rows * cols), cols)
+        d2 = (c[None, :] + 0.5 - px[:, None]) ** 2 + (r[None, :] + 0.5 - py[:, None]) ** 2
+        cost = np.sqrt(d2) if metric else d2
+        v = cost + prices[None, :]
+        limit = v[np.arange(n), assigned] - eps
+        bad = v < limit[:, None]
+        assert count == bad.sum()
+        assert np.isclose(worst, (limit[:, None] - v)[bad].max() if bad.any() else 0.0)
+        for i in range(n):
+            found = set(cells[i][cells[i] >= 0].tolist())
+            expect = set(np.argsort(v[i], kind="stable")[:min(4, bad[i].sum())].tolist())
+            assert found <= set(np.flatnonzero(bad[i]).tolist())
+            assert len(found) == min(4, bad[i].sum())
+            assert found == expect or np.allclose(
+                np.sort(v[i, list(found)]), np.sort(v[i, list(expect)]))
