@@ -3,6 +3,7 @@ with ``--vectors`` to the same layout."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from click.testing import CliRunner
 from conftest import emoji_subset
 from tsnegrid.cli import cli
 from tsnegrid.embed import EmbedConfig
-from tsnegrid.embed.vectors import export_vectors, paths_file
+from tsnegrid.embed.vectors import concepts_file, export_vectors, paths_file
 from tsnegrid.errors import InputError
 from tsnegrid.pipeline import build
 from tsnegrid.settings import Settings
@@ -42,6 +43,10 @@ def test_round_trip_gives_the_same_layout(tmp_path: Path, cache_dir: Path) -> No
               if not ln.startswith("#")]
     assert [Path(p) for p in listed] == [p.resolve() for p in images]  # broken.png is out
     assert [s.path for s in done.skipped] == [str(tmp_path / "img" / "broken.png")]
+    assert done.concepts == concepts_file(tmp_path / "v.npy")
+    written = json.loads(done.concepts.read_text())
+    assert direct.concepts is not None and written["model"] == direct.concepts.model_id
+    assert written["images"] == [direct.concepts.records(i) for i in range(24)]
     again = build([paths_file(tmp_path / "v.npy")], None, settings, vectors=tmp_path / "v.npy")
     _same_layout(direct, again)
     assert again.metrics == direct.metrics

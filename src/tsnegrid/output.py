@@ -15,13 +15,20 @@ NEIGHBORS_FILE = "neighbors.npy"
 
 
 def write_csv(layout: Layout, path: Path) -> None:
-    """Header ``path,row,col,x,y``, one row per placed image; with ``--dedupe`` a
-    ``duplicate_of`` column too, and a row per near-duplicate at its original's cell."""
+    """Header ``path,row,col,x,y``, one row per placed image; with concepts a ``concepts``
+    column (``name:probability`` pairs joined by ``; ``, most probable first); with
+    ``--dedupe`` a ``duplicate_of`` column too, and a row per near-duplicate at its original's
+    cell."""
     names = ["path", "row", "col", "x", "y"]
     rows = layout.records()
+    if layout.concepts is not None:
+        names.append("concepts")
     if layout.settings.dedupe > 0:
         names.append("duplicate_of")
         rows = [{**r, "duplicate_of": ""} for r in rows] + layout.duplicate_records()
+    for r in rows:  # a near-duplicate row carries its original's concepts
+        if "concepts" in r:
+            r["concepts"] = "; ".join(f"{c['name']}:{c['value']:.4f}" for c in r["concepts"])
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=names)
         w.writeheader()

@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 from tsnegrid import metrics
 from tsnegrid.arrange import ArrangeConfig, arrange, grid_shape, warmup
 from tsnegrid.arrange.grid import auto_shape
+from tsnegrid.concepts import Concepts
 from tsnegrid.embed import EmbedConfig, Embedded, embed_files
 from tsnegrid.errors import InputError, NoImagesError
 from tsnegrid.layout import Layout
@@ -79,15 +80,17 @@ def _embedded(paths: list[Path], settings: Settings, progress: ProgressFn,
     return emb
 
 
-def _dedupe(vecs: NDArray[np.floating], paths: list[Path], threshold: float,
-            seed: int) -> tuple[NDArray[np.floating], list[Path], dict[str, str]]:
+def _dedupe(vecs: NDArray[np.floating], paths: list[Path], threshold: float, seed: int,
+            concepts: Concepts | None) -> tuple[NDArray[np.floating], list[Path],
+                                                dict[str, str], Concepts | None]:
     """Keep one image of each near-duplicate group; the others map to the one they join."""
     from tsnegrid.embed.dedupe import find_duplicates
 
     rep = find_duplicates(vecs, threshold, seed)
     keep = rep == np.arange(len(rep))
     duplicates = {str(paths[i]): str(paths[rep[i]]) for i in np.flatnonzero(~keep)}
-    return vecs[keep], [p for p, k in zip(paths, keep, strict=True) if k], duplicates
+    return (vecs[keep], [p for p, k in zip(paths, keep, strict=True) if k], duplicates,
+            None if concepts is None else concepts.take(keep))
 
 
 def build(
@@ -121,20 +124,21 @@ def build(
 
     vecs: NDArray[np.floating] | None = None
     pts: NDArray[np.float64] | None = None
+    concepts: Concepts | None = None
     if coords is not None:
         pts, model_id = _load_array(coords, "--coords", len(paths), 2), "coords"
     elif vectors is not None:
         vecs, model_id = _load_array(vectors, "--vectors", len(paths), None), "vectors"
     else:
         emb = _embedded(paths, s, progress, timings)
-        vecs, model_id = emb.vectors, emb.model_id
+        vecs, model_id, concepts = emb.vectors, emb.model_id, emb.concepts
         paths, skipped = [paths[i] for i in emb.kept], skipped + list(emb.skipped)
 
     duplicates: dict[str, str] = {}
     if s.dedupe > 0:
         if vecs is None:
             raise InputError("--dedupe compares embeddings; it cannot be used with --coords")
-        vecs, paths, duplicates = _dedupe(vecs, paths, s.dedupe, s.seed)
+        vecs, paths, duplicates, concepts = _dedupe(vecs, paths, s.dedupe, s.seed, concepts)
 
     if pts is None:
         assert vecs is not None
@@ -160,7 +164,7 @@ def build(
                     n_found=len(found.paths), timings=timings, metrics=quality,
                     duplicates=duplicates, neighbors=similar,
                     neighbors_from="" if similar is None else
-                    "vectors" if vecs is not None else "coords")
+                    "vectors" if vecs is not None else "coords", concepts=concepts)
     if out is not None:
         layout = _write(layout, Path(out), s, progress, meta)
     return layout
@@ -263,6 +267,7 @@ def add(sources: Sequence[str | Path], out: str | Path, *, max_moved: float | No
                     n_found=int(data.get("counts", {}).get("found", n_old)) + len(found.paths),
                     timings=timings, metrics=quality,
                     duplicates={d["path"]: d["duplicate_of"] for d in data.get("duplicates", [])},
-                    neighbors=similar, neighbors_from="vectors" if similar is not None else "")
+                    neighbors=similar, neighbors_from="vectors" if similar is not None else "",
+                    concepts=emb.concepts)
     layout = _write(layout, out, s, progress)
     return Added(layout, len(kept_new), placed.moved, placed.rows - rows)
