@@ -16,6 +16,7 @@ from tsnegrid.settings import Settings
 
 if TYPE_CHECKING:
     from tsnegrid.concepts import Concepts
+    from tsnegrid.regions import Regions
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,9 @@ class Layout:
     2-D points of a ``--coords`` build)."""
     concepts: Concepts | None = None
     """Row i: the ImageNet concepts of ``paths[i]``; None when the model has no classifier."""
+    regions: Regions | None = None
+    """The named regions of the grid (``regions.labels[i]``: that of ``paths[i]``); None
+    without concepts."""
     mosaic: str = ""
     """The rendered grid image (or, for a pyramid-only build, its one-tile overview level);
     empty until rendered."""
@@ -62,6 +66,9 @@ class Layout:
         if self.concepts is not None:
             for i, rec in enumerate(out):
                 rec["concepts"] = self.concepts.records(i)
+        if self.regions is not None:
+            for rec, k in zip(out, self.regions.labels.tolist(), strict=True):
+                rec["region"] = k
         return out
 
     def duplicate_records(self) -> list[dict[str, Any]]:
@@ -86,6 +93,8 @@ class Layout:
             **({"concepts": {"model": self.concepts.model_id,
                              "top": int(self.concepts.ids.shape[1]),
                              "classes": "ImageNet-1k"}} if self.concepts is not None else {}),
+            **({"regions": [r.to_dict(k) for k, r in enumerate(self.regions.regions)]}
+               if self.regions is not None else {}),
         }
 
     def _repr_html_(self) -> str:

@@ -31,6 +31,7 @@ from tsnegrid.output import write_outputs
 from tsnegrid.progress import ProgressFn, no_progress
 from tsnegrid.reduce import ReduceConfig, reduce_points
 from tsnegrid.reduce.neighbors import similar_images
+from tsnegrid.regions import Regions, RegionsConfig, find_regions
 from tsnegrid.render import RenderConfig, render_outputs
 from tsnegrid.settings import Settings
 
@@ -67,7 +68,16 @@ def precheck(n: int, settings: Settings) -> tuple[int, int] | None:
     automatic grid would be near) before any heavy work; the given grid, or None for auto."""
     shape = ArrangeConfig.from_settings(settings).shape
     RenderConfig.from_settings(settings).check_size(*(shape or auto_shape(max(n, 1))))
+    if settings.labels and not has_concepts(settings):
+        raise InputError("--labels writes the names of regions, which come from concepts: "
+                         "only --model lite0 with --features semantic or both and --concepts "
+                         "above 0 has them")
     return shape
+
+
+def has_concepts(settings: Settings) -> bool:
+    """Whether a build with these settings gets concepts (and so named regions)."""
+    return settings.model == "lite0" and settings.features != "colour" and settings.concepts > 0
 
 
 def _embedded(paths: list[Path], settings: Settings, progress: ProgressFn,
@@ -91,6 +101,16 @@ def _dedupe(vecs: NDArray[np.floating], paths: list[Path], threshold: float, see
     duplicates = {str(paths[i]): str(paths[rep[i]]) for i in np.flatnonzero(~keep)}
     return (vecs[keep], [p for p, k in zip(paths, keep, strict=True) if k], duplicates,
             None if concepts is None else concepts.take(keep))
+
+
+def _regions(cells: NDArray[np.int64], rows: int, cols: int, concepts: Concepts | None,
+             vectors: NDArray[np.floating] | None, s: Settings,
+             timings: dict[str, float]) -> Regions | None:
+    """The named regions of the placed grid; None without concepts."""
+    if concepts is None:
+        return None
+    return _timed(timings, "regions", find_regions, cells, rows, cols, concepts,
+                  RegionsConfig.from_settings(s), vectors)
 
 
 def build(
@@ -125,6 +145,9 @@ def build(
     vecs: NDArray[np.floating] | None = None
     pts: NDArray[np.float64] | None = None
     concepts: Concepts | None = None
+    if s.labels and (coords is not None or vectors is not None):
+        raise InputError("--labels needs concepts, which a --vectors or --coords build has none "
+                         "of; build from the images")
     if coords is not None:
         pts, model_id = _load_array(coords, "--coords", len(paths), 2), "coords"
     elif vectors is not None:
@@ -152,6 +175,7 @@ def build(
         RenderConfig.from_settings(s).check_size(rows, cols)
     placed = arrange(pts, vecs, arrange_config, shape=(rows, cols), progress=progress)
     timings.update(placed.timings)
+    regions = _regions(placed.cells, rows, cols, concepts, vecs, s, timings)
     space = vecs if vecs is not None else pts
     quality = _timed(timings, "metrics", metrics.grid_quality, space, placed.cells, cols,
                      placed.fitted)
@@ -164,7 +188,8 @@ def build(
                     n_found=len(found.paths), timings=timings, metrics=quality,
                     duplicates=duplicates, neighbors=similar,
                     neighbors_from="" if similar is None else
-                    "vectors" if vecs is not None else "coords", concepts=concepts)
+                    "vectors" if vecs is not None else "coords", concepts=concepts,
+                    regions=regions)
     if out is not None:
         layout = _write(layout, Path(out), s, progress, meta)
     return layout
@@ -268,6 +293,7 @@ def add(sources: Sequence[str | Path], out: str | Path, *, max_moved: float | No
                     timings=timings, metrics=quality,
                     duplicates={d["path"]: d["duplicate_of"] for d in data.get("duplicates", [])},
                     neighbors=similar, neighbors_from="vectors" if similar is not None else "",
-                    concepts=emb.concepts)
+                    concepts=emb.concepts,
+                    regions=_regions(cells, placed.rows, cols, emb.concepts, vecs, s, timings))
     layout = _write(layout, out, s, progress)
     return Added(layout, len(kept_new), placed.moved, placed.rows - rows)

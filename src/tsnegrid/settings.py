@@ -46,6 +46,10 @@ class Settings:
     concepts: int = _opt(5, "ImageNet concepts kept per image, with their probabilities, from "
                             "the lite0 model's own classifier (other models have none); 0: "
                             "none.")
+    region_size: int = _opt(48, "Named regions: mean images per region before touching regions "
+                                "of the same name merge (needs concepts).")
+    labels: bool = _opt(False, "Also write the region names into the mosaic image, like place "
+                               "names on a map (needs concepts).")
     grid: str = _opt("auto", "Grid shape ROWSxCOLS, or auto (rows*cols >= N, near the point "
                              "cloud's aspect).")
     tile: int = _opt(64, "Tile size in pixels.")
@@ -91,6 +95,9 @@ class Settings:
         if not 0 < self.colour_weight <= 10:
             raise InputError(f"colour_weight must be in (0, 10], got {self.colour_weight}")
         check_dedupe(self.dedupe)
+        if self.region_size < 1:
+            raise InputError(f"region_size must be a positive number of images, got "
+                             f"{self.region_size}")
         if not 0 <= self.concepts <= 1000:
             raise InputError(f"concepts must be a number of classes in [0, 1000], got "
                              f"{self.concepts}")

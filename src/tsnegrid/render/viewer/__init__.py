@@ -30,7 +30,7 @@ from tsnegrid.metadata import Metadata
 from tsnegrid.render.pyramid import DZI_XMLNS
 
 ASSETS = ("openseadragon.min.js", "openseadragon.LICENSE.txt", "viewer.js", "concepts.js",
-          "similar.js", "select.js", "hash.js", "viewer.css")
+          "similar.js", "select.js", "labels.js", "hash.js", "viewer.css")
 SINGLE_IMAGE_MAX_SIDE = 8192
 """Above this mosaic side the viewer needs the pyramid: browsers decode huge images slowly."""
 MAX_COLOUR_VALUES = 40
@@ -153,6 +153,10 @@ def viewer_data(layout: Mapping[str, Any], out_dir: Path, *, metadata: Metadata 
         "cells": [int(im["row"]) * cols + int(im["col"]) for im in images],
         "fields": encode_fields(metadata, paths),
         "concepts": encode_concepts(images),
+        "regions": [{k: r[k] for k in ("name", "size", "anchor", "radius", "bbox")}
+                    for r in layout.get("regions", [])],
+        "regionOf": ([int(im.get("region", -1)) for im in images]
+                     if layout.get("regions") else None),
     }
 
 
