@@ -72,8 +72,8 @@ def choose_name(ids: NDArray[np.integer], class_names: tuple[str, ...],
     names, _, depth = _group_table()
     mass = np.zeros(1000)
     if values is not None:
-        ok = ids.reshape(-1) >= 0
-        np.add.at(mass, ids.reshape(-1)[ok], values.reshape(-1)[ok])
+        given = ids.reshape(-1) >= 0
+        np.add.at(mass, ids.reshape(-1)[given], values.reshape(-1)[given])
     best = int(np.lexsort((-mass, -class_share))[0])
     if class_share[best] >= cover:
         return Name(class_names[best], float(class_share[best]), False)
