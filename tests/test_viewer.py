@@ -637,3 +637,76 @@ def test_search_finds_a_broader_concept_ranked_by_probability(browser: Any,
     items = tip.locator("ol.concepts li").all_inner_texts()
     assert len(items) == 5 and items[0].startswith(best["concepts"][0]["name"])
     page.close()
+
+
+# ---- region names over the grid ---------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def regions_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """300 demo emoji built with lite0's concepts and small named regions."""
+    root = tmp_path_factory.mktemp("regions-site")
+    emoji_subset(root / "img", 300)
+    build([root / "img"], root / "out", Settings(html=True, cache_dir=root / "cache", tile=32,
+                                                 region_size=10))
+    return root / "out"
+
+
+def _labels(page: Any) -> list[dict[str, Any]]:
+    page.evaluate("tsnegrid.drawOverlay()")
+    rects: list[dict[str, Any]] = page.evaluate("tsnegrid.labelRects()")
+    return rects
+
+
+@needs_chromium
+def test_region_names_show_by_size_never_overlap_and_zoom_on_click(browser: Any,
+                                                                   regions_site: Path) -> None:
+    doc = json.loads((regions_site / "layout.json").read_text())
+    sizes = [r["size"] for r in doc["regions"]]
+    page = browser.new_page(viewport={"width": 1000, "height": 700})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto((regions_site / "index.html").as_uri())
+    _wait_loaded(page)
+    home = _labels(page)
+    assert 2 <= len(home) < len(sizes)  # the large regions' names, not every one
+    box = page.locator("#osd").bounding_box()
+    for i, a in enumerate(home):
+        assert a["x0"] >= -1 and a["x1"] <= box["width"] + 1
+        for b in home[i + 1:]:
+            assert not (a["x0"] < b["x1"] and b["x0"] < a["x1"] and a["y0"] < b["y1"]
+                        and b["y0"] < a["y1"]), (a, b)
+    shown = {r["k"] for r in home}
+    assert np.mean([sizes[k] for k in shown]) > np.mean(sizes)  # the larger regions first
+    page.evaluate("tsnegrid.viewer.viewport.zoomBy(3); "
+                  "tsnegrid.viewer.viewport.applyConstraints(true)")
+    page.wait_for_timeout(600)
+    new = {r["k"] for r in _labels(page)} - shown
+    assert new and np.mean([sizes[k] for k in new]) < np.mean([sizes[k] for k in shown])
+    page.evaluate("tsnegrid.viewer.viewport.goHome(true)")
+    page.wait_for_timeout(600)
+    target = _labels(page)[-1]
+    before = page.evaluate("tsnegrid.viewer.viewport.getZoom(true)")
+    osd = page.locator("#osd").bounding_box()
+    page.mouse.click(osd["x"] + (target["x0"] + target["x1"]) / 2,
+                     osd["y"] + (target["y0"] + target["y1"]) / 2)
+    page.wait_for_timeout(1500)
+    assert page.evaluate("tsnegrid.viewer.viewport.getZoom(true)") > 1.5 * before
+    r0, c0, r1, c1 = doc["regions"][target["k"]]["bbox"]
+    shown = page.evaluate("""() => {
+        const vp = tsnegrid.viewer.viewport, b = vp.viewportToImageRectangle(vp.getBounds(true));
+        return [b.x, b.y, b.x + b.width, b.y + b.height]; }""")
+    t = 32
+    assert shown[0] <= c0 * t + 1 and shown[1] <= r0 * t + 1
+    assert shown[2] >= (c1 + 1) * t - 1 and shown[3] >= (r1 + 1) * t - 1
+    assert page.evaluate("tsnegrid.similar ? tsnegrid.similar.image : -1") == -1  # no pick
+    page.evaluate("tsnegrid.viewer.viewport.goHome(true)")
+    image = doc["images"][0]
+    page.mouse.move(*_cell_centre(page, image["row"], image["col"]))
+    page.locator("#tip").wait_for(state="visible", timeout=WAIT_MS)
+    region = doc["regions"][image["region"]]["name"]
+    assert page.locator("#tip .region").inner_text() == f"region: {region}"
+    page.goto((regions_site / "index.html").as_uri())
+    _wait_loaded(page)
+    page.screenshot(path=str(regions_site / "screenshot.png"))
+    page.close()
+    assert not errors

@@ -89,5 +89,4 @@
       return k >= 0 ? state.el("div", "region: " + regions[k].name, "region") : null;
     });
   }
-  state.drawOverlay();
 }());
