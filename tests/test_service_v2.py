@@ -304,6 +304,8 @@ def test_visualizations_record_each_inputs_concepts(api: Any, config: ServiceCon
     assert Worker(config).drain() == 1
     layout = client.get(f"/v2/visualizations/{viz_id}/layout", headers=auth).json()
     assert layout["concepts"]["top"] == 5
+    assert sum(r["size"] for r in layout["regions"]) == 4
+    assert all(0 <= im["region"] < len(layout["regions"]) for im in layout["images"])
     for image in layout["images"]:
         concepts = image["concepts"]
         assert len(concepts) == 5 and concepts[0]["value"] >= concepts[-1]["value"] > 0

@@ -6,9 +6,10 @@ its output is data (``layout.json``'s ``regions``) that the viewer and the mosai
 is Ward clustering restricted to grid neighbours, so every region is a 4-connected set of cells,
 of the images' vectors (their first ``PCS`` principal components) plus a little of their cell
 position, which keeps regions compact; without vectors, of their concept profiles (class
-probabilities and broader-name masses). Measured on emoji (benchmarks/RESULTS.md), the vectors
-give purer regions than the profiles, and merging touching regions of the same name made them
-less pure, so regions are not merged (the viewer and the mosaic write a repeated name once).
+probabilities and broader-name masses). Measured (benchmarks/RESULTS.md, "Named regions"), the
+vectors give purer regions than the profiles, and merging touching regions of the same name
+made them less pure, so regions are not merged (the viewer and the mosaic write a repeated name
+once where the copies are close).
 ``find_regions`` is the stage.
 """
 
