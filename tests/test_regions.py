@@ -100,6 +100,8 @@ def test_layout_files_carry_the_regions(emoji_layout: Layout) -> None:
     with open(out / "layout.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert all(row["region_name"] == regions[int(row["region"])]["name"] for row in rows)
+    report = (out / "report.txt").read_text()
+    assert f"named regions:  {len(regions)} (largest: {regions[0]['name']}" in report
 
 
 def _concepts(rows: list[list[int]]) -> Concepts:

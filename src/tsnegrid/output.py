@@ -59,6 +59,10 @@ def report_text(layout: Layout) -> str:
         "metrics:",
         *(f"  {k:<24} {v:.4f}" for k, v in layout.metrics.items()),
     ]
+    if layout.regions is not None and layout.regions.regions:
+        regions = layout.regions.regions
+        lines += ["", f"named regions:  {len(regions)} (largest: "
+                      + ", ".join(f"{r.name} ({r.size})" for r in regions[:5]) + ")"]
     if layout.duplicates:
         lines += ["", f"near-duplicates (cosine >= {layout.settings.dedupe:g}, sharing the cell "
                       f"of the image after '='): {len(layout.duplicates)}",
