@@ -705,8 +705,18 @@ def test_region_names_show_by_size_never_overlap_and_zoom_on_click(browser: Any,
     page.locator("#tip").wait_for(state="visible", timeout=WAIT_MS)
     region = doc["regions"][image["region"]]["name"]
     assert page.locator("#tip .region").inner_text() == f"region: {region}"
+    page.uncheck("#labels-shown")  # the panel's switch hides the names
+    assert _labels(page) == []
+    page.check("#labels-shown")
+    assert _labels(page)
     page.goto((regions_site / "index.html").as_uri())
     _wait_loaded(page)
     page.screenshot(path=str(regions_site / "screenshot.png"))
     page.close()
     assert not errors
+
+
+@needs_chromium
+def test_a_layout_without_regions_has_no_names_switch(demo_page: Any) -> None:
+    assert not demo_page.locator("#labels-row").is_visible()
+    assert demo_page.evaluate("tsnegrid.labelRects()") == []

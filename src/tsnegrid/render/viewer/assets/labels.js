@@ -76,6 +76,15 @@
     viewer.viewport.fitBounds(viewer.viewport.imageToViewportRectangle(rect));
   };
 
+  if (regions.length) {
+    const toggle = document.getElementById("labels-shown");
+    document.getElementById("labels-row").hidden = false;
+    toggle.addEventListener("change", () => {
+      state.labelsHidden = !toggle.checked;
+      state.drawOverlay();
+    });
+  }
+
   viewer.addHandler("canvas-click", (e) => {
     if (!e.quick) return;
     const k = state.labelAt(e.position);
