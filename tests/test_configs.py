@@ -13,6 +13,7 @@ from tsnegrid.arrange import ArrangeConfig
 from tsnegrid.embed import EmbedConfig
 from tsnegrid.errors import GridError
 from tsnegrid.reduce import ReduceConfig
+from tsnegrid.regions import RegionsConfig
 from tsnegrid.render import RenderConfig
 from tsnegrid.settings import Settings
 
@@ -20,23 +21,26 @@ CHANGED = Settings(model="pixels", features="colour", colour_weight=0.5, reducer
                    assign="exact", refine="off", grid="7x9", tile=32, fit=True,
                    background="#102030", format="png", html=True, tiles=True, seed=5,
                    batch_size=4, threads=1, workers=2, scheduler="tcp://127.0.0.1:1",
-                   max_pixels=1234, max_image_pixels=5678, cache_dir=Path("/tmp/x"))
+                   max_pixels=1234, max_image_pixels=5678, cache_dir=Path("/tmp/x"),
+                   concepts=3, region_size=20, labels=True)
 
 
 def test_configs_carry_every_setting_of_their_stage() -> None:
     assert EmbedConfig.from_settings(CHANGED) == EmbedConfig(
         model="pixels", cache_dir=Path("/tmp/x"), threads=1, batch_size=4,
         background=(16, 32, 48), max_pixels=5678, features="colour", colour_weight=0.5,
-        scheduler="tcp://127.0.0.1:1", workers=2)
+        scheduler="tcp://127.0.0.1:1", workers=2, concepts=3)
     assert ReduceConfig.from_settings(CHANGED) == ReduceConfig(method="pca", seed=5)
     assert ArrangeConfig.from_settings(CHANGED) == ArrangeConfig(shape=(7, 9), assign="exact",
                                                                  refine="off", seed=5)
     assert RenderConfig.from_settings(CHANGED) == RenderConfig(
         tile=32, fit=True, background=(16, 32, 48), format="png", max_pixels=1234,
-        max_image_pixels=5678, tiles=True, html=True)
+        max_image_pixels=5678, tiles=True, html=True, labels=True)
+    assert RegionsConfig.from_settings(CHANGED) == RegionsConfig(size=20)
 
 
-@pytest.mark.parametrize("config", [EmbedConfig, ReduceConfig, ArrangeConfig, RenderConfig])
+@pytest.mark.parametrize("config", [EmbedConfig, ReduceConfig, ArrangeConfig, RenderConfig,
+                                    RegionsConfig])
 def test_config_defaults_are_the_settings_defaults(config: type) -> None:
     """A config built from default Settings equals the config's own defaults (where it has
     them), so no default is written twice with two values."""

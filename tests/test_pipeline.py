@@ -32,7 +32,8 @@ def test_build_writes_all_outputs(emoji_dir: Path, cache_dir: Path, tmp_path: Pa
     assert Image.open(out / "grid.png").size == (cols * 16, rows * 16)
     with open(out / "layout.csv", newline="") as f:
         lines = list(csv.reader(f))
-    assert lines[0] == ["path", "row", "col", "x", "y"] and len(lines) == 25
+    assert lines[0] == ["path", "row", "col", "x", "y", "concepts", "region",
+                        "region_name"] and len(lines) == 25
     cells = {(int(r[1]), int(r[2])) for r in lines[1:]}
     assert len(cells) == 24 and all(0 <= r < rows and 0 <= c < cols for r, c in cells)
     meta = json.loads((out / "layout.json").read_text())

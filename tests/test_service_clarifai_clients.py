@@ -178,8 +178,10 @@ def test_clarifai_grpc_json_channel(served: dict[str, Any], image_host: str,
         assert got["get"]["code"] == 10000 and got["get"]["id"] == ids[0]
         assert got["get"]["input_code"] == 30000
         assert got["count"]["code"] == 10000 and got["count"]["processed"] == len(before) + 4
-        assert got["models"]["code"] == 10000 and got["models"]["ids"] == ["lite0", "pixels"]
-        assert got["models"]["types"] == ["visual-embedder"] * 2
+        assert got["models"]["code"] == 10000 and got["models"]["ids"] == [
+            "lite0", "lite0-concepts", "pixels"]
+        assert got["models"]["types"] == ["visual-embedder", "visual-classifier",
+                                          "visual-embedder"]
         assert got["model"] == {"code": 10000, "description": "Ok", "id": "lite0",
                                 "version": "1"}
         outputs = got["outputs"]
@@ -188,6 +190,10 @@ def test_clarifai_grpc_json_channel(served: dict[str, Any], image_host: str,
             assert out["num_dimensions"] == 1280
             assert_close(out["vector"], want)
         assert got["no_model"]["code"] == 21200
+        concepts = got["concepts"]["concepts"]  # the concept model, through the official protos
+        assert got["concepts"]["code"] == 10000 and len(concepts) == 3
+        assert [v for _, _, v in concepts] == sorted((v for _, _, v in concepts), reverse=True)
+        assert all(i.startswith("n") and name for i, name, _ in concepts)
         assert got["delete_one"]["code"] == 10000 and got["delete_many"]["code"] == 10000
         assert got["get_deleted"]["code"] == 11101
         before = [ids[0]]

@@ -58,9 +58,9 @@ def test_every_route_answers_under_the_users_apps_prefix(api: Any) -> None:
         "id"] == files[0].stem
     assert client.get(f"{LONG}/inputs/status", headers=auth).json()["counts"]["processed"] == 3
     assert [m["id"] for m in client.get(f"{LONG}/models", headers=auth).json()["models"]] == [
-        "lite0", "pixels"]
+        "lite0", "lite0-concepts", "pixels"]
     assert [m["id"] for m in client.get("/v2/users/me/models", headers=auth).json()[
-        "models"]] == ["lite0", "pixels"]
+        "models"]] == ["lite0", "lite0-concepts", "pixels"]
     assert code_of(client.delete(f"{LONG}/inputs/{files[0].stem}", headers=auth), 200) == 10000
 
 
@@ -195,6 +195,10 @@ def test_models_list_get_and_unknown(api: Any) -> None:
     lite0 = next(m for m in models if m["id"] == "lite0")
     assert lite0["name"] == "EfficientNet-Lite0" and lite0["output_info"]["type"] == "embed"
     assert lite0["model_version"]["status"]["code"] == 21100 and lite0["app_id"] == "main"
+    concepts = next(m for m in models if m["id"] == "lite0-concepts")
+    assert concepts["output_info"]["type"] == "concept"
+    assert concepts["model_type_id"] == "visual-classifier"
+    assert concepts["output_info"]["message"].startswith("1000 concepts")
     assert client.get("/v2/models", headers=auth, params={"page": 2}).json()["models"] == []
     assert client.get("/v2/models/pixels", headers=auth).json()["model"]["id"] == "pixels"
     assert code_of(client.get("/v2/models/nope", headers=auth), 404) == 21200
@@ -229,3 +233,85 @@ def test_model_outputs_are_the_embed_stages_vectors(api: Any, tmp_path: Path) ->
     assert "data.image" in r.json()["outputs"][0]["status"]["description"]
     r = client.post("/v2/models/pixels/outputs", headers=auth, json={"inputs": [{"id": "a"}] * 9})
     assert code_of(r, 413) == 11006
+
+
+# ---- the concept model ------------------------------------------------------------------------
+
+def _photos(tmp_path: Path) -> list[Path]:
+    data = pytest.importorskip("skimage.data")
+    from PIL import Image
+
+    out = []
+    for name in ("chelsea", "coffee"):
+        out.append(tmp_path / f"{name}.png")
+        Image.fromarray(getattr(data, name)()).convert("RGB").save(out[-1])
+    return out
+
+
+def test_concept_model_answers_the_heads_concepts(api: Any, tmp_path: Path) -> None:
+    from tsnegrid.concepts.broader import broader_names
+    from tsnegrid.concepts.names import class_ids
+    from tsnegrid.embed import make_embedder
+
+    client, auth = api
+    photos = _photos(tmp_path)
+    body = {"inputs": [{"data": {"image": {"base64": b64(p.read_bytes())}}} for p in photos]
+            + [{"data": {"image": {"base64": b64(b"not an image")}}}]}
+    r = client.post("/v2/models/lite0-concepts/outputs", headers=auth, json=body)
+    assert code_of(r, 200) == 10010
+    outs = r.json()["outputs"]
+    assert [o["status"]["code"] for o in outs] == [10000, 10000, 30101]
+    assert outs[0]["model"]["id"] == "lite0-concepts" and "data" not in outs[2]
+    own = embed_images(photos, make_embedder("lite0", tmp_path, features="semantic")).concepts
+    assert own is not None
+    broad = broader_names()
+    for o, row in zip(outs[:2], range(2), strict=True):
+        concepts = o["data"]["concepts"]
+        assert len(concepts) == 20 and set(concepts[0]) == {"id", "name", "value", "app_id"}
+        values = [c["value"] for c in concepts]
+        assert values == sorted(values, reverse=True) and 0 < sum(values) <= 1.0001
+        want = own.records(row)
+        assert [c["id"] for c in concepts[:5]] == [c["id"] for c in want]
+        pairs = zip(concepts[:5], want, strict=True)
+        assert max(abs(a["value"] - b["value"]) for a, b in pairs) < 1e-3
+    top_cat = [broad[class_ids().index(c["id"])] for c in outs[0]["data"]["concepts"][:5]]
+    assert any("cat" in groups for groups in top_cat)
+    assert "espresso" in [c["name"] for c in outs[1]["data"]["concepts"][:5]]
+
+
+def test_concept_model_takes_max_concepts_and_min_value(api: Any, tmp_path: Path) -> None:
+    client, auth = api
+    photo = _photos(tmp_path)[1]
+    body: dict[str, Any] = {"inputs": [{"data": {"image": {"base64": b64(photo.read_bytes())}}}],
+                            "model": {"output_info": {"output_config": {"max_concepts": 3}}}}
+    r = client.post("/v2/models/lite0-concepts/versions/1/outputs", headers=auth, json=body)
+    assert len(r.json()["outputs"][0]["data"]["concepts"]) == 3
+    body["model"]["output_info"]["output_config"] = {"max_concepts": 50, "min_value": 0.01}
+    r = client.post("/v2/models/lite0-concepts/outputs", headers=auth, json=body)
+    concepts = r.json()["outputs"][0]["data"]["concepts"]
+    assert 1 <= len(concepts) < 50 and min(c["value"] for c in concepts) >= 0.01
+    body["model"]["output_info"]["output_config"] = {"max_concepts": -1}
+    assert code_of(client.post("/v2/models/lite0-concepts/outputs", headers=auth, json=body),
+                   400) != 10000
+
+
+def test_visualizations_record_each_inputs_concepts(api: Any, config: ServiceConfig) -> None:
+    client, auth = api
+    files = demo_images(4)
+    client.post("/v2/inputs", headers=auth, json={"inputs": image_inputs(files)})
+    r = client.post("/v2/visualizations", headers=auth, json={"model": "lite0", "tile": 8})
+    viz_id = r.json()["visualization_output"]["id"]
+    assert Worker(config).drain() == 1
+    layout = client.get(f"/v2/visualizations/{viz_id}/layout", headers=auth).json()
+    assert layout["concepts"]["top"] == 5
+    assert sum(r["size"] for r in layout["regions"]) == 4
+    assert all(0 <= im["region"] < len(layout["regions"]) for im in layout["images"])
+    for image in layout["images"]:
+        concepts = image["concepts"]
+        assert len(concepts) == 5 and concepts[0]["value"] >= concepts[-1]["value"] > 0
+    r = client.post("/v2/models/lite0-concepts/outputs", headers=auth,
+                    json={"inputs": [{"id": files[0].stem}],
+                          "model": {"output_info": {"output_config": {"max_concepts": 5}}}})
+    by_id = {im["input_id"]: im["concepts"] for im in layout["images"]}
+    assert [c["id"] for c in r.json()["outputs"][0]["data"]["concepts"]] == [
+        c["id"] for c in by_id[files[0].stem]]

@@ -3,6 +3,7 @@ with ``--vectors`` to the same layout."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from click.testing import CliRunner
 from conftest import emoji_subset
 from tsnegrid.cli import cli
 from tsnegrid.embed import EmbedConfig
-from tsnegrid.embed.vectors import export_vectors, paths_file
+from tsnegrid.embed.vectors import concepts_file, export_vectors, paths_file
 from tsnegrid.errors import InputError
 from tsnegrid.pipeline import build
 from tsnegrid.settings import Settings
@@ -42,9 +43,18 @@ def test_round_trip_gives_the_same_layout(tmp_path: Path, cache_dir: Path) -> No
               if not ln.startswith("#")]
     assert [Path(p) for p in listed] == [p.resolve() for p in images]  # broken.png is out
     assert [s.path for s in done.skipped] == [str(tmp_path / "img" / "broken.png")]
+    assert done.concepts == concepts_file(tmp_path / "v.npy")
+    written = json.loads(done.concepts.read_text())
+    assert direct.concepts is not None and written["model"] == direct.concepts.model_id
+    assert written["images"] == [direct.concepts.records(i) for i in range(24)]
     again = build([paths_file(tmp_path / "v.npy")], None, settings, vectors=tmp_path / "v.npy")
     _same_layout(direct, again)
     assert again.metrics == direct.metrics
+    # the concepts written beside the vectors come back, and with them the same regions
+    assert again.concepts is not None and again.regions is not None and direct.regions
+    np.testing.assert_array_equal(again.concepts.ids, direct.concepts.ids)
+    np.testing.assert_allclose(again.concepts.values, direct.concepts.values, atol=1e-4)
+    assert [r.name for r in again.regions.regions] == [r.name for r in direct.regions.regions]
 
 
 def test_cli_embed_then_build_from_the_vectors(tmp_path: Path) -> None:
@@ -107,3 +117,14 @@ def test_a_name_a_list_file_cannot_hold_is_refused_before_embedding(tmp_path: Pa
         export_vectors([tmp_path / "img"], tmp_path / "v.npy",
                        Settings(model="pixels", cache_dir=tmp_path / "c"))
     assert not (tmp_path / "v.npy").exists() and not (tmp_path / "c").exists()
+
+
+def test_a_concepts_file_of_other_rows_is_refused(tmp_path: Path, cache_dir: Path) -> None:
+    emoji_subset(tmp_path / "img", 4)
+    settings = Settings(cache_dir=cache_dir, tile=8)
+    done = export_vectors([tmp_path / "img"], tmp_path / "v.npy", settings)
+    assert done.concepts is not None
+    doc = json.loads(done.concepts.read_text())
+    done.concepts.write_text(json.dumps({**doc, "images": doc["images"][:3]}))
+    with pytest.raises(InputError, match="expected 4 rows of concepts"):
+        build([paths_file(tmp_path / "v.npy")], None, settings, vectors=tmp_path / "v.npy")

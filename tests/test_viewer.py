@@ -562,3 +562,161 @@ def test_the_hash_follows_the_view_and_back_undoes_changes(demo_page: Any) -> No
     assert _view(page)["input"] == "" and page.evaluate("tsnegrid.match") is None
     page.go_forward()
     page.wait_for_function("tsnegrid.query === 'cat'", timeout=WAIT_MS)
+
+
+# ---- concepts: hover and search ---------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def photo_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """scikit-image's photographs (and flipped and cropped cats) built with lite0's concepts."""
+    data = pytest.importorskip("skimage.data")
+    root = tmp_path_factory.mktemp("photos")
+    (root / "img").mkdir()
+    for name in ("chelsea", "coffee", "astronaut", "rocket", "camera", "hubble_deep_field"):
+        Image.fromarray(getattr(data, name)()).convert("RGB").save(root / "img" / f"{name}.png")
+    cat = Image.fromarray(data.chelsea())
+    cat.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(root / "img" / "chelsea-flip.png")
+    cat.crop((40, 0, 300, 260)).save(root / "img" / "chelsea-crop.png")
+    build([root / "img"], root / "out", Settings(html=True, cache_dir=root / "cache", tile=32))
+    return root / "out"
+
+
+def test_page_data_carries_the_concepts(photo_site: Path) -> None:
+    from tsnegrid.concepts.broader import broader_names
+    from tsnegrid.concepts.names import class_ids
+
+    data = _read_page_data(photo_site)["concepts"]
+    doc = json.loads((photo_site / "layout.json").read_text())
+    k = data["k"]
+    assert k == 5 and len(data["codes"]) == len(doc["images"]) * k
+    first = doc["images"][0]["concepts"][0]
+    cls = data["classes"][data["codes"][0]]
+    assert cls["name"] == first["name"] and data["values"][0] == round(1000 * first["value"])
+    assert cls["groups"] == list(broader_names()[class_ids().index(first["id"])])
+
+
+def _concept_scores(doc: dict[str, Any], query: str) -> list[float]:
+    """The page's rule, in Python: a class matches by a broader name or a whole word."""
+    from tsnegrid.concepts.broader import broader_names
+    from tsnegrid.concepts.names import class_ids, class_synonyms
+
+    index = {w: k for k, w in enumerate(class_ids())}
+    word = re.compile(r"(^|[^a-z0-9])" + re.escape(query) + r"($|[^a-z0-9])")
+
+    def hit(c: dict[str, Any]) -> bool:
+        at = index[c["id"]]
+        return query in broader_names()[at] or bool(
+            word.search(f"{c['name']} | {class_synonyms()[at]}".lower()))
+
+    return [sum(round(1000 * c["value"]) / 1000 for c in im["concepts"] if hit(c))
+            for im in doc["images"]]
+
+
+@needs_chromium
+def test_search_finds_a_broader_concept_ranked_by_probability(browser: Any,
+                                                              photo_site: Path) -> None:
+    doc = json.loads((photo_site / "layout.json").read_text())
+    scores = _concept_scores(doc, "cat")
+    want = [i for i, s in enumerate(scores) if s > 0]
+    assert len(want) >= 3  # the three cat photographs at least
+    page = browser.new_page(viewport={"width": 1000, "height": 700})
+    page.goto((photo_site / "index.html").as_uri())
+    _wait_loaded(page)
+    page.fill("#search", "cat")
+    page.wait_for_function("tsnegrid.rank !== null && tsnegrid.query === 'cat'", timeout=WAIT_MS)
+    assert page.evaluate("tsnegrid.matchCount") == len(want)
+    rank = page.evaluate("tsnegrid.rank")
+    assert sorted(rank) == want
+    ranked = [scores[i] for i in rank]
+    assert ranked == sorted(ranked, reverse=True)
+    # hover: the best match's concepts, most probable first
+    best = doc["images"][rank[0]]
+    page.mouse.move(*_cell_centre(page, best["row"], best["col"]))
+    tip = page.locator("#tip")
+    tip.wait_for(state="visible", timeout=WAIT_MS)
+    items = tip.locator("ol.concepts li").all_inner_texts()
+    assert len(items) == 5 and items[0].startswith(best["concepts"][0]["name"])
+    page.close()
+
+
+# ---- region names over the grid ---------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def regions_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """300 demo emoji built with lite0's concepts and small named regions."""
+    root = tmp_path_factory.mktemp("regions-site")
+    emoji_subset(root / "img", 300)
+    build([root / "img"], root / "out", Settings(html=True, cache_dir=root / "cache", tile=32,
+                                                 region_size=10))
+    return root / "out"
+
+
+def _labels(page: Any) -> list[dict[str, Any]]:
+    page.evaluate("tsnegrid.drawOverlay()")
+    rects: list[dict[str, Any]] = page.evaluate("tsnegrid.labelRects()")
+    return rects
+
+
+@needs_chromium
+def test_region_names_show_by_size_never_overlap_and_zoom_on_click(browser: Any,
+                                                                   regions_site: Path) -> None:
+    doc = json.loads((regions_site / "layout.json").read_text())
+    sizes = [r["size"] for r in doc["regions"]]
+    page = browser.new_page(viewport={"width": 1000, "height": 700})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto((regions_site / "index.html").as_uri())
+    _wait_loaded(page)
+    home = _labels(page)
+    assert 2 <= len(home) < len(sizes)  # the large regions' names, not every one
+    box = page.locator("#osd").bounding_box()
+    for i, a in enumerate(home):
+        assert a["x0"] >= -1 and a["x1"] <= box["width"] + 1
+        for b in home[i + 1:]:
+            assert not (a["x0"] < b["x1"] and b["x0"] < a["x1"] and a["y0"] < b["y1"]
+                        and b["y0"] < a["y1"]), (a, b)
+    shown = {r["k"] for r in home}
+    assert np.mean([sizes[k] for k in shown]) > np.mean(sizes)  # the larger regions first
+    page.evaluate("tsnegrid.viewer.viewport.zoomBy(3); "
+                  "tsnegrid.viewer.viewport.applyConstraints(true)")
+    page.wait_for_timeout(600)
+    new = {r["k"] for r in _labels(page)} - shown
+    assert new and np.mean([sizes[k] for k in new]) < np.mean([sizes[k] for k in shown])
+    page.evaluate("tsnegrid.viewer.viewport.goHome(true)")
+    page.wait_for_timeout(600)
+    target = _labels(page)[-1]
+    before = page.evaluate("tsnegrid.viewer.viewport.getZoom(true)")
+    osd = page.locator("#osd").bounding_box()
+    page.mouse.click(osd["x"] + (target["x0"] + target["x1"]) / 2,
+                     osd["y"] + (target["y0"] + target["y1"]) / 2)
+    page.wait_for_timeout(1500)
+    assert page.evaluate("tsnegrid.viewer.viewport.getZoom(true)") > 1.5 * before
+    r0, c0, r1, c1 = doc["regions"][target["k"]]["bbox"]
+    shown = page.evaluate("""() => {
+        const vp = tsnegrid.viewer.viewport, b = vp.viewportToImageRectangle(vp.getBounds(true));
+        return [b.x, b.y, b.x + b.width, b.y + b.height]; }""")
+    t = 32
+    assert shown[0] <= c0 * t + 1 and shown[1] <= r0 * t + 1
+    assert shown[2] >= (c1 + 1) * t - 1 and shown[3] >= (r1 + 1) * t - 1
+    assert page.evaluate("tsnegrid.similar ? tsnegrid.similar.image : -1") == -1  # no pick
+    page.evaluate("tsnegrid.viewer.viewport.goHome(true)")
+    image = doc["images"][0]
+    page.mouse.move(*_cell_centre(page, image["row"], image["col"]))
+    page.locator("#tip").wait_for(state="visible", timeout=WAIT_MS)
+    region = doc["regions"][image["region"]]["name"]
+    assert page.locator("#tip .region").inner_text() == f"region: {region}"
+    page.uncheck("#labels-shown")  # the panel's switch hides the names
+    assert _labels(page) == []
+    page.check("#labels-shown")
+    assert _labels(page)
+    page.goto((regions_site / "index.html").as_uri())
+    _wait_loaded(page)
+    page.screenshot(path=str(regions_site / "screenshot.png"))
+    page.close()
+    assert not errors
+
+
+@needs_chromium
+def test_a_layout_without_regions_has_no_names_switch(demo_page: Any) -> None:
+    assert not demo_page.locator("#labels-row").is_visible()
+    assert demo_page.evaluate("tsnegrid.labelRects()") == []

@@ -203,7 +203,8 @@ def embed_settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.argument("sources", nargs=-1, required=True)
 @click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Output .npy (N x D float32, one row per readable image); the paths, in "
-                   "row order, go beside it in OUT.paths.txt.")
+                   "row order, go beside it in OUT.paths.txt, and the lite0 model's concepts "
+                   "in OUT.concepts.json.")
 @embed_settings_options
 @click.pass_context
 def embed_cmd(ctx: click.Context, sources: tuple[str, ...], out: Path, **options: Any) -> None:
@@ -216,8 +217,9 @@ def embed_cmd(ctx: click.Context, sources: tuple[str, ...], out: Path, **options
     quiet = ctx.obj["quiet"]
     done = export_vectors(sources, out, Settings(**options), progress=Bars(quiet))
     if not quiet:
+        also = f", {done.paths} and {done.concepts}" if done.concepts else f" and {done.paths}"
         click.echo(f"embedded {done.n} images ({done.dim}-d, {done.model_id}); skipped "
-                   f"{len(done.skipped)}; wrote {done.vectors} and {done.paths}", err=True)
+                   f"{len(done.skipped)}; wrote {done.vectors}{also}", err=True)
         for s in done.skipped:
             click.echo(f"  skipped {s.path}: {s.reason}", err=True)
 

@@ -6,13 +6,17 @@ import base64
 import html
 import io
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from tsnegrid.load import Skipped
 from tsnegrid.settings import Settings
+
+if TYPE_CHECKING:
+    from tsnegrid.concepts import Concepts
+    from tsnegrid.regions import Regions
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,11 @@ class Layout:
     neighbors_from: str = ""
     """What the neighbours were measured in: ``vectors`` (the embedding) or ``coords`` (the
     2-D points of a ``--coords`` build)."""
+    concepts: Concepts | None = None
+    """Row i: the ImageNet concepts of ``paths[i]``; None when the model has no classifier."""
+    regions: Regions | None = None
+    """The named regions of the grid (``regions.labels[i]``: that of ``paths[i]``); None
+    without concepts."""
     mosaic: str = ""
     """The rendered grid image (or, for a pyramid-only build, its one-tile overview level);
     empty until rendered."""
@@ -50,10 +59,17 @@ class Layout:
         return r, c
 
     def records(self) -> list[dict[str, Any]]:
-        """One dict per placed image: path, row, col, x, y."""
+        """One dict per placed image: path, row, col, x, y (and its concepts, when known)."""
         r, c = self.row_col
-        return [{"path": p, "row": int(ri), "col": int(ci), "x": float(xy[0]), "y": float(xy[1])}
-                for p, ri, ci, xy in zip(self.paths, r, c, self.coords, strict=True)]
+        out = [{"path": p, "row": int(ri), "col": int(ci), "x": float(xy[0]), "y": float(xy[1])}
+               for p, ri, ci, xy in zip(self.paths, r, c, self.coords, strict=True)]
+        if self.concepts is not None:
+            for i, rec in enumerate(out):
+                rec["concepts"] = self.concepts.records(i)
+        if self.regions is not None:
+            for rec, k in zip(out, self.regions.labels.tolist(), strict=True):
+                rec["region"] = k
+        return out
 
     def duplicate_records(self) -> list[dict[str, Any]]:
         """One dict per near-duplicate: path, the cell it shares, duplicate_of."""
@@ -74,6 +90,11 @@ class Layout:
             "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped],
             "images": self.records(),
             "duplicates": self.duplicate_records(),
+            **({"concepts": {"model": self.concepts.model_id,
+                             "top": int(self.concepts.ids.shape[1]),
+                             "classes": "ImageNet-1k"}} if self.concepts is not None else {}),
+            **({"regions": [r.to_dict(k) for k, r in enumerate(self.regions.regions)]}
+               if self.regions is not None else {}),
         }
 
     def _repr_html_(self) -> str:

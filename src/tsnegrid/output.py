@@ -15,13 +15,25 @@ NEIGHBORS_FILE = "neighbors.npy"
 
 
 def write_csv(layout: Layout, path: Path) -> None:
-    """Header ``path,row,col,x,y``, one row per placed image; with ``--dedupe`` a
-    ``duplicate_of`` column too, and a row per near-duplicate at its original's cell."""
+    """Header ``path,row,col,x,y``, one row per placed image; with concepts a ``concepts``
+    column (``name:probability`` pairs joined by ``; ``, most probable first) and the named
+    region's index and name (``region``, ``region_name``); with
+    ``--dedupe`` a ``duplicate_of`` column too, and a row per near-duplicate at its original's
+    cell."""
     names = ["path", "row", "col", "x", "y"]
     rows = layout.records()
+    if layout.concepts is not None:
+        names.append("concepts")
+    if layout.regions is not None:
+        names += ["region", "region_name"]
     if layout.settings.dedupe > 0:
         names.append("duplicate_of")
         rows = [{**r, "duplicate_of": ""} for r in rows] + layout.duplicate_records()
+    for r in rows:  # a near-duplicate row carries its original's concepts and region
+        if layout.regions is not None:
+            r["region_name"] = layout.regions.regions[r["region"]].name
+        if "concepts" in r:
+            r["concepts"] = "; ".join(f"{c['name']}:{c['value']:.4f}" for c in r["concepts"])
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=names)
         w.writeheader()
@@ -47,6 +59,10 @@ def report_text(layout: Layout) -> str:
         "metrics:",
         *(f"  {k:<24} {v:.4f}" for k, v in layout.metrics.items()),
     ]
+    if layout.regions is not None and layout.regions.regions:
+        regions = layout.regions.regions
+        lines += ["", f"named regions:  {len(regions)} (largest: "
+                      + ", ".join(f"{r.name} ({r.size})" for r in regions[:5]) + ")"]
     if layout.duplicates:
         lines += ["", f"near-duplicates (cosine >= {layout.settings.dedupe:g}, sharing the cell "
                       f"of the image after '='): {len(layout.duplicates)}",

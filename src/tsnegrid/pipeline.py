@@ -21,7 +21,9 @@ from numpy.typing import NDArray
 from tsnegrid import metrics
 from tsnegrid.arrange import ArrangeConfig, arrange, grid_shape
 from tsnegrid.arrange.grid import auto_shape
+from tsnegrid.concepts import Concepts
 from tsnegrid.embed import EmbedConfig, Embedded, embed_files
+from tsnegrid.embed.vectors import concepts_file
 from tsnegrid.errors import InputError, NoImagesError
 from tsnegrid.layout import Layout
 from tsnegrid.load import Skipped, discover
@@ -30,6 +32,7 @@ from tsnegrid.output import write_outputs
 from tsnegrid.progress import ProgressFn, no_progress
 from tsnegrid.reduce import ReduceConfig, reduce_points
 from tsnegrid.reduce.neighbors import similar_images
+from tsnegrid.regions import Regions, RegionsConfig, find_regions
 from tsnegrid.render import RenderConfig, render_outputs
 from tsnegrid.settings import Settings
 
@@ -66,7 +69,16 @@ def precheck(n: int, settings: Settings) -> tuple[int, int] | None:
     automatic grid would be near) before any heavy work; the given grid, or None for auto."""
     shape = ArrangeConfig.from_settings(settings).shape
     RenderConfig.from_settings(settings).check_size(*(shape or auto_shape(max(n, 1))))
+    if settings.labels and not has_concepts(settings):
+        raise InputError("--labels writes the names of regions, which come from concepts: "
+                         "only --model lite0 with --features semantic or both and --concepts "
+                         "above 0 has them")
     return shape
+
+
+def has_concepts(settings: Settings) -> bool:
+    """Whether a build with these settings gets concepts (and so named regions)."""
+    return settings.model == "lite0" and settings.features != "colour" and settings.concepts > 0
 
 
 def _embedded(paths: list[Path], settings: Settings, progress: ProgressFn,
@@ -79,15 +91,50 @@ def _embedded(paths: list[Path], settings: Settings, progress: ProgressFn,
     return emb
 
 
-def _dedupe(vecs: NDArray[np.floating], paths: list[Path], threshold: float,
-            seed: int) -> tuple[NDArray[np.floating], list[Path], dict[str, str]]:
+def _concepts_beside(vectors: Path, n: int) -> Concepts | None:
+    """The concepts ``tsnegrid embed`` wrote beside ``vectors`` (row for row), if it did."""
+    from tsnegrid.concepts.names import class_ids
+
+    path = concepts_file(vectors)
+    if not path.is_file():
+        return None
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        index = {w: k for k, w in enumerate(class_ids())}
+        rows = [[index[c["id"]] for c in im] for im in doc["images"]]
+        values = [[float(c["value"]) for c in im] for im in doc["images"]]
+        ids = np.asarray(rows, dtype=np.int16)
+        vals = np.asarray(values, dtype=np.float32)
+        model = str(doc["model"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{path}: not a concepts file of tsnegrid embed ({exc})") from exc
+    if ids.ndim != 2 or len(ids) != n or ids.shape != vals.shape:
+        raise InputError(f"{path}: expected {n} rows of concepts (one per listed image), got "
+                         f"{len(rows)}")
+    return Concepts(ids, vals, model)
+
+
+def _dedupe(vecs: NDArray[np.floating], paths: list[Path], threshold: float, seed: int,
+            concepts: Concepts | None) -> tuple[NDArray[np.floating], list[Path],
+                                                dict[str, str], Concepts | None]:
     """Keep one image of each near-duplicate group; the others map to the one they join."""
     from tsnegrid.embed.dedupe import find_duplicates
 
     rep = find_duplicates(vecs, threshold, seed)
     keep = rep == np.arange(len(rep))
     duplicates = {str(paths[i]): str(paths[rep[i]]) for i in np.flatnonzero(~keep)}
-    return vecs[keep], [p for p, k in zip(paths, keep, strict=True) if k], duplicates
+    return (vecs[keep], [p for p, k in zip(paths, keep, strict=True) if k], duplicates,
+            None if concepts is None else concepts.take(keep))
+
+
+def _regions(cells: NDArray[np.int64], rows: int, cols: int, concepts: Concepts | None,
+             vectors: NDArray[np.floating] | None, s: Settings,
+             timings: dict[str, float]) -> Regions | None:
+    """The named regions of the placed grid; None without concepts."""
+    if concepts is None:
+        return None
+    return _timed(timings, "regions", find_regions, cells, rows, cols, concepts,
+                  RegionsConfig.from_settings(s), vectors)
 
 
 def build(
@@ -120,20 +167,27 @@ def build(
 
     vecs: NDArray[np.floating] | None = None
     pts: NDArray[np.float64] | None = None
+    concepts: Concepts | None = None
+    if s.labels and (coords is not None or vectors is not None and not concepts_file(
+            Path(vectors)).is_file()):
+        raise InputError("--labels needs concepts, which a --coords build, or a --vectors build "
+                         "without the concepts file tsnegrid embed writes beside the vectors, "
+                         "has none of; build from the images")
     if coords is not None:
         pts, model_id = _load_array(coords, "--coords", len(paths), 2), "coords"
     elif vectors is not None:
         vecs, model_id = _load_array(vectors, "--vectors", len(paths), None), "vectors"
+        concepts = _concepts_beside(Path(vectors), len(paths))
     else:
         emb = _embedded(paths, s, progress, timings)
-        vecs, model_id = emb.vectors, emb.model_id
+        vecs, model_id, concepts = emb.vectors, emb.model_id, emb.concepts
         paths, skipped = [paths[i] for i in emb.kept], skipped + list(emb.skipped)
 
     duplicates: dict[str, str] = {}
     if s.dedupe > 0:
         if vecs is None:
             raise InputError("--dedupe compares embeddings; it cannot be used with --coords")
-        vecs, paths, duplicates = _dedupe(vecs, paths, s.dedupe, s.seed)
+        vecs, paths, duplicates, concepts = _dedupe(vecs, paths, s.dedupe, s.seed, concepts)
 
     if pts is None:
         assert vecs is not None
@@ -147,6 +201,7 @@ def build(
         RenderConfig.from_settings(s).check_size(rows, cols)
     placed = arrange(pts, vecs, arrange_config, shape=(rows, cols), progress=progress)
     timings.update(placed.timings)
+    regions = _regions(placed.cells, rows, cols, concepts, vecs, s, timings)
     space = vecs if vecs is not None else pts
     quality = _timed(timings, "metrics", metrics.grid_quality, space, placed.cells, cols,
                      placed.fitted)
@@ -159,7 +214,8 @@ def build(
                     n_found=len(found.paths), timings=timings, metrics=quality,
                     duplicates=duplicates, neighbors=similar,
                     neighbors_from="" if similar is None else
-                    "vectors" if vecs is not None else "coords")
+                    "vectors" if vecs is not None else "coords", concepts=concepts,
+                    regions=regions)
     if out is not None:
         layout = _write(layout, Path(out), s, progress, meta)
     return layout
@@ -261,6 +317,8 @@ def add(sources: Sequence[str | Path], out: str | Path, *, max_moved: float | No
                     n_found=int(data.get("counts", {}).get("found", n_old)) + len(found.paths),
                     timings=timings, metrics=quality,
                     duplicates={d["path"]: d["duplicate_of"] for d in data.get("duplicates", [])},
-                    neighbors=similar, neighbors_from="vectors" if similar is not None else "")
+                    neighbors=similar, neighbors_from="vectors" if similar is not None else "",
+                    concepts=emb.concepts,
+                    regions=_regions(cells, placed.rows, cols, emb.concepts, vecs, s, timings))
     layout = _write(layout, out, s, progress)
     return Added(layout, len(kept_new), placed.moved, placed.rows - rows)

@@ -43,6 +43,13 @@ class Settings:
                                "next to each other: on, off, or auto (on up to 250,000 cells).")
     dedupe: float = _opt(0.0, "Near-duplicates (embedding cosine similarity at least this, "
                                "e.g. 0.98) share one cell and are listed as duplicates; 0: off.")
+    concepts: int = _opt(5, "ImageNet concepts kept per image, with their probabilities, from "
+                            "the lite0 model's own classifier (other models have none); 0: "
+                            "none.")
+    region_size: int = _opt(48, "Named regions: mean images per region before touching regions "
+                                "of the same name merge (needs concepts).")
+    labels: bool = _opt(False, "Also write the region names into the mosaic image, like place "
+                               "names on a map (needs concepts).")
     grid: str = _opt("auto", "Grid shape ROWSxCOLS, or auto (rows*cols >= N, near the point "
                              "cloud's aspect).")
     tile: int = _opt(64, "Tile size in pixels.")
@@ -88,6 +95,12 @@ class Settings:
         if not 0 < self.colour_weight <= 10:
             raise InputError(f"colour_weight must be in (0, 10], got {self.colour_weight}")
         check_dedupe(self.dedupe)
+        if self.region_size < 1:
+            raise InputError(f"region_size must be a positive number of images, got "
+                             f"{self.region_size}")
+        if not 0 <= self.concepts <= 1000:
+            raise InputError(f"concepts must be a number of classes in [0, 1000], got "
+                             f"{self.concepts}")
         if not self.scheduler_timeout > 0:
             raise InputError(f"scheduler_timeout must be a positive number of seconds, got "
                              f"{self.scheduler_timeout}")
@@ -116,8 +129,9 @@ ASSIGN_METRICS = ("sqeuclidean", "euclidean")
 MAX_MOVED = 0.03
 #: The settings the embed stage reads (``EmbedConfig.from_settings``; the options of
 #: ``tsnegrid embed``), here so the CLI can list them without importing the stage.
-EMBED_SETTINGS = ("model", "features", "colour_weight", "background", "batch_size", "threads",
-                  "workers", "scheduler", "scheduler_timeout", "max_image_pixels", "cache_dir")
+EMBED_SETTINGS = ("model", "features", "colour_weight", "concepts", "background", "batch_size",
+                  "threads", "workers", "scheduler", "scheduler_timeout", "max_image_pixels",
+                  "cache_dir")
 
 
 def check_dedupe(threshold: float) -> None:

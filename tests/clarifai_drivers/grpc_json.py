@@ -70,6 +70,13 @@ def main():
             {"code": o.status.code, "vector": list(o.data.embeddings[0].vector),
              "num_dimensions": o.data.embeddings[0].num_dimensions} for o in r.outputs]}
         r = stub.PostModelOutputs(service_pb2.PostModelOutputsRequest(
+            model_id="lite0-concepts", inputs=[resources_pb2.Input(id=f"{label}-1")],
+            model=resources_pb2.Model(output_info=resources_pb2.OutputInfo(
+                output_config=resources_pb2.OutputConfig(max_concepts=3))), **kw),
+            metadata=auth)
+        res["concepts"] = {**status(r), "concepts": [
+            [c.id, c.name, c.value] for c in r.outputs[0].data.concepts]}
+        r = stub.PostModelOutputs(service_pb2.PostModelOutputsRequest(
             model_id="no-such-model", inputs=inputs[:1], **kw), metadata=auth)
         res["no_model"] = status(r)
         r = stub.DeleteInput(service_pb2.DeleteInputRequest(input_id=f"{label}-url", **kw),

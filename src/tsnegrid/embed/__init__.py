@@ -5,6 +5,8 @@ configured embedder, the embedding cache and the configured executor. Underneath
 ``make_embedder(name)`` resolves ``lite0`` (default), ``pixels`` or a path to an ``.onnx`` model,
 and ``embed_images`` returns one vector per readable image and lists the others with their
 reason; with a distributed executor, chunks of images are embedded on the cluster's workers.
+Where the image model ships a classifier head (lite0), each image's ImageNet concepts come with
+its vector, computed from the same cached vector (``tsnegrid.concepts``), so never by inference.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
-from tsnegrid.embed.base import Embedder
+from tsnegrid.embed.base import Embedder, cache_key, finish, model_vectors
 from tsnegrid.embed.batches import embed_chunk, iter_vectors
 from tsnegrid.embed.cache import EmbeddingCache
 from tsnegrid.embed.config import EmbedConfig
@@ -28,6 +31,9 @@ from tsnegrid.errors import ImageError, InputError, Interrupted
 from tsnegrid.load import Skipped, open_regular
 from tsnegrid.progress import ProgressFn, no_progress
 from tsnegrid.settings import Settings
+
+if TYPE_CHECKING:
+    from tsnegrid.concepts import Concepts
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +84,8 @@ class Embedded:
     """How many vectors were computed now (the rest came from the cache)."""
     model_id: str = ""
     """The embedder's id (model, weights and feature mix): what the vectors mean."""
+    concepts: Concepts | None = None
+    """Row i: the ImageNet concepts of image ``kept[i]``; None when the model has no head."""
 
 
 def content_digest(path: Path) -> str:
@@ -200,7 +208,8 @@ def embed_images(
             digests[i] = content_digest(p)
         except ImageError as exc:
             skipped[i] = Skipped(str(p), _reason(exc))
-    known = cache.get_many(embedder.model_id, digests.values()) if cache else {}
+    key = cache_key(embedder)
+    known = cache.get_many(key, digests.values()) if cache else {}
     todo: dict[str, int] = {}
     for i, d in digests.items():
         if d not in known and d not in todo:
@@ -210,7 +219,7 @@ def embed_images(
              distinct - len(todo), len(todo))
     items = list(todo.items())
     progress("embed", 0, len(items))
-    work = _Work(embedder.model_id, cache, len(items), progress)
+    work = _Work(key, cache, len(items), progress)
     try:
         work.run(_results(items, paths, embedder, config, executor))
     except KeyboardInterrupt:
@@ -224,9 +233,21 @@ def embed_images(
             skipped[i] = Skipped(str(paths[i]), failed[d])
     kept = [i for i in range(len(paths)) if i not in skipped]
     vectors = _gather(known, [digests[i] for i in kept])
+    concepts = _concepts(embedder, vectors, config.concepts)
+    vectors = finish(embedder, vectors)
     ordered = tuple(skipped[i] for i in sorted(skipped))
     return Embedded(vectors, np.asarray(kept, dtype=np.int64), ordered, work.computed,
-                    embedder.model_id)
+                    embedder.model_id, concepts)
+
+
+def _concepts(embedder: Embedder, stored: NDArray[np.float32], top: int) -> Concepts | None:
+    """The concepts of the stored rows, from the image model's own part of them."""
+    own = model_vectors(embedder, stored) if top and len(stored) else None
+    if own is None:
+        return None
+    from tsnegrid.concepts import classify
+
+    return classify(own[1], own[0], top)
 
 
 def embed_files(paths: Sequence[Path], config: EmbedConfig,

@@ -24,6 +24,29 @@ class Embedder(Protocol):
         ...
 
 
+def cache_key(embedder: Embedder) -> str:
+    """The key its vectors are cached under: ``cache_id`` where the embedder stores something
+    other than its final vectors (a feature mix keeps its parts), else ``model_id``."""
+    return str(getattr(embedder, "cache_id", embedder.model_id))
+
+
+def finish(embedder: Embedder, stored: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Cached rows to the embedder's vectors (identity but for a feature mix; may work in
+    place)."""
+    fn = getattr(embedder, "finish", None)
+    return stored if fn is None else fn(stored)
+
+
+def model_vectors(embedder: Embedder,
+                  stored: NDArray[np.float32]) -> tuple[str, NDArray[np.float32]] | None:
+    """The image model's id and its own vectors within the cached rows: what a classifier head
+    takes. None for an embedder with no image model (the colour descriptor alone)."""
+    fn = getattr(embedder, "semantic", None)
+    if fn is None:
+        return embedder.model_id, stored
+    return fn(stored)
+
+
 def to_unit_range(image: Image.Image, size: int) -> NDArray[np.float32]:
     """Centre-crop and resize to size x size, RGB/255 then (x - 0.5) / 0.5, channels first."""
     from PIL import ImageOps

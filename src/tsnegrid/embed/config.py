@@ -25,6 +25,7 @@ class EmbedConfig:
     scheduler: str = ""
     workers: int = 0
     scheduler_timeout: float = Settings.scheduler_timeout
+    concepts: int = Settings.concepts
 
     SETTINGS: ClassVar[tuple[str, ...]] = EMBED_SETTINGS
     """The ``Settings`` fields that ``from_settings`` reads (the options of ``tsnegrid embed``)."""
@@ -38,4 +39,4 @@ class EmbedConfig:
                    batch_size=s.batch_size, background=parse_colour(s.background),
                    max_pixels=s.max_image_pixels, features=s.features,
                    colour_weight=s.colour_weight, scheduler=s.scheduler, workers=s.workers,
-                   scheduler_timeout=s.scheduler_timeout)
+                   scheduler_timeout=s.scheduler_timeout, concepts=s.concepts)

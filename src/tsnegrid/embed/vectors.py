@@ -3,11 +3,14 @@ elsewhere and fed back with ``tsnegrid build PATHS_FILE --vectors VECTORS.npy``.
 
 ``VECTORS.npy`` is N x D float32, one row per readable image; ``VECTORS.paths.txt`` beside it
 is a list file (one absolute path per line, in row order, after ``#`` comment lines naming the
-model), which ``tsnegrid build`` reads back in the same order.
+model), which ``tsnegrid build`` reads back in the same order. Where the model has concepts
+(lite0), ``VECTORS.concepts.json`` holds each row's (``{"model", "top", "images": [[{id, name,
+value}, ...], ...]}``, rows in the same order).
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -34,11 +37,18 @@ class Exported:
     skipped: tuple[Skipped, ...]
     computed: int = 0
     """How many vectors were computed now (the rest came from the embedding cache)."""
+    concepts: Path | None = None
+    """The concepts file, when the model has concepts."""
 
 
 def paths_file(vectors: Path) -> Path:
     """``x/vectors.npy`` -> ``x/vectors.paths.txt``."""
     return vectors.with_suffix(".paths.txt")
+
+
+def concepts_file(vectors: Path) -> Path:
+    """``x/vectors.npy`` -> ``x/vectors.concepts.json``."""
+    return vectors.with_suffix(".concepts.json")
 
 
 def _listable(path: str) -> str:
@@ -59,8 +69,16 @@ def write_vectors(emb: Embedded, paths: Sequence[Path], out: Path) -> Exported:
               f"# model: {emb.model_id}"]
     paths_file(out).write_text("\n".join(header + lines) + "\n", encoding="utf-8")
     dim = int(emb.vectors.shape[1]) if emb.vectors.ndim == 2 else 0
+    written = concepts_file(out)
+    if emb.concepts is not None:
+        c = emb.concepts
+        doc = {"model": c.model_id, "top": int(c.ids.shape[1]),
+               "images": [c.records(i) for i in range(len(c))]}
+        written.write_text(json.dumps(doc, separators=(",", ":")), encoding="utf-8")
+    elif written.exists():  # from an earlier export to the same name: no longer true
+        written.unlink()
     return Exported(out, paths_file(out), len(lines), dim, emb.model_id, emb.skipped,
-                    emb.n_computed)
+                    emb.n_computed, written if emb.concepts is not None else None)
 
 
 def export_vectors(sources: Sequence[str | Path], out: str | Path,

@@ -1,6 +1,7 @@
-"""Render: the mosaic image (``mosaic``), the deep-zoom pyramid (``pyramid``) and the zoomable
-viewer (``viewer``); ``render_outputs`` draws what the config asks for into an output folder.
-The parts are imported when used, so importing this package costs little."""
+"""Render: the mosaic image (``mosaic``, with ``labels`` the region names burnt in), the
+deep-zoom pyramid (``pyramid``) and the zoomable viewer (``viewer``); ``render_outputs`` draws
+what the config asks for into an output folder. The parts are imported when used, so importing
+this package costs little."""
 
 from __future__ import annotations
 
@@ -59,6 +60,10 @@ def render_outputs(layout: Layout, out: Path, config: RenderConfig | None = None
                                        tile=c.tile, fit=c.fit, background=c.background,
                                        max_pixels=c.max_pixels,
                                        max_image_pixels=c.max_image_pixels, progress=progress)
+        if c.labels and layout.regions is not None:
+            from tsnegrid.render.labels import draw_labels
+
+            draw_labels(mosaic, layout.regions.regions, c.tile)
         save_image(mosaic, out / f"grid.{c.format}", c.format)
         picture = str(out / f"grid.{c.format}")
         timings["render"] = round(time.perf_counter() - t0, 3)

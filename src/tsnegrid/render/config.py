@@ -19,6 +19,7 @@ class RenderConfig:
     max_image_pixels: int = Settings.max_image_pixels
     tiles: bool = Settings.tiles
     html: bool = Settings.html
+    labels: bool = Settings.labels
 
     @classmethod
     def from_settings(cls, s: Settings) -> RenderConfig:
@@ -27,7 +28,8 @@ class RenderConfig:
 
         return cls(tile=s.tile, fit=s.fit, background=parse_colour(s.background),
                    format=s.format, max_pixels=s.max_pixels,
-                   max_image_pixels=s.max_image_pixels, tiles=s.tiles, html=s.html)
+                   max_image_pixels=s.max_image_pixels, tiles=s.tiles, html=s.html,
+                   labels=s.labels)
 
     def check_size(self, rows: int, cols: int) -> None:
         """Refuse a mosaic of ``rows`` x ``cols`` tiles over the limits, before any work; with

@@ -29,8 +29,8 @@ from tsnegrid.layout import Layout
 from tsnegrid.metadata import Metadata
 from tsnegrid.render.pyramid import DZI_XMLNS
 
-ASSETS = ("openseadragon.min.js", "openseadragon.LICENSE.txt", "viewer.js", "similar.js",
-          "select.js", "hash.js", "viewer.css")
+ASSETS = ("openseadragon.min.js", "openseadragon.LICENSE.txt", "viewer.js", "concepts.js",
+          "similar.js", "select.js", "labels.js", "hash.js", "viewer.css")
 SINGLE_IMAGE_MAX_SIDE = 8192
 """Above this mosaic side the viewer needs the pyramid: browsers decode huge images slowly."""
 MAX_COLOUR_VALUES = 40
@@ -102,6 +102,40 @@ def encode_neighbors(neighbors: NDArray[np.integer], source: str = "") -> dict[s
             "data": base64.b64encode(raw.tobytes()).decode("ascii")}
 
 
+def encode_concepts(images: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """Each image's concepts (``layout.json``'s ``{id, name, value}`` lists) for the page: the
+    classes used, each with its name, its search terms (name and WordNet synonyms) and broader
+    names; then ``k`` class codes per image (-1: none) and their probabilities in thousandths.
+    None when the layout has no concepts."""
+    if not images or not any("concepts" in im for im in images):
+        return None
+    from tsnegrid.concepts.broader import broader_names
+    from tsnegrid.concepts.names import class_ids, class_synonyms
+
+    index = {wnid: k for k, wnid in enumerate(class_ids())}
+    synonyms, broader = class_synonyms(), broader_names()
+    k = max(len(im.get("concepts", ())) for im in images)
+    used: dict[str, int] = {}
+    classes: list[dict[str, Any]] = []
+    codes: list[int] = []
+    values: list[int] = []
+    for im in images:
+        row = list(im.get("concepts", ()))
+        for c in row:
+            code = used.get(c["id"])
+            if code is None:
+                code = used[c["id"]] = len(classes)
+                at = index.get(c["id"])
+                terms = [c["name"]] + ([synonyms[at]] if at is not None else [])
+                classes.append({"name": c["name"], "terms": " | ".join(terms).lower(),
+                                "groups": list(broader[at]) if at is not None else []})
+            codes.append(code)
+            values.append(round(1000 * float(c["value"])))
+        codes += [-1] * (k - len(row))
+        values += [0] * (k - len(row))
+    return {"k": k, "classes": classes, "codes": codes, "values": values}
+
+
 def viewer_data(layout: Mapping[str, Any], out_dir: Path, *, metadata: Metadata | None = None,
                 image_url: Callable[[str], str] | None = None,
                 pyramid: bool | None = None) -> dict[str, Any]:
@@ -118,6 +152,11 @@ def viewer_data(layout: Mapping[str, Any], out_dir: Path, *, metadata: Metadata 
         "hrefs": [href(p) for p in paths],
         "cells": [int(im["row"]) * cols + int(im["col"]) for im in images],
         "fields": encode_fields(metadata, paths),
+        "concepts": encode_concepts(images),
+        "regions": [{k: r[k] for k in ("name", "size", "anchor", "radius", "bbox")}
+                    for r in layout.get("regions", [])],
+        "regionOf": ([int(im.get("region", -1)) for im in images]
+                     if layout.get("regions") else None),
     }
 
 

@@ -9,7 +9,8 @@ from tsnegrid.service.api.schemas import ImageIn, ProtoStatus, Status, UserAppId
 
 
 class OutputInfo(BaseModel):
-    type: str = Field(description="embed: the model answers data.embeddings")
+    type: str = Field(description="embed: the model answers data.embeddings; concept: "
+                                  "data.concepts")
     type_ext: str
     message: str
 
@@ -26,8 +27,9 @@ class ModelOut(BaseModel):
     display_name: str
     created_at: str
     app_id: str = Field(description="main: a model every app can use")
-    model_type_id: str = Field(description="visual-embedder (the current API's name for the "
-                                           "type; the older output_info.type says embed)")
+    model_type_id: str = Field(description="visual-embedder or visual-classifier (the current "
+                                           "API's names for the types; the older "
+                                           "output_info.type says embed or concept)")
     output_info: OutputInfo
     model_version: ModelVersion
 
@@ -57,9 +59,32 @@ class OutputInputIn(BaseModel):
     data: OutputInputData | None = None
 
 
+class OutputConfigIn(BaseModel):
+    """``OutputConfig``: how many concepts a concept model answers, and from what value."""
+
+    max_concepts: int = Field(0, ge=0, le=1000, description="0: the default, 20")
+    min_value: float = Field(0.0, ge=0.0, le=1.0)
+
+
+class OutputInfoIn(BaseModel):
+    output_config: OutputConfigIn | None = None
+
+
+class ModelIn(BaseModel):
+    """The request's ``model``: only ``output_info.output_config`` is read."""
+
+    output_info: OutputInfoIn | None = None
+
+
 class PostModelOutputsRequest(BaseModel):
     user_app_id: UserAppIdIn | None = None
     inputs: list[OutputInputIn] = Field(min_length=1)
+    model: ModelIn | None = None
+
+    @property
+    def output_config(self) -> OutputConfigIn:
+        info = self.model.output_info if self.model is not None else None
+        return info.output_config if info is not None and info.output_config else OutputConfigIn()
 
 
 class Embedding(BaseModel):
@@ -67,8 +92,18 @@ class Embedding(BaseModel):
     num_dimensions: int
 
 
+class Concept(BaseModel):
+    """``Concept``: a WordNet id, the class name and its probability."""
+
+    id: str
+    name: str
+    value: float
+    app_id: str = "main"
+
+
 class OutputData(BaseModel):
-    embeddings: list[Embedding]
+    embeddings: list[Embedding] | None = None
+    concepts: list[Concept] | None = None
 
 
 class InputEcho(BaseModel):

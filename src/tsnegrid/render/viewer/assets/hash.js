@@ -105,6 +105,9 @@
   const onOpen = () => {
     opened = true;
     apply(true);
+    // The view is in the hash from the start, not only after the first viewport change
+    // (which an overlay drawn before the image opened may never cause).
+    viewTimer = setTimeout(() => write(false), 250);
   };
   if (viewer.world.getItemCount()) onOpen(); else viewer.addHandler("open", onOpen);
 

@@ -134,6 +134,7 @@
   // ---- click and keys ------------------------------------------------------------------------
   viewer.addHandler("canvas-click", (e) => {
     if (!e.quick) return;
+    if (state.labelAt && state.labelAt(e.position) >= 0) return; // a region's name: labels.js
     const i = state.imageAt(e.position);
     const ev = e.originalEvent || {};
     if (ev.ctrlKey || ev.metaKey) {

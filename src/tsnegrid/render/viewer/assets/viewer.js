@@ -28,8 +28,12 @@
   // State the overlay draws from; exposed (read-only use) for tests and the console.
   // layers: extra overlay painters, called with the view geometry after the cell tints.
   // listeners: called with "search", "colour" or "similar" when that state changes.
+  // tipParts: functions of an image index giving an extra element for its hover tip (or null).
+  // searchers: functions of the lower-case query giving a score per image (0: no match) or
+  // null; a scored image matches, and matches are ranked by score (concepts.js: probability).
   const state = { viewer, cellToImage, match: null, matchCount: 0, colourField: null,
-                  query: "", maxLevelLoaded: -1, hovered: -1, layers: [], listeners: [] };
+                  query: "", maxLevelLoaded: -1, hovered: -1, layers: [], listeners: [],
+                  tipParts: [], searchers: [], rank: null, rankAt: -1 };
   window.tsnegrid = state;
   const changed = (kind) => { for (const fn of state.listeners) fn(kind); };
   state.changed = changed;
@@ -77,6 +81,10 @@
         table.append(tr);
       }
       if (table.childElementCount) tip.append(table);
+      for (const part of state.tipParts) {
+        const extra = part(i);
+        if (extra) tip.append(extra);
+      }
       const img = el("img");
       img.alt = "";
       img.src = data.hrefs[i];
@@ -115,6 +123,7 @@
     if (!q) {
       state.match = null;
       state.matchCount = 0;
+      state.rank = null;
       $("matches").textContent = "";
     } else {
       if (!haystack) {
@@ -122,12 +131,24 @@
           (f) => (f.codes[i] < 0 ? "" : f.values[f.codes[i]]))].join("\n").toLowerCase());
       }
       const match = new Uint8Array(n);
+      const score = new Float32Array(n);
+      for (const fn of state.searchers) {
+        const s = fn(q);
+        if (s) for (let i = 0; i < n; i++) if (s[i] > score[i]) score[i] = s[i];
+      }
       let count = 0;
       for (let i = 0; i < n; i++) {
-        if (haystack[i].includes(q)) { match[i] = 1; count++; }
+        if (score[i] > 0 || haystack[i].includes(q)) { match[i] = 1; count++; }
       }
       state.match = match;
       state.matchCount = count;
+      // Best-scored first (then in grid order): Enter steps through them.
+      const rank = [];
+      for (let i = 0; i < n; i++) if (match[i]) rank.push(i);
+      rank.sort((a, b) => score[b] - score[a] || data.cells[a] - data.cells[b]);
+      state.rank = rank;
+      state.rankAt = -1;
+      state.score = score;
       $("matches").textContent = `${count.toLocaleString()} of ${n.toLocaleString()} match`;
     }
     viewer.forceRedraw();
@@ -145,9 +166,11 @@
     if (e.key === "Enter" && state.match) zoomToFirstMatch();
   });
 
+  // Enter: the best match first, then the next one on each press.
   function zoomToFirstMatch() {
-    const i = state.match.indexOf(1);
-    if (i < 0) return;
+    if (!state.rank || !state.rank.length) return;
+    state.rankAt = (state.rankAt + 1) % state.rank.length;
+    const i = state.rank[state.rankAt];
     const row = Math.floor(data.cells[i] / data.cols);
     const col = data.cells[i] % data.cols;
     const rect = new OpenSeadragon.Rect((col - 2) * data.tile, (row - 2) * data.tile,

@@ -1,5 +1,7 @@
-"""/v2/models: the embedders as Clarifai embedding models; ``POST .../outputs`` embeds images
-(base64, url or a stored input's id) and answers ``data.embeddings[].vector``."""
+"""/v2/models: the embedders as Clarifai embedding models, and lite0's concept model; ``POST
+.../outputs`` embeds images (base64, url or a stored input's id) and answers
+``data.embeddings[].vector``, or for the concept model ``data.concepts`` (``{id, name, value}``,
+value desc, as Clarifai's general model answers)."""
 
 from __future__ import annotations
 
@@ -19,7 +21,13 @@ from tsnegrid.service.api.deps import (
     StateDep,
     check_body_app,
 )
-from tsnegrid.service.api.embedders import CATALOGUE, LISTED_SINCE, VERSION, ModelInfo
+from tsnegrid.service.api.embedders import (
+    CATALOGUE,
+    DEFAULT_MAX_CONCEPTS,
+    LISTED_SINCE,
+    VERSION,
+    ModelInfo,
+)
 from tsnegrid.service.api.errors import Code, ModelNotFoundError, input_code, status
 from tsnegrid.service.api.model_schemas import (
     ModelResponse,
@@ -45,10 +53,15 @@ def _iso(value: dt.datetime) -> str:
 
 def model_json(info: ModelInfo) -> dict[str, Any]:
     created = _iso(LISTED_SINCE)
+    if info.kind == "concept":
+        kind, type_id = "concept", "visual-classifier"
+        message = f"{info.dimensions} concepts: {info.description}"
+    else:
+        kind, type_id = "embed", "visual-embedder"
+        message = f"{info.dimensions}-d vectors: {info.description}"
     return {"id": info.id, "name": info.name, "display_name": info.name, "created_at": created,
-            "app_id": "main", "model_type_id": "visual-embedder",
-            "output_info": {"type": "embed", "type_ext": "embed",
-                            "message": f"{info.dimensions}-d vectors: {info.description}"},
+            "app_id": "main", "model_type_id": type_id,
+            "output_info": {"type": kind, "type_ext": kind, "message": message},
             "model_version": {"id": VERSION, "created_at": created,
                               "status": status(Code.MODEL_TRAINED, "Model is trained and "
                                                                    "ready")}}
@@ -109,7 +122,14 @@ def _outputs(info: ModelInfo, body: PostModelOutputsRequest, caller: App,
             images.append(None)
             problems.append(status(input_code(exc), str(exc)))
     good = [data for data in images if data is not None]
-    vectors = iter(state.embed.embed(info.id, good) if good else [])
+    wanted = body.output_config
+    results: list[Any] = []
+    if good and info.kind == "concept":
+        results = state.embed.concepts(info.runs, good,
+                                       wanted.max_concepts or DEFAULT_MAX_CONCEPTS)
+    elif good:
+        results = list(state.embed.embed(info.runs, good))
+    vectors = iter(results)
     now, model = _iso(dt.datetime.now(dt.UTC).replace(tzinfo=None)), model_json(info)
     outputs = []
     for item, data, problem in zip(body.inputs, images, problems, strict=True):
@@ -120,6 +140,11 @@ def _outputs(info: ModelInfo, body: PostModelOutputsRequest, caller: App,
             out["status"] = problem
         elif isinstance(vec, str):
             out["status"] = status(Code.MODEL_PREDICTION_FAILED, vec)
+        elif info.kind == "concept":
+            assert vec is not None
+            out["status"] = OK
+            out["data"] = {"concepts": [{**c, "app_id": "main"} for c in vec
+                                        if c["value"] >= wanted.min_value]}
         else:
             assert vec is not None
             out["status"] = OK
@@ -139,8 +164,10 @@ def _outputs(info: ModelInfo, body: PostModelOutputsRequest, caller: App,
 @router.post("/{model_id}/outputs", response_model=OutputsResponse)
 def post_model_outputs(model_id: str, body: PostModelOutputsRequest, caller: CallerDep,
                        session: SessionDep, state: StateDep) -> JSONResponse:
-    """Embed the inputs with the model: one output per input, in order, each with its
-    status and, when it worked, ``data.embeddings[0].vector``."""
+    """Run the model on the inputs: one output per input, in order, each with its status and,
+    when it worked, ``data.embeddings[0].vector`` (an embedder) or ``data.concepts`` (the
+    concept model: at most ``model.output_info.output_config.max_concepts``, default 20, of at
+    least ``min_value``, most probable first)."""
     return _outputs(find_model(model_id), body, caller, session, state)
 
 

@@ -1,0 +1,187 @@
+"""Concepts: Lite0's own ImageNet head on the cached vectors, class names, broader names."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import emoji_subset, solid
+from tsnegrid import Settings, build
+from tsnegrid.concepts import classify, load_head
+from tsnegrid.concepts.broader import GROUPS, broader_names
+from tsnegrid.concepts.head import head_path
+from tsnegrid.concepts.names import class_ids, class_names, class_synonyms
+from tsnegrid.embed import embed_images, make_embedder
+from tsnegrid.embed.cache import EmbeddingCache
+from tsnegrid.embed.lite0 import MODEL_ID
+from tsnegrid.errors import InputError
+
+
+def _photos(dest: Path) -> dict[str, Path]:
+    """scikit-image's photographs of known content, as files."""
+    data = pytest.importorskip("skimage.data")
+    dest.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for name in ("chelsea", "coffee", "astronaut"):
+        out[name] = dest / f"{name}.png"
+        Image.fromarray(getattr(data, name)()).convert("RGB").save(out[name])
+    return out
+
+
+def _top_names(records: list[dict[str, object]]) -> list[str]:
+    return [str(r["name"]) for r in records]
+
+
+def test_head_gives_the_torch_models_probabilities(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("efficientnet_lite_pytorch")
+    from efficientnet_lite_pytorch import EfficientNet
+
+    from tsnegrid.embed.export import weights_path
+    from tsnegrid.embed.lite0 import load_lite0
+
+    net = EfficientNet.from_name("efficientnet-lite0")
+    net.load_state_dict(torch.load(weights_path(), map_location="cpu", weights_only=True))
+    net.eval()
+    lite0 = load_lite0(threads=1)
+    photos = _photos(tmp_path)
+    batch = np.stack([lite0.preprocess(Image.open(p).convert("RGB")) for p in photos.values()])
+    with torch.no_grad():
+        ref = torch.softmax(net(torch.from_numpy(batch)), dim=1).numpy()
+    head = load_head(MODEL_ID)
+    assert head is not None
+    ours = head.probabilities(lite0.embed_batch(batch))
+    assert np.abs(ours - ref).max() < 1e-3  # float16 weights, ONNX Runtime vs torch
+    np.testing.assert_array_equal(np.argsort(-ours, axis=1)[:, :5],
+                                  np.argsort(-ref, axis=1)[:, :5])
+
+
+def test_fresh_head_export_matches_the_shipped_file(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    from tsnegrid.embed.export import export_head, weights_path
+
+    fresh = tmp_path / "head.npz"
+    export_head(weights_path(), fresh)
+    with np.load(fresh) as a, np.load(head_path(MODEL_ID)) as b:
+        assert str(a["model_id"]) == str(b["model_id"]) == MODEL_ID
+        assert a["weight"].shape == (1000, 1280) and a["weight"].dtype == np.float16
+        np.testing.assert_array_equal(a["weight"], b["weight"])
+        np.testing.assert_array_equal(a["bias"], b["bias"])
+
+
+def test_known_photos_get_their_classes(tmp_path: Path, cache_dir: Path) -> None:
+    photos = _photos(tmp_path / "p")
+    emb = embed_images(list(photos.values()), make_embedder("lite0", cache_dir,
+                                                            features="semantic"))
+    assert emb.concepts is not None and emb.concepts.ids.shape == (3, 5)
+    broad = broader_names()
+    cat = [broad[k] for k in emb.concepts.ids[0]]
+    assert any("cat" in b for b in cat), _top_names(emb.concepts.records(0))
+    coffee = " ".join(_top_names(emb.concepts.records(1)))
+    assert "espresso" in coffee or "cup" in coffee or "mug" in coffee
+    values = emb.concepts.values
+    assert (np.diff(values, axis=1) <= 0).all() and (values > 0).all()
+    assert (values.sum(axis=1) <= 1 + 1e-6).all()
+
+
+def test_concepts_come_from_cached_vectors_and_any_feature_mix(tmp_path: Path) -> None:
+    paths = list(_photos(tmp_path / "p").values()) + emoji_subset(tmp_path / "e", 3)
+    cache = EmbeddingCache(tmp_path / "c.sqlite")
+    try:
+        sem = embed_images(paths, make_embedder("lite0", tmp_path, features="semantic"), cache)
+        both = make_embedder("lite0", tmp_path, features="both")
+        first = embed_images(paths, both, cache)
+        again = embed_images(paths, both, cache)
+    finally:
+        cache.close()
+    assert again.n_computed == 0  # the concepts of a cached image cost no inference
+    for e in (first, again):
+        assert e.concepts is not None and sem.concepts is not None
+        np.testing.assert_array_equal(e.concepts.ids, sem.concepts.ids)
+        np.testing.assert_allclose(e.concepts.values, sem.concepts.values, atol=1e-5)
+    np.testing.assert_allclose(first.vectors, again.vectors, atol=1e-6)
+
+
+@pytest.mark.parametrize("model,features", [("pixels", "semantic"), ("lite0", "colour")])
+def test_models_without_a_head_have_no_concepts(tmp_path: Path, model: str,
+                                                features: str) -> None:
+    paths = emoji_subset(tmp_path / "e", 4)
+    emb = embed_images(paths, make_embedder(model, tmp_path, features=features))
+    assert emb.concepts is None
+    assert classify(np.zeros((2, 1280), np.float32), "pixels-16") is None
+
+
+def test_layout_files_carry_the_concepts(tmp_path: Path, cache_dir: Path) -> None:
+    photos = _photos(tmp_path / "p")
+    out = tmp_path / "out"
+    build([tmp_path / "p"], out, Settings(cache_dir=cache_dir, concepts=3))
+    doc = json.loads((out / "layout.json").read_text())
+    assert doc["concepts"]["top"] == 3 and doc["concepts"]["model"] == MODEL_ID
+    by_path = {im["path"]: im["concepts"] for im in doc["images"]}
+    coffee = by_path[str(photos["coffee"])]
+    assert len(coffee) == 3 and set(coffee[0]) == {"id", "name", "value"}
+    assert coffee[0]["id"] in class_ids() and coffee[0]["name"] in class_names()
+    with open(out / "layout.csv", newline="") as f:
+        rows = {r["path"]: r for r in csv.DictReader(f)}
+    first = rows[str(photos["coffee"])]["concepts"].split("; ")[0]
+    assert first == f"{coffee[0]['name']}:{coffee[0]['value']:.4f}"
+
+
+def test_no_concepts_without_a_head(tmp_path: Path, cache_dir: Path) -> None:
+    paths = [solid(tmp_path / f"s{i}.png", (40 * i, 90, 200 - 30 * i)) for i in range(5)]
+    out = tmp_path / "out"
+    build(paths, out, Settings(cache_dir=cache_dir, model="pixels"))
+    doc = json.loads((out / "layout.json").read_text())
+    assert "concepts" not in doc and "concepts" not in doc["images"][0]
+    assert (out / "layout.csv").read_text().splitlines()[0] == "path,row,col,x,y"
+
+
+def test_zero_concepts_turns_them_off(tmp_path: Path, cache_dir: Path) -> None:
+    paths = emoji_subset(tmp_path / "e", 4)
+    assert build(paths, None, Settings(cache_dir=cache_dir, concepts=0)).concepts is None
+
+
+def test_bad_concept_count_rejected() -> None:
+    with pytest.raises(InputError, match="concepts must be"):
+        Settings(concepts=-1)
+
+
+def test_class_tables_line_up() -> None:
+    names, ids, syn = class_names(), class_ids(), class_synonyms()
+    assert len(names) == len(ids) == len(syn) == 1000 == len(set(ids))
+    assert ids[281] == "n02123045" and "tabby" in syn[281]
+
+
+KEYWORDS = {"dog": ("terrier", "retriever", "spaniel", "hound", "setter", "poodle", "sheepdog",
+                    "collie", "schnauzer", "mastiff", "corgi"),
+            "snake": ("snake", "viper", "rattlesnake", "python", "cobra", "mamba"),
+            "butterfly": ("butterfly",), "beetle": ("beetle",), "crab": ("crab",),
+            "monkey": ("monkey",), "shark": ("shark",), "spider": ("spider",),
+            "lizard": ("lizard", "gecko", "iguana"), "fungus": ("fungus", "mushroom")}
+
+
+@pytest.mark.parametrize("group", sorted(KEYWORDS))
+def test_broader_groups_cover_their_classes(group: str) -> None:
+    """Every class one of whose names ends in a word of the group ("tiger shark", not "spider
+    monkey") has that broader name, and the group is mostly such classes (breed names need not
+    say "dog")."""
+    syn, broad = class_synonyms(), broader_names()
+    said = {k for k, s in enumerate(syn)
+            if any(n.strip().lower().split()[-1] in KEYWORDS[group] for n in s.split(","))}
+    said -= {k for k in said if "object" in broad[k] or "food" in broad[k] and group != "fungus"}
+    has = {k for k, b in enumerate(broad) if group in b}
+    assert said <= has, [syn[k] for k in said - has]
+    assert len(has) <= 3 * len(said) or group == "dog"
+
+
+def test_broader_names_nest() -> None:
+    parents = {name: parent for name, parent, _ in GROUPS}
+    for groups in broader_names():
+        for name in groups:
+            assert not parents[name] or parents[name] in groups, groups
+    assert broader_names()[207][:3] == ("dog", "canine", "mammal")
