@@ -167,16 +167,26 @@ def test_names_never_overlap_and_stay_on_the_mosaic(emoji_layout: Layout) -> Non
 def test_labels_option_burns_the_names_into_the_mosaic(tmp_path: Path, cache_dir: Path) -> None:
     emoji_subset(tmp_path / "img", 60)
     runner = CliRunner()
-    for name, extra in (("plain", []), ("named", ["--labels"])):
+    for name, extra in (("plain", []), ("named", ["--labels", "--html"]),
+                        ("named", ["--html"])):
         res = runner.invoke(cli, ["-q", "build", str(tmp_path / "img"), "--out",
                                   str(tmp_path / name), "--cache-dir", str(cache_dir),
                                   "--format", "png", "--tile", "32", "--region-size", "12",
                                   *extra])
         assert res.exit_code == 0, res.output
+        if name == "named" and "--labels" in extra:
+            named = np.asarray(Image.open(tmp_path / name / "grid.png"), dtype=np.int16)
+            # the viewer shows the mosaic without the names: it draws them itself
+            shown = np.asarray(Image.open(tmp_path / name / "grid-plain.png"), dtype=np.int16)
+            page = (tmp_path / name / "layout.js").read_text()
+            assert '"url":"grid-plain.png"' in page
     plain = np.asarray(Image.open(tmp_path / "plain" / "grid.png"), dtype=np.int16)
-    named = np.asarray(Image.open(tmp_path / "named" / "grid.png"), dtype=np.int16)
     changed = (np.abs(plain - named).sum(axis=2) > 60).mean()
     assert 0.005 < changed < 0.3  # names written, the tiles still there
+    assert np.array_equal(shown, plain)
+    # a later build without --labels leaves no stale plain mosaic for the viewer to pick
+    assert not (tmp_path / "named" / "grid-plain.png").exists()
+    assert '"url":"grid.png"' in (tmp_path / "named" / "layout.js").read_text()
 
 
 def test_labels_need_concepts(tmp_path: Path) -> None:

@@ -23,7 +23,11 @@ if TYPE_CHECKING:
     from tsnegrid.load import Skipped
     from tsnegrid.metadata import Metadata
 
-__all__ = ["RenderConfig", "render_outputs"]
+__all__ = ["PLAIN_MOSAIC", "RenderConfig", "render_outputs"]
+
+#: With ``labels`` and ``html``: the mosaic without the burnt-in names, which the viewer shows
+#: (it draws the names itself, sized to the zoom).
+PLAIN_MOSAIC = "grid-plain"
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +64,17 @@ def render_outputs(layout: Layout, out: Path, config: RenderConfig | None = None
                                        tile=c.tile, fit=c.fit, background=c.background,
                                        max_pixels=c.max_pixels,
                                        max_image_pixels=c.max_image_pixels, progress=progress)
-        if c.labels and layout.regions is not None:
+        named = c.labels and layout.regions is not None
+        # the viewer draws the names itself (zoom-dependent): it shows the mosaic without them
+        plain = out / f"{PLAIN_MOSAIC}.{c.format}"
+        if named and c.html:
+            save_image(mosaic, plain, c.format)
+        else:
+            plain.unlink(missing_ok=True)  # never a stale one from an earlier build
+        if named:
             from tsnegrid.render.labels import draw_labels
 
+            assert layout.regions is not None
             draw_labels(mosaic, layout.regions.regions, c.tile)
         save_image(mosaic, out / f"grid.{c.format}", c.format)
         picture = str(out / f"grid.{c.format}")

@@ -56,8 +56,9 @@ def image_source(out_dir: Path, fmt: str, pyramid: bool | None = None) -> dict[s
                           "Overlap": root.get("Overlap"), "TileSize": root.get("TileSize"),
                           "Size": {"Width": size.get("Width"), "Height": size.get("Height")}}}
     for ext in dict.fromkeys((fmt, "jpg", "png", "webp")):
-        if (out_dir / f"grid.{ext}").exists():
-            return {"type": "image", "url": f"grid.{ext}", "buildPyramid": True}
+        for name in ("grid-plain", "grid"):  # the mosaic without burnt-in names first
+            if (out_dir / f"{name}.{ext}").exists():
+                return {"type": "image", "url": f"{name}.{ext}", "buildPyramid": True}
     raise InputError(f"{out_dir}: no grid.dzi or grid image to show; render the grid first")
 
 
