@@ -244,20 +244,28 @@ def install_rows(refs: list[str], work: Path) -> list[str]:
     return rows
 
 
-NOTES = """### What the process start is made of
+NOTES = """### What the process start is made of, and what is left
 
-`--help` loads click, `tsnegrid.settings` and `tsnegrid.errors` only (`tests/test_startup.py`
-checks that no stage and no heavy library is imported); every stage imports its libraries inside
-the command that runs it. What a command still pays before its work starts is in the
-cumulative table above: the interpreter, numpy, numba (for `assign`, `build`, `add`) and the
-libraries of the stages it runs; numba's kernels then load from its on-disk cache. The model
-ships as an ONNX file, so no run exports it and no install needs torch. On a fresh cache the
-numba kernels compile in a background thread (`tsnegrid.arrange.warmup`) while the images load
-and embed, and they are smaller to compile than before (scalar loops instead of array-level
-calls that each compiled a generic implementation). On 2 cores that compile still competes
-with the embedding and the reduction for the CPU (the stage times above), so the first run
-stays slower by about the compile's CPU time. Not done here: the reduction at 50,000 and
-70,000 points against openTSNE (the 10x goal there)."""
+`--help` loads click, `tsnegrid.settings` and `tsnegrid.errors` only: no stage, no heavy library
+and no `logging` (`tests/test_startup.py`); what it costs is the interpreter, click, and the
+standard modules `settings` needs (pathlib, dataclasses). Every stage imports its libraries
+inside the command that runs it. Nothing is compiled at run time any more: the grid solver's and
+the refinement's loops are C, built from Cython by pip during the install, so a first run costs
+what a second one does (the install table: +0.25 s, against +29 s of numba compilation before),
+and numba and llvmlite (208 MB) left the install. The model ships as an ONNX file, so no run
+exports it and no install needs torch.
+
+What a command still pays before its work, from the cumulative table: the interpreter and
+numpy (~0.26 s), then its stage's libraries. `assign` adds only its compiled kernels (0.05 s), so
+the command is 11x POT at 4,096 points. `reduce` and `build` pay openTSNE's import, which brings
+scikit-learn's base classes and with them scipy.stats (1.7-2.1 s here, measured after numpy,
+inside the reduce stage's time); that import is most of why `reduce` at 1,911 vectors is 2x
+openTSNE in-process, not 3x, and the warm demo build is 6.7 s, not 2.6 s (its reduce stage is
+3.1 s for 1,024 points, two thirds of it the import). Left: the install compiles the C
+kernels (about 16 s of its 83 s), so the install is not faster than the numba one's download (64 s
+in the same run) although it is 205 MB smaller; the shorter 50 + 80 t-SNE schedule that would
+have made `reduce` 3x at 1,911 cost the grids DPQ16 (`tsnegrid/reduce/tsne.py`) and was not
+kept."""
 
 
 def main() -> None:

@@ -103,8 +103,8 @@ def _iterations(n: int) -> tuple[int, int]:
       sets keep the longer schedule;
     * Fashion-MNIST at 10,000: within 0.003 of the plateau after 50 + 75;
     * Fashion-MNIST at 50,000 and 70,000 (with the 10-tree Annoy search): 50 + 120 preserve
-      0.30x and 0.286 (openTSNE 0.308 and 0.290); 50 + 150 0.309 and 0.293 for 1/4 more time,
-      50 + 110 0.302 and 0.282.
+      0.303 and 0.286 (openTSNE 0.306 and 0.291, ``benchmarks/startup.py``); 50 + 150 0.309 and
+      0.293 for 1/4 more time, 50 + 110 0.302 and 0.282.
 
     50 early steps preserve as much as 100 or 250."""
     if n <= BH_MAX_N:

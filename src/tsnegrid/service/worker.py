@@ -86,7 +86,7 @@ def job_settings(params: dict[str, Any], config: ServiceConfig) -> Settings:
                     scheduler=config.scheduler, html=True)
 
 
-VIEWER_SKIP = frozenset({"layout.csv", "layout.json", "report.txt"})
+VIEWER_SKIP = frozenset({"layout.csv", "layout.json", "report.txt", "neighbors.npy"})
 
 
 def layout_document(layout_dict: dict[str, Any], ids_by_path: dict[str, str]) -> dict[str, Any]:
@@ -235,7 +235,7 @@ class Worker:
         image_key = self.store.put_file(work / "out" / f"grid.{fmt}")
         doc = {**layout_document(layout.to_dict(), ids_by_path), **extra}
         layout_key = self.store.put(json.dumps(doc).encode("utf-8"))
-        viewer_key = self._store_viewer(job, layout.to_dict(), ids_by_path, work / "out")
+        viewer_key = self._store_viewer(job, layout, ids_by_path, work / "out")
         return image_key, layout_key, viewer_key
 
     def _add(self, job: Visualization, work: Path, ids_by_path: dict[str, str],
@@ -267,11 +267,14 @@ class Worker:
                    "dropped": len(placed - set(kept.values()))}
         return added.layout, {"incremental": summary}
 
-    def _store_viewer(self, job: Visualization, layout_dict: dict[str, Any],
-                      ids_by_path: dict[str, str], out: Path) -> str:
-        """Rewrite the viewer with input ids and metadata (no server paths), store each of its
-        files as a blob and return the key of the manifest ``{relative path: blob key}``."""
+    def _store_viewer(self, job: Visualization, layout: Layout, ids_by_path: dict[str, str],
+                      out: Path) -> str:
+        """Rewrite the viewer with input ids, metadata (no server paths) and the layout's
+        look-alikes, store each of its files as a blob and return the key of the manifest
+        ``{relative path: blob key}``."""
         from tsnegrid.render.viewer import write_viewer
+
+        layout_dict = layout.to_dict()
 
         ids = [ids_by_path.get(r["path"], r["path"]) for r in layout_dict["images"]]
         view = {**layout_dict, "skipped": [],
@@ -282,7 +285,8 @@ class Worker:
                 Input.app_id == job.app_id, Input.input_id.in_(ids)))
             metadata = {input_id: meta for input_id, meta in rows if meta}
         write_viewer(view, out, metadata=metadata or None, title=f"tsnegrid: {job.viz_id}",
-                     image_url=lambda input_id: "inputs/" + quote(input_id, safe=""))
+                     image_url=lambda input_id: "inputs/" + quote(input_id, safe=""),
+                     neighbors=layout.neighbors, neighbors_from=layout.neighbors_from)
         manifest = {f.relative_to(out).as_posix(): self.store.put_file(f)
                     for f in sorted(out.rglob("*")) if f.is_file() and f.name not in VIEWER_SKIP}
         return self.store.put(json.dumps(manifest, sort_keys=True).encode("utf-8"))
