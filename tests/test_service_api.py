@@ -363,6 +363,10 @@ def test_finished_visualization_has_a_viewer_link(api: Any, config: ServiceConfi
     assert '"group"' in script  # the inputs' metadata feeds hover and colour-by
     assert client.get(base + "viewer/openseadragon.min.js").status_code == 200
     assert client.get(base + "grid.jpg").headers["content-type"] == "image/jpeg"
+    # "more like this": the look-alikes travel as neighbors.js, the .npy stays on the server
+    assert '"script":"neighbors.js"' in script
+    assert client.get(base + "neighbors.js").status_code == 200
+    assert_error(client.get(base + "neighbors.npy"), 404, "")
     original = client.get(base + f"inputs/{files[0].stem}")
     assert original.status_code == 200 and original.content == files[0].read_bytes()
     token = base.rstrip("/").rsplit("/", 1)[1]
