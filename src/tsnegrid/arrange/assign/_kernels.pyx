@@ -437,6 +437,17 @@ def stable_argsort(const double[::1] key, i64 k):
     return (idx if got == &iv[0] else tmp)[:k]
 
 
+cdef inline void put_segment(i64[::1] stack, i64 at, i64 start, i64 stop, i64 r0, i64 r1,
+                             i64 c0, i64 c1) noexcept nogil:
+    """Write one (start, stop, r0, r1, c0, c1) segment of the bisection's stack at ``at``."""
+    stack[at] = start
+    stack[at + 1] = stop
+    stack[at + 2] = r0
+    stack[at + 3] = r1
+    stack[at + 4] = c0
+    stack[at + 5] = c1
+
+
 def bisect(const double[::1] px, const double[::1] py, i64 rows, i64 cols):
     """One distinct cell per point by recursive bisection of the grid (see ``partition``)."""
     cdef i64 n = px.shape[0]
@@ -459,7 +470,6 @@ def bisect(const double[::1] px, const double[::1] py, i64 rows, i64 cols):
     cdef i64[::1] tmp = tmp_arr
     cdef i64[::1] stack = stack_arr
     cdef i64 top, b, s, e, r0, r1, c0, c1, k, h, w, cut, cap_lo, cap_hi, inside, t, n_lo
-    cdef i64 lo_part, hi_part
     cdef bint along_cols
     cdef i64* rank
     with nogil:
@@ -506,29 +516,11 @@ def bisect(const double[::1] px, const double[::1] py, i64 rows, i64 cols):
             for t in range(k):
                 order[s + t] = seg[rank[t]]
             n_lo = imin(imax(inside, k - cap_hi), cap_lo)
-            lo_part = 6 * top
-            hi_part = lo_part + 6
-            stack[lo_part] = s
-            stack[lo_part + 1] = s + n_lo
-            stack[hi_part] = s + n_lo
-            stack[hi_part + 1] = e
             if along_cols:
-                stack[lo_part + 2] = r0
-                stack[lo_part + 3] = r1
-                stack[lo_part + 4] = c0
-                stack[lo_part + 5] = cut
-                stack[hi_part + 2] = r0
-                stack[hi_part + 3] = r1
-                stack[hi_part + 4] = cut
-                stack[hi_part + 5] = c1
+                put_segment(stack, 6 * top, s, s + n_lo, r0, r1, c0, cut)
+                put_segment(stack, 6 * top + 6, s + n_lo, e, r0, r1, cut, c1)
             else:
-                stack[lo_part + 2] = r0
-                stack[lo_part + 3] = cut
-                stack[lo_part + 4] = c0
-                stack[lo_part + 5] = c1
-                stack[hi_part + 2] = cut
-                stack[hi_part + 3] = r1
-                stack[hi_part + 4] = c0
-                stack[hi_part + 5] = c1
+                put_segment(stack, 6 * top, s, s + n_lo, r0, cut, c0, c1)
+                put_segment(stack, 6 * top + 6, s + n_lo, e, cut, r1, c0, c1)
             top += 2
     return out_arr
