@@ -212,14 +212,11 @@ def swap_pass(i64[::1] board, i64[::1] pos, const float[:, ::1] x, const i64[:, 
     were accepted."""
     cdef i64 m = rows * cols
     cdef i64 n = pos.shape[0]
-    cdef i64 n_mobile = 0
     cdef i64 i
-    for i in range(movable.shape[0]):
-        if movable[i]:
-            n_mobile += 1
+    which_arr = np.flatnonzero(np.asarray(movable)).astype(np.int64)
+    cdef i64 n_mobile = which_arr.shape[0]
     if n_mobile == 0:
         return 0
-    which_arr = np.flatnonzero(np.asarray(movable)).astype(np.int64)
     cdef i64[::1] which = which_arr
     cdef Workspace ws = Workspace(k, m)
     cdef i64* group = &ws.group[0]

@@ -268,6 +268,11 @@ cdef i64 auction_phases(const double[::1] px, const double[::1] py, i64 rows, i6
     return bids
 
 
+cdef inline double gap(double v, double lo, double hi) noexcept nogil:
+    """Distance from ``v`` to the interval [lo, hi] (0 inside)."""
+    return lo - v if v < lo else (v - hi if v > hi else 0.0)
+
+
 #: Side of the cell blocks whose lowest price bounds the certificate's search.
 DEF BLOCK = 8
 #: Points below which the certificate runs on one thread (waking threads cost more there, and
@@ -289,7 +294,7 @@ def violations(const double[::1] px, const double[::1] py, i64 rows, i64 cols, i
     cdef i64 n = px.shape[0]
     cdef double pmin = INFINITY
     cdef i64 i, j, q, r, c, s, sr, slot, r_lo, r_hi, c_lo, c_hi, br, bc, rr0, rr1, cc0, cc1
-    cdef double x, y, t, limit, reach, rad, cost, v, ylo, yhi, xlo, xhi, dx, dy, bound
+    cdef double x, y, t, limit, reach, rad, cost, v, dx, dy, bound
     cdef i64 nbr = (rows + BLOCK - 1) // BLOCK
     cdef i64 nbc = (cols + BLOCK - 1) // BLOCK
     bmin_arr = np.full((nbr, nbc), np.inf, dtype=np.float64)
@@ -328,15 +333,11 @@ def violations(const double[::1] px, const double[::1] py, i64 rows, i64 cols, i
         for br in range(r_lo // BLOCK, r_hi // BLOCK + 1):
             rr0 = imax(br * BLOCK, r_lo)
             rr1 = imin(br * BLOCK + BLOCK - 1, r_hi)
-            ylo = rr0 + 0.5
-            yhi = rr1 + 0.5
-            dy = ylo - y if y < ylo else (y - yhi if y > yhi else 0.0)
+            dy = gap(y, rr0 + 0.5, rr1 + 0.5)
             for bc in range(c_lo // BLOCK, c_hi // BLOCK + 1):
                 cc0 = imax(bc * BLOCK, c_lo)
                 cc1 = imin(bc * BLOCK + BLOCK - 1, c_hi)
-                xlo = cc0 + 0.5
-                xhi = cc1 + 0.5
-                dx = xlo - x if x < xlo else (x - xhi if x > xhi else 0.0)
+                dx = gap(x, cc0 + 0.5, cc1 + 0.5)
                 bound = dx * dx + dy * dy
                 if metric == 1:
                     bound = sqrt(bound)
