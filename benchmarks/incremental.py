@@ -46,15 +46,22 @@ def quality(v: NDArray[np.float64], y: NDArray[np.generic], cells: NDArray[np.in
             metrics.neighbour_agreement(y, cells, rows, cols))
 
 
+def split(v: NDArray[np.float64], y: NDArray[np.generic], share: float
+          ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64],
+                     NDArray[np.generic]]:
+    """Every k-th image (k = 1 / share) new: the old vectors, the new ones, and all vectors
+    and labels in that order (old first)."""
+    step = round(1 / share)
+    new = np.zeros(len(v), dtype=bool)
+    new[np.arange(step // 2, len(v), step)] = True
+    order = np.concatenate([np.flatnonzero(~new), np.flatnonzero(new)])
+    return v[~new], v[new], v[order], y[order]
+
+
 def rows_for(name: str, v: NDArray[np.float64], y: NDArray[np.generic]) -> list[str]:
     out = []
     for share in SHARES:
-        step = round(1 / share)
-        new = np.zeros(len(v), dtype=bool)
-        new[np.arange(step // 2, len(v), step)] = True
-        old_v, new_v = v[~new], v[new]
-        order = np.concatenate([np.flatnonzero(~new), np.flatnonzero(new)])
-        vv, yy = v[order], y[order]
+        old_v, new_v, vv, yy = split(v, y, share)
         old_cells, rows, cols, _ = default_grid(old_v, 0)
         t0 = time.perf_counter()
         p = place(old_v, old_cells, rows, cols, new_v)

@@ -29,7 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from _results import write_section
-from incremental import default_grid, quality
+from incremental import default_grid, quality, split
 from quality import emoji, fashion
 from tsnegrid.arrange import assign
 from tsnegrid.arrange import refine as refine_mod
@@ -114,12 +114,7 @@ def one_cell_steps(old_v: NDArray[np.float64], old_cells: NDArray[np.int64], row
 
 def case(name: str, share: float, v: NDArray[np.float64], y: NDArray[np.generic]) -> list[str]:
     """Every method on one split: every k-th image new, the others the old grid."""
-    step = round(1 / share)
-    new = np.zeros(len(v), dtype=bool)
-    new[np.arange(step // 2, len(v), step)] = True
-    old_v, new_v = v[~new], v[new]
-    order = np.concatenate([np.flatnonzero(~new), np.flatnonzero(new)])
-    vv, yy = v[order], y[order]
+    old_v, new_v, vv, yy = split(v, y, share)
     cells, r, c, _ = default_grid(vv, 0)
     full = quality(vv, yy, cells, r, c)
     old_cells, rows, cols, _ = default_grid(old_v, 0)
