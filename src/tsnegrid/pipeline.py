@@ -23,7 +23,7 @@ from tsnegrid.arrange import ArrangeConfig, arrange, grid_shape
 from tsnegrid.arrange.grid import auto_shape
 from tsnegrid.concepts import Concepts
 from tsnegrid.embed import EmbedConfig, Embedded, embed_files
-from tsnegrid.embed.vectors import concepts_file
+from tsnegrid.embed.vectors import concepts_file, read_concepts
 from tsnegrid.errors import InputError, NoImagesError
 from tsnegrid.layout import Layout
 from tsnegrid.load import Skipped, discover
@@ -91,29 +91,6 @@ def _embedded(paths: list[Path], settings: Settings, progress: ProgressFn,
     return emb
 
 
-def _concepts_beside(vectors: Path, n: int) -> Concepts | None:
-    """The concepts ``tsnegrid embed`` wrote beside ``vectors`` (row for row), if it did."""
-    from tsnegrid.concepts.names import class_ids
-
-    path = concepts_file(vectors)
-    if not path.is_file():
-        return None
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-        index = {w: k for k, w in enumerate(class_ids())}
-        rows = [[index[c["id"]] for c in im] for im in doc["images"]]
-        values = [[float(c["value"]) for c in im] for im in doc["images"]]
-        ids = np.asarray(rows, dtype=np.int16)
-        vals = np.asarray(values, dtype=np.float32)
-        model = str(doc["model"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"{path}: not a concepts file of tsnegrid embed ({exc})") from exc
-    if ids.ndim != 2 or len(ids) != n or ids.shape != vals.shape:
-        raise InputError(f"{path}: expected {n} rows of concepts (one per listed image), got "
-                         f"{len(rows)}")
-    return Concepts(ids, vals, model)
-
-
 def _dedupe(vecs: NDArray[np.floating], paths: list[Path], threshold: float, seed: int,
             concepts: Concepts | None) -> tuple[NDArray[np.floating], list[Path],
                                                 dict[str, str], Concepts | None]:
@@ -177,7 +154,7 @@ def build(
         pts, model_id = _load_array(coords, "--coords", len(paths), 2), "coords"
     elif vectors is not None:
         vecs, model_id = _load_array(vectors, "--vectors", len(paths), None), "vectors"
-        concepts = _concepts_beside(Path(vectors), len(paths))
+        concepts = read_concepts(Path(vectors), len(paths))
     else:
         emb = _embedded(paths, s, progress, timings)
         vecs, model_id, concepts = emb.vectors, emb.model_id, emb.concepts

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tsnegrid.concepts import Concepts
 from tsnegrid.embed import EmbedConfig, Embedded, embed_files
 from tsnegrid.errors import InputError, NoImagesError
 from tsnegrid.load import Skipped, discover
@@ -49,6 +50,30 @@ def paths_file(vectors: Path) -> Path:
 def concepts_file(vectors: Path) -> Path:
     """``x/vectors.npy`` -> ``x/vectors.concepts.json``."""
     return vectors.with_suffix(".concepts.json")
+
+
+def read_concepts(vectors: Path, n: int) -> Concepts | None:
+    """The concepts ``write_vectors`` wrote beside ``vectors`` (row for row, ``n`` rows), if
+    it did; a file of other rows or another shape is refused."""
+    from tsnegrid.concepts.names import class_ids
+
+    path = concepts_file(vectors)
+    if not path.is_file():
+        return None
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        index = {w: k for k, w in enumerate(class_ids())}
+        rows = [[index[c["id"]] for c in im] for im in doc["images"]]
+        values = [[float(c["value"]) for c in im] for im in doc["images"]]
+        ids = np.asarray(rows, dtype=np.int16)
+        vals = np.asarray(values, dtype=np.float32)
+        model = str(doc["model"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{path}: not a concepts file of tsnegrid embed ({exc})") from exc
+    if ids.ndim != 2 or len(ids) != n or ids.shape != vals.shape:
+        raise InputError(f"{path}: expected {n} rows of concepts (one per listed image), got "
+                         f"{len(rows)}")
+    return Concepts(ids, vals, model)
 
 
 def _listable(path: str) -> str:
