@@ -1,6 +1,6 @@
 """Build the compiled kernels; everything else is declared in pyproject.toml.
 
-The two extension modules compile in parallel (most of an install's build time is the C
+The extension modules compile in parallel (most of an install's build time is the C
 compiler on Cython's output; -O2 runs the kernels as fast as -O3 here and compiles 20% faster).
 """
 
@@ -17,6 +17,8 @@ extensions = [
     Extension("tsnegrid.arrange.assign._kernels", ["src/tsnegrid/arrange/assign/_kernels.pyx"],
               extra_compile_args=FLAGS + OPENMP, extra_link_args=OPENMP),
     Extension("tsnegrid.arrange._kernels", ["src/tsnegrid/arrange/_kernels.pyx"],
+              extra_compile_args=FLAGS),
+    Extension("tsnegrid.reduce._kernels", ["src/tsnegrid/reduce/_kernels.pyx"],
               extra_compile_args=FLAGS),
 ]
 

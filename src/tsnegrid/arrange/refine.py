@@ -76,8 +76,9 @@ def reduce_for_refine(vectors: NDArray[np.floating], seed: int,
     sample rows (the full fit cost more than all the passes), on one BLAS thread (on a busy
     2-core machine two threads made these small factorisations 50x slower). Narrow input is
     only centred."""
-    from sklearn.utils.extmath import randomized_svd
     from threadpoolctl import threadpool_limits
+
+    from tsnegrid.reduce.pca import top_directions
 
     x = np.asarray(vectors, dtype=np.float32)
     x = x - x.mean(axis=0)
@@ -87,8 +88,7 @@ def reduce_for_refine(vectors: NDArray[np.floating], seed: int,
             rows = np.random.default_rng(seed).choice(len(x), PCA_FIT, replace=False)
             sample = x[np.sort(rows)]
         with threadpool_limits(1):
-            _, _, vt = randomized_svd(sample, dims, n_iter=2, random_state=seed)
-            x = x @ vt.T
+            x = x @ top_directions(sample, dims, seed, power_iterations=2).T
     return np.ascontiguousarray(x, dtype=np.float32)
 
 

@@ -151,13 +151,24 @@ def tsne(vectors: NDArray[np.floating], seed: int, settings: TSNESettings) -> ND
 
 
 def embed(x: NDArray[np.float64], seed: int, settings: TSNESettings) -> NDArray[np.float64]:
-    """t-SNE of already reduced (PCA) coordinates: affinities, PCA init, two-phase descent."""
-    from openTSNE import TSNEEmbedding, affinity, initialization
-    from openTSNE.nearest_neighbors import PrecomputedNeighbors
-
+    """t-SNE of already reduced (PCA) coordinates: affinities, PCA init, two-phase descent
+    (Barnes-Hut in ``bh``'s compiled kernels; FFT interpolation in openTSNE)."""
     n = x.shape[0]
     idx, dist = nearest_neighbors(x, settings.k_neighbors, settings.neighbors, seed,
                                   annoy_trees=settings.annoy_trees)
+    early_rate = max(200.0, n / EXAGGERATION)
+    rate = max(200.0, float(n))
+    if settings.gradient == "bh" and settings.dof == 1.0:
+        from tsnegrid.reduce import bh
+
+        return bh.optimize(bh.initial_map(x, seed), bh.affinities(idx, dist, settings.perplexity),
+                           early_iterations=settings.early_iterations,
+                           iterations=settings.iterations, exaggeration=EXAGGERATION,
+                           early_momentum=0.5, momentum=MOMENTUM,
+                           early_learning_rate=early_rate, learning_rate=rate)
+    from openTSNE import TSNEEmbedding, affinity, initialization
+    from openTSNE.nearest_neighbors import PrecomputedNeighbors
+
     aff = affinity.PerplexityBasedNN(knn_index=PrecomputedNeighbors(idx, dist),
                                      perplexity=settings.perplexity, n_jobs=settings.n_jobs)
     init = initialization.pca(x, random_state=seed)
@@ -168,6 +179,6 @@ def embed(x: NDArray[np.float64], seed: int, settings: TSNESettings) -> NDArray[
     emb = TSNEEmbedding(init, aff, n_jobs=settings.n_jobs, random_state=seed, dof=settings.dof,
                         **grad)
     emb = emb.optimize(settings.early_iterations, exaggeration=EXAGGERATION, momentum=0.5,
-                       learning_rate=max(200.0, n / EXAGGERATION))
-    emb = emb.optimize(settings.iterations, momentum=MOMENTUM, learning_rate=max(200.0, float(n)))
+                       learning_rate=early_rate)
+    emb = emb.optimize(settings.iterations, momentum=MOMENTUM, learning_rate=rate)
     return np.asarray(emb, dtype=np.float64)

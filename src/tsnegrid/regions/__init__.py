@@ -161,10 +161,9 @@ def _features(cells: NDArray[np.int64], cols: int, concepts: Concepts,
     """What the clustering compares: content (vector components or concept profiles) at unit
     mean square norm, then the cell position scaled to a region's side times ``SPATIAL``."""
     if vectors is not None and vectors.shape[1] > PCS and len(vectors) > PCS:
-        from sklearn.decomposition import PCA
+        from tsnegrid.reduce.pca import pca
 
-        content = PCA(PCS, svd_solver="randomized", random_state=0).fit_transform(
-            np.asarray(vectors, dtype=np.float32))
+        content = pca(np.asarray(vectors, dtype=np.float32), PCS, seed=0)
     elif vectors is not None:
         content = np.asarray(vectors, dtype=np.float64) - np.mean(vectors, axis=0)
     else:
