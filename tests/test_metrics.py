@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tsnegrid import metrics
 from tsnegrid.metrics import (
     cell_positions,
     displacement,
@@ -49,3 +50,12 @@ def test_neighbour_agreement() -> None:
     labels = np.array(["a"] * 8 + ["b"] * 8)
     assert neighbour_agreement(labels, np.arange(16), 4, 4) > 0.6
     assert neighbour_agreement(np.array(["a", "b"] * 8), np.arange(16), 4, 4) < 0.6
+
+
+def test_layout_neighbours_by_brute_force_match_the_kd_tree(monkeypatch) -> None:
+    rng = np.random.default_rng(5)
+    v = rng.normal(size=(900, 6))
+    cells = rng.permutation(900)
+    brute = metrics.knn_preservation(v, metrics.cell_positions(cells, 30))
+    monkeypatch.setattr(metrics, "BRUTE_MAX_N", 0)
+    assert brute == metrics.knn_preservation(v, metrics.cell_positions(cells, 30))

@@ -197,3 +197,63 @@ def test_labels_need_concepts(tmp_path: Path) -> None:
     np.save(tmp_path / "c.npy", np.zeros((4, 2)))
     with pytest.raises(InputError, match="--labels"):
         build([tmp_path / "img"], None, Settings(labels=True), coords=tmp_path / "c.npy")
+
+
+def _random_grid(seed: int, rows: int, cols: int, n: int) -> np.ndarray:
+    return np.sort(np.random.default_rng(seed).choice(rows * cols, n, replace=False))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_ward_gives_scikit_learns_partition(seed: int) -> None:
+    from scipy import sparse
+    from sklearn.cluster import AgglomerativeClustering
+
+    from tsnegrid.regions import _adjacency
+    from tsnegrid.regions.ward import connected_parts, ward
+
+    cells = _random_grid(seed, 40, 40, 1400)
+    x = np.random.default_rng(seed).normal(size=(len(cells), 12)).astype(np.float32)
+    graph = _adjacency(cells, 40, 40)
+    part = connected_parts(graph)
+    members = np.flatnonzero(part == np.argmax(np.bincount(part)))
+    local = np.empty(len(cells), dtype=np.int64)
+    local[members] = np.arange(len(members))
+    sub = [local[graph[m]].tolist() for m in members]
+    src = np.repeat(np.arange(len(sub)), [len(r) for r in sub])
+    matrix = sparse.csr_matrix((np.ones(len(src)), (src, np.concatenate(sub))),
+                               shape=(len(sub), len(sub)))
+    ours = ward(x[members], sub, 30)
+    theirs = AgglomerativeClustering(n_clusters=30, linkage="ward",
+                                     connectivity=matrix).fit_predict(x[members])
+    assert len(set(zip(ours.tolist(), theirs.tolist(), strict=True))) == 30
+    assert len(np.unique(ours)) == 30 and ours[0] == 0
+
+
+def test_connected_parts_of_a_grid_with_a_wall() -> None:
+    from tsnegrid.regions import _adjacency
+    from tsnegrid.regions.ward import connected_parts
+
+    cells = np.array([r * 5 + c for r in range(5) for c in range(5) if c != 2])  # column 2 empty
+    part = connected_parts(_adjacency(cells, 5, 5))
+    assert sorted(np.bincount(part).tolist()) == [10, 10]
+    assert (part[cells % 5 < 2] == 0).all() and (part[cells % 5 > 2] == 1).all()
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_label_placement_is_the_exact_distance_transform(seed: int) -> None:
+    from scipy.ndimage import distance_transform_edt
+
+    from tsnegrid.regions import _placement
+
+    rng = np.random.default_rng(seed)
+    rows, cols = int(rng.integers(3, 40)), int(rng.integers(3, 40))
+    cells = rng.choice(rows * cols, int(rng.integers(1, rows * cols)), replace=False)
+    r, c = np.divmod(cells, cols)
+    mask = np.zeros((r.max() - r.min() + 3, c.max() - c.min() + 3), dtype=bool)
+    mask[r - r.min() + 1, c - c.min() + 1] = True
+    dist = distance_transform_edt(mask)
+    ar, ac = divmod(int(np.argmax(dist)), mask.shape[1])
+    anchor, radius, bbox = _placement(cells, cols)
+    assert anchor == (ar + r.min() - 1, ac + c.min() - 1)
+    assert radius == pytest.approx(dist.max(), abs=1e-12)
+    assert bbox == (r.min(), c.min(), r.max(), c.max())

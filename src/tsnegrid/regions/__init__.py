@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 from tsnegrid.concepts import Concepts
 from tsnegrid.errors import InputError
 from tsnegrid.regions.naming import COVER, choose_name
+from tsnegrid.regions.ward import Graph, connected_parts, graph_lists, ward
 from tsnegrid.settings import Settings
 
 __all__ = ["Region", "Regions", "RegionsConfig", "find_regions"]
@@ -32,6 +33,7 @@ GROUP_WEIGHT = 0.5
 """Weight of the broader-name masses beside the class probabilities in a concept profile."""
 PCS = 32
 """Principal components of the vectors that the clustering sees."""
+_PLACEMENT_ROWS = 512  # region cells per block of the distance computation
 SPATIAL = 0.3
 """Weight of the cell position (in units of a region's side) beside the content features,
 which have unit mean square norm."""
@@ -82,10 +84,8 @@ class Regions:
     regions: tuple[Region, ...]
 
 
-def _adjacency(cells: NDArray[np.int64], rows: int, cols: int) -> Any:
-    """The 4-neighbour graph of the occupied cells, as a symmetric sparse matrix over images."""
-    from scipy import sparse
-
+def _adjacency(cells: NDArray[np.int64], rows: int, cols: int) -> Graph:
+    """The 4-neighbour graph of the occupied cells, as neighbour lists over images."""
     at = np.full(rows * cols, -1, dtype=np.int64)
     at[cells] = np.arange(len(cells))
     r, c = np.divmod(cells, cols)
@@ -96,10 +96,7 @@ def _adjacency(cells: NDArray[np.int64], rows: int, cols: int) -> Any:
         keep = ok & (other >= 0)
         src.append(np.flatnonzero(keep))
         dst.append(other[keep])
-    s, d = np.concatenate(src), np.concatenate(dst)
-    n = len(cells)
-    graph = sparse.coo_matrix((np.ones(len(s)), (s, d)), shape=(n, n)).tocsr()
-    return graph + graph.T
+    return graph_lists(np.concatenate(src), np.concatenate(dst), len(cells))
 
 
 def _profiles(concepts: Concepts) -> NDArray[np.float32]:
@@ -118,42 +115,50 @@ def _profiles(concepts: Concepts) -> NDArray[np.float32]:
     return np.hstack([classes, GROUP_WEIGHT * groups])
 
 
-def _cluster(x: NDArray[np.float32], graph: Any, size: int) -> NDArray[np.int64]:
+def _cluster(x: NDArray[np.float32], graph: Graph, size: int) -> NDArray[np.int64]:
     """Ward clusters of about ``size`` images, each connected in ``graph``, per connected part
     of the grid (holes can cut it)."""
-    from scipy.sparse.csgraph import connected_components
-    from sklearn.cluster import AgglomerativeClustering
-
-    n_parts, part = connected_components(graph, directed=False)
+    part = connected_parts(graph)
+    local = np.empty(len(x), dtype=np.int64)
     labels = np.zeros(len(x), dtype=np.int64)
     next_label = 0
-    for p in range(n_parts):
+    for p in range(int(part.max()) + 1 if len(part) else 0):
         members = np.flatnonzero(part == p)
         k = max(1, round(len(members) / size))
         if k == 1 or len(members) < 3:
             labels[members] = next_label
             next_label += 1
             continue
-        model = AgglomerativeClustering(n_clusters=k, linkage="ward",
-                                        connectivity=graph[members][:, members])
-        labels[members] = next_label + model.fit_predict(x[members])
+        local[members] = np.arange(len(members))
+        sub = [local[graph[m]].tolist() for m in members.tolist()]
+        labels[members] = next_label + ward(x[members], sub, k)
         next_label += k
     return labels
 
 
 def _placement(cells: NDArray[np.int64], cols: int) -> tuple[tuple[int, int], float,
                                                              tuple[int, int, int, int]]:
-    """The cell farthest from the region's edge, that distance, and the bounding box."""
-    from scipy.ndimage import distance_transform_edt
+    """The cell farthest from the region's edge, that distance, and the bounding box.
 
+    The distance is Euclidean, from the cell to the nearest cell outside the region (its
+    bounding box framed by one ring of outside cells): what ``scipy.ndimage``'s exact
+    distance transform gives, computed directly over the few cells of a region."""
     r, c = np.divmod(cells, cols)
     r0, r1, c0, c1 = int(r.min()), int(r.max()), int(c.min()), int(c.max())
     mask = np.zeros((r1 - r0 + 3, c1 - c0 + 3), dtype=bool)  # a frame of outside cells
     mask[r - r0 + 1, c - c0 + 1] = True
-    dist = distance_transform_edt(mask)
-    flat = int(np.argmax(dist))
-    ar, ac = divmod(flat, mask.shape[1])
-    return (ar + r0 - 1, ac + c0 - 1), float(dist.flat[flat]), (r0, c0, r1, c1)
+    inside = np.flatnonzero(mask)
+    outside = np.stack(np.divmod(np.flatnonzero(~mask), mask.shape[1]), axis=1)
+    best, best_d2 = 0, -1.0
+    for start in range(0, len(inside), _PLACEMENT_ROWS):
+        block = inside[start:start + _PLACEMENT_ROWS]
+        at = np.stack(np.divmod(block, mask.shape[1]), axis=1)
+        d2 = ((at[:, None, :] - outside[None, :, :]) ** 2).sum(axis=2).min(axis=1)
+        i = int(np.argmax(d2))
+        if d2[i] > best_d2:  # the first farthest cell in row-major order, as argmax
+            best, best_d2 = int(block[i]), float(d2[i])
+    ar, ac = divmod(best, mask.shape[1])
+    return (ar + r0 - 1, ac + c0 - 1), float(np.sqrt(best_d2)), (r0, c0, r1, c1)
 
 
 def _features(cells: NDArray[np.int64], cols: int, concepts: Concepts,
