@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -64,3 +65,16 @@ def test_a_pyramid_only_build_shows_its_overview_tile(tmp_path: Path) -> None:
 def test_text_is_escaped(tmp_path: Path) -> None:
     layout = replace(_coords_build(tmp_path, 6, None), model_id="<b>x</b>")
     assert "<b>x</b>" not in layout._repr_html_() and "&lt;b&gt;x&lt;/b&gt;" in layout._repr_html_()
+
+
+def test_layout_json_keeps_the_document_and_puts_a_record_per_line() -> None:
+    from tsnegrid.output import layout_json
+
+    doc = {"version": 1, "settings": {"seed": 3, "grid": "auto", "note": "a\nb"},
+           "images": [{"path": "x/1.png", "row": 0}, {"path": "y \"2\".png", "row": 1}],
+           "skipped": [], "regions": [{"name": "dog", "bbox": [0, 1, 2, 3]}]}
+    text = layout_json(doc)
+    assert json.loads(text) == doc
+    lines = text.splitlines()
+    assert '  {"path": "x/1.png", "row": 0},' in lines
+    assert '  {"name": "dog", "bbox": [0, 1, 2, 3]}' in lines

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -72,6 +73,21 @@ def report_text(layout: Layout) -> str:
     return "\n".join(lines) + "\n"
 
 
+def layout_json(doc: dict[str, Any]) -> str:
+    """``doc`` as indented JSON with each record of a list of records (the images, the
+    regions, ...) on one line: as readable, and written by the C encoder, which Python uses
+    only without indentation (``indent=1`` throughout took 0.3 s of a 1,024-image build)."""
+    parts = []
+    for key, value in doc.items():
+        name = json.dumps(key)
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            records = ",\n  ".join(json.dumps(v) for v in value)
+            parts.append(f" {name}: [\n  {records}\n ]")
+        else:  # JSON escapes newlines inside strings, so every newline here is layout
+            parts.append(f" {name}: " + json.dumps(value, indent=1).replace("\n", "\n "))
+    return "{\n" + ",\n".join(parts) + "\n}"
+
+
 def write_outputs(layout: Layout, out_dir: Path) -> dict[str, Path]:
     """Write the data files into ``out_dir``; return their paths by kind.
 
@@ -91,6 +107,6 @@ def write_outputs(layout: Layout, out_dir: Path) -> dict[str, Path]:
                             "from": layout.neighbors_from}
     elif stale.exists():  # from an earlier build into this folder: no longer true
         stale.unlink()
-    files["json"].write_text(json.dumps(doc, indent=1), encoding="utf-8")
+    files["json"].write_text(layout_json(doc), encoding="utf-8")
     files["report"].write_text(report_text(layout), encoding="utf-8")
     return files
