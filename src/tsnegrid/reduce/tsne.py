@@ -1,4 +1,5 @@
-"""Fast t-SNE: openTSNE's gradients with a shorter, measured schedule and cheaper affinities.
+"""Fast t-SNE: a shorter, measured schedule, cheaper affinities, and gradients from ``bh``'s
+compiled Barnes-Hut kernels (up to ``BH_MAX_N`` points) or openTSNE's FFT interpolation.
 
 Why these settings (measured on Fashion-MNIST pixels at 10k-70k and EfficientNet-Lite0 vectors of
 the 1,024-image demo and of emoji-google-64, see ``benchmarks/reduce.py``; 10-NN preservation is
@@ -8,7 +9,7 @@ against the raw input-space neighbours, one thread, on a shared 2-core machine):
   neighbour search and of the attractive-force work, and 10-NN preservation is the same (t-SNE
   keeps what its affinities describe; perplexity 30 spends effort on neighbours 11-90 that the
   grid never sees). Up to 5,000 points perplexity 20 preserves more and costs nothing noticeable.
-* **Exact neighbours up to 20,000 points** (scikit-learn brute force: 0.5 s at 10k in 50-D, less
+* **Exact neighbours up to 20,000 points** (brute force in numpy: 0.5 s at 10k in 50-D, less
   than an Annoy forest, and exact), **Annoy with 10 trees above** (the copy inside openTSNE, so no
   extra package; openTSNE's own Annoy step took 12-15 s at 50k). 30-NN recall at 50k is 0.84
   with 10 trees and 0.94 with 20, yet the layout's 10-NN preservation moved by 0.001 (0.308 vs
@@ -22,6 +23,8 @@ against the raw input-space neighbours, one thread, on a shared 2-core machine):
   preservation), FFT interpolation (FIt-SNE) above (at 10k a BH step costs 3x an FFT step); FFT
   with 2 interpolation points per interval instead of 3 halves the late steps' cost at the same
   preservation (wider intervals, ``ints_in_interval=2``, lost 0.014 at 50k and were dropped).
+  The Barnes-Hut kernels run on one thread (``n_jobs`` reaches openTSNE's FFT path); a ``dof``
+  other than 1 also goes to openTSNE.
 * **One thread by default**, BLAS included: on a 2-core machine shared with other work, 2 threads
   were slower per step than 1 (oversubscription: an FFT step 25 ms vs 12 ms at 10k, a 1,024 x 784
   PCA 0.8 s vs 0.13 s); pass ``n_jobs`` to use more on an idle machine.
