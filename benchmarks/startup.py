@@ -57,9 +57,11 @@ STAGES = [
     ("+ tsnegrid.cli (what --help loads)", "import tsnegrid.cli"),
     ("+ numpy", "import numpy"),
     ("+ the assignment (its compiled kernels)", "import tsnegrid.arrange.assign.exact"),
-    ("+ the reducer (scipy, scikit-learn, openTSNE)", "import tsnegrid.reduce"),
+    ("+ the reducer of up to 5,000 points (its compiled kernels)", "import tsnegrid.reduce.bh"),
     ("+ the embedder (onnxruntime, Pillow)", "import tsnegrid.embed, onnxruntime"),
-    ("+ the whole pipeline", "import tsnegrid.pipeline"),
+    ("+ the whole pipeline (what a build imports)", "import tsnegrid.pipeline"),
+    ("+ openTSNE (the FFT path above 5,000 points: scikit-learn, scipy.stats)",
+     "import openTSNE"),
     ("+ the service app (FastAPI, SQLAlchemy)", "import tsnegrid.service.app"),
 ]
 
