@@ -55,3 +55,35 @@ def test_cli_name_lists_match_the_stages() -> None:
     assert tuple(REDUCERS) == settings.REDUCER_NAMES
     assert assign.METRICS == settings.ASSIGN_METRICS
     assert incremental.MAX_MOVED == settings.MAX_MOVED
+
+
+def test_a_small_build_imports_neither_scipy_nor_scikit_learn(tmp_path) -> None:
+    # The demo-sized build (reduce, arrange, regions, metrics, render) runs on numpy and the
+    # compiled kernels: scipy's import alone costs 0.5 s, scikit-learn's and openTSNE's 2 s.
+    import numpy as np
+
+    vectors = tmp_path / "v.npy"
+    rng = np.random.default_rng(0)
+    np.save(vectors, np.vstack([rng.normal(size=(150, 40)), rng.normal(size=(150, 40)) + 3]))
+    out = _imported(["-q", "reduce", str(vectors), "--out", str(tmp_path / "c.npy")])
+    assert "tsnegrid" in out and not out & {"scipy", "sklearn", "openTSNE"}
+    probe = ("import json, sys, numpy as np\n"
+             "from tsnegrid.arrange import assign\n"
+             "from tsnegrid.metrics import grid_quality\n"
+             "from tsnegrid.regions.ward import ward, graph_lists\n"
+             "from tsnegrid.regions import _placement\n"
+             "v = np.random.default_rng(0).normal(size=(300, 8))\n"
+             "from tsnegrid.reduce import reduce\n"
+             "p = reduce(v)\n"
+             "from tsnegrid.arrange.grid import fit_to_grid\n"
+             "cells = assign.assign(fit_to_grid(p, 20, 15), 20, 15)\n"
+             "from tsnegrid.arrange.refine import refine\n"
+             "refine(np.hstack([v] * 8), cells, 20, 15, seed=0)\n"
+             "grid_quality(v, cells, 15)\n"
+             "e = np.arange(299)\n"
+             "ward(v, graph_lists(e, e + 1, 300), 5)\n"
+             "_placement(cells[:40], 15)\n"
+             "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n")
+    got = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True,
+                         text=True).stdout
+    assert not set(json.loads(got.strip().splitlines()[-1])) & {"scipy", "sklearn", "openTSNE"}
