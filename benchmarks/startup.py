@@ -241,11 +241,16 @@ def install_rows(refs: list[str], work: Path) -> list[str]:
         size = int(subprocess.check_output(["du", "-sm", str(clone / ".venv")]).split()[0])
         exe = str(clone / ".venv" / "bin" / "tsnegrid")
         cache = work / f"emb-{ref}"
-        first, t1 = demo_build(exe, work / "o", cache)
-        second, t2 = demo_build(exe, work / "o", cache)
-        overhead = first - second - (t1["embed"] - t2["embed"])
-        rows.append(f"| {ref} | `{cmd}` | {wall:.0f} | {size} | {first:.2f} | {second:.2f} | "
-                    f"{overhead:+.2f} |")
+        try:
+            first, t1 = demo_build(exe, work / "o", cache)
+            second, t2 = demo_build(exe, work / "o", cache)
+        except subprocess.CalledProcessError as exc:  # an old ref on today's demo folder
+            rows.append(f"| {ref} | `{cmd}` | {wall:.0f} | {size} | - | - | demo build "
+                        f"failed (exit {exc.returncode}) |")
+        else:
+            overhead = first - second - (t1["embed"] - t2["embed"])
+            rows.append(f"| {ref} | `{cmd}` | {wall:.0f} | {size} | {first:.2f} | "
+                        f"{second:.2f} | {overhead:+.2f} |")
         print(rows[-1], file=sys.stderr, flush=True)
         shutil.rmtree(clone, ignore_errors=True)
     return rows
@@ -254,25 +259,31 @@ def install_rows(refs: list[str], work: Path) -> list[str]:
 NOTES = """### What the process start is made of, and what is left
 
 `--help` loads click, `tsnegrid.settings` and `tsnegrid.errors` only: no stage, no heavy library
-and no `logging` (`tests/test_startup.py`); what it costs is the interpreter, click, and the
-standard modules `settings` needs (pathlib, dataclasses). Every stage imports its libraries
-inside the command that runs it. Nothing is compiled at run time any more: the grid solver's and
-the refinement's loops are C, built from Cython by pip during the install, so a first run costs
-what a second one does (the install table: +0.25 s, against +29 s of numba compilation before),
-and numba and llvmlite (208 MB) left the install. The model ships as an ONNX file, so no run
-exports it and no install needs torch.
+and no `logging` (`tests/test_startup.py`); what it costs is the interpreter and click (0.09-0.12
+s of the 0.13-0.16 s here) and the standard modules `settings` needs (pathlib, dataclasses).
+Every stage imports its libraries inside the command that runs it. Nothing is compiled at run
+time: the grid solver's, the refinement's and the small-set t-SNE's loops are C, built from
+Cython by pip during the install, so a first run costs what a second one does, and numba and
+llvmlite (208 MB) are not installed. The model ships as an ONNX file, so no run exports it and
+no install needs torch.
 
-What a command still pays before its work, from the cumulative table: the interpreter and
-numpy (~0.26 s), then its stage's libraries. `assign` adds only its compiled kernels (0.05 s), so
-the command is 11x POT at 4,096 points. `reduce` and `build` pay openTSNE's import, which brings
-scikit-learn's base classes and with them scipy.stats (1.7-2.1 s here, measured after numpy,
-inside the reduce stage's time); that import is most of why `reduce` at 1,911 vectors is 2x
-openTSNE in-process, not 3x, and the warm demo build is 6.7 s, not 2.6 s (its reduce stage is
-3.1 s for 1,024 points, two thirds of it the import). Left: the install compiles the C
-kernels (about 16 s of its 83 s), so the install is not faster than the numba one's download (64 s
-in the same run) although it is 205 MB smaller; the shorter 50 + 80 t-SNE schedule that would
-have made `reduce` 3x at 1,911 cost the grids DPQ16 (`tsnegrid/reduce/tsne.py`) and was not
-kept."""
+What a command pays before its work, from the cumulative table: the interpreter and numpy
+(~0.3 s), then its stage's libraries. `assign` adds only its compiled kernels (0.05 s): 11x POT
+at 4,096 points. Up to 5,000 points `reduce` and the whole `build` import neither scipy,
+scikit-learn nor openTSNE (`tests/test_startup.py`): the Barnes-Hut t-SNE is tsnegrid's own
+kernels (its gradient equals openTSNE's to 1e-15), PCA and the exact neighbours are numpy, the
+regions' Ward clustering gives scikit-learn's partitions and the label anchors scipy's distance
+transform. That import (scikit-learn's base classes, scipy.stats; 2.9 s here) was two thirds of
+the old warm demo build (6.7 s, its reduce stage 3.1 s) and why `reduce` at 1,911 vectors was 2x
+openTSNE; now the demo's reduce stage is 0.6 s and the command 7.7x. Above 5,000 points the
+reduction still uses openTSNE's FFT gradient and pays the import, a few per cent of those runs.
+
+Left: the warm demo build misses 2.6 s by about 0.4 s; its time is now spread over the stages
+(reduce 0.6, render 0.5, embed with every vector cached 0.4, metrics 0.35, refine 0.35, regions
+0.2) and 0.5 s of process start and writing, with no single import or stage to remove. The
+install compiles three C extensions (about 20 s), so it is not half the numba install's time
+although it is 200 MB smaller; most of the rest is downloading and unpacking the wheels
+(onnxruntime, scipy, scikit-learn, which openTSNE needs)."""
 
 
 def main() -> None:
