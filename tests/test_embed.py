@@ -59,6 +59,13 @@ def test_rerun_embeds_nothing_new_and_skips_bad_files(cache_dir: Path, tmp_path:
     second = embed_images(paths, embedder, cache)
     assert second.n_computed == 0
     np.testing.assert_array_equal(first.vectors, second.vectors)
+    # Over cached images only, a fresh embedder never opens the model (nor imports
+    # onnxruntime); the unreadable files above are tried again on every run.
+    fresh = make_embedder("lite0", cache_dir)
+    good = [p for i, p in enumerate(paths) if i in set(first.kept.tolist())]
+    third = embed_images(good, fresh, cache)
+    assert third.n_computed == 0 and fresh._session is None
+    np.testing.assert_array_equal(first.vectors, third.vectors)
 
 
 def test_pixels_model_and_generic_onnx_model(cache_dir: Path, tmp_path: Path) -> None:

@@ -13,7 +13,11 @@ class Embedder(Protocol):
     """An image model. ``model_id`` names the weights and settings, and keys the cache."""
 
     model_id: str
-    input_size: int
+
+    @property
+    def input_size(self) -> int:
+        """The side the model's input images are cropped to (read when decoding them)."""
+        ...
 
     def preprocess(self, image: Image.Image) -> NDArray[np.float32]:
         """One RGB image to the model's input array (C x H x W)."""

@@ -93,10 +93,13 @@ class MixedEmbedder:
         self.base = base
         self.features = features
         self.weight = weight
-        self.input_size = base.input_size if base is not None else _SIDE
         self.model_id = mix_id(base.model_id if base is not None else "", features, weight)
         self.cache_id = cached_id(base.model_id if base is not None else "", features)
         self._shape: tuple[int, ...] | None = None
+
+    @property
+    def input_size(self) -> int:
+        return self.base.input_size if self.base is not None else _SIDE
 
     def preprocess(self, image: Image.Image) -> NDArray[np.float32]:
         colour = colour_descriptor(image)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -35,30 +36,47 @@ class OnnxEmbedder:
     """Runs an .onnx image model; ``model_id`` defaults to the file's content hash."""
 
     def __init__(self, path: str | Path, *, model_id: str | None = None, threads: int = 0) -> None:
-        import onnxruntime as ort
-
         self.path = Path(path)
         if not self.path.is_file():
             raise ModelError(f"{self.path}: no such model file")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or (os.cpu_count() or 1)
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        try:
-            self.session = ort.InferenceSession(str(self.path), opts,
-                                                providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise ModelError(f"{self.path}: cannot load ONNX model ({exc})") from exc
-        inputs = self.session.get_inputs()
-        if len(inputs) != 1 or len(inputs[0].shape) != 4:
-            raise ModelError(f"{self.path}: expected one N x 3 x H x W input, got "
-                             f"{[(i.name, i.shape) for i in inputs]}")
-        self.input_name = inputs[0].name
-        h, w = inputs[0].shape[2], inputs[0].shape[3]
-        if isinstance(h, int) and isinstance(w, int) and h != w:
-            raise ModelError(f"{self.path}: only square inputs are supported, got {h}x{w}")
-        self.input_size = h if isinstance(h, int) else DEFAULT_SIZE
+        self.threads = threads
         self.model_id = model_id or f"onnx-{file_digest(self.path)[:16]}"
+        self._session: Any = None
+
+    @property
+    def session(self) -> Any:
+        """The ONNX Runtime session, opened on first use: a build whose vectors are all cached
+        never imports onnxruntime (0.2 s) nor loads the model."""
+        if self._session is None:
+            import onnxruntime as ort
+
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = self.threads or (os.cpu_count() or 1)
+            opts.inter_op_num_threads = 1
+            opts.log_severity_level = 3
+            try:
+                session = ort.InferenceSession(str(self.path), opts,
+                                               providers=["CPUExecutionProvider"])
+            except Exception as exc:  # onnxruntime raises its own untyped errors
+                raise ModelError(f"{self.path}: cannot load ONNX model ({exc})") from exc
+            inputs = session.get_inputs()
+            if len(inputs) != 1 or len(inputs[0].shape) != 4:
+                raise ModelError(f"{self.path}: expected one N x 3 x H x W input, got "
+                                 f"{[(i.name, i.shape) for i in inputs]}")
+            h, w = inputs[0].shape[2], inputs[0].shape[3]
+            if isinstance(h, int) and isinstance(w, int) and h != w:
+                raise ModelError(f"{self.path}: only square inputs are supported, got {h}x{w}")
+            self._session = session
+        return self._session
+
+    @property
+    def input_name(self) -> str:
+        return str(self.session.get_inputs()[0].name)
+
+    @property
+    def input_size(self) -> int:
+        h = self.session.get_inputs()[0].shape[2]
+        return h if isinstance(h, int) else DEFAULT_SIZE
 
     def preprocess(self, image: Image.Image) -> NDArray[np.float32]:
         return to_unit_range(image, self.input_size)
