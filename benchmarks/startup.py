@@ -278,12 +278,15 @@ the old warm demo build (6.7 s, its reduce stage 3.1 s) and why `reduce` at 1,91
 openTSNE; now the demo's reduce stage is 0.6 s and the command 7.7x. Above 5,000 points the
 reduction still uses openTSNE's FFT gradient and pays the import, a few per cent of those runs.
 
-Left: the warm demo build misses 2.6 s by about 0.4 s; its time is now spread over the stages
-(reduce 0.6, render 0.5, embed with every vector cached 0.4, metrics 0.35, refine 0.35, regions
-0.2) and 0.5 s of process start and writing, with no single import or stage to remove. The
-install compiles three C extensions (about 20 s), so it is not half the numba install's time
-although it is 200 MB smaller; most of the rest is downloading and unpacking the wheels
-(onnxruntime, scipy, scikit-learn, which openTSNE needs)."""
+Left: the warm demo build misses 2.6 s by about 0.2 s; its time is spread over the stages
+(reduce 0.6, render 0.45, refine 0.4, metrics 0.4, embed with every vector cached 0.2, since the
+model is opened only when an image needs it, regions 0.2) and 0.5 s of process start and
+writing, with no single import or stage left to remove. The install compiles three C
+extensions (the Barnes-Hut one alone takes 15 s here), so it takes longer than the numba
+version's (97 s against 66 s in the same run), not half, although it is 200 MB smaller; the rest
+is downloading and unpacking wheels (onnxruntime, scipy, and scikit-learn, which openTSNE
+needs). The numba version's demo build no longer runs on today's demo folder (exit 70); its
+first-run overhead was +28.9 s in the previous run of this benchmark."""
 
 
 def main() -> None:
