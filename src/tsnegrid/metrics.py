@@ -8,9 +8,11 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from tsnegrid.reduce.neighbors import knn_of_rows
+
 DPQ_MAX_ROWS = 2048
-#: Up to this many items the layout neighbours come from brute force (2-D differences, exact;
-#: no scipy import, which costs 0.5-0.7 s), above from a k-d tree.
+#: Up to this many items the layout neighbours come from brute force (``knn_of_rows``; a
+#: scipy import costs 0.5-0.7 s), above from a k-d tree.
 BRUTE_MAX_N = 20_000
 DPQ_BUDGET = 20_000_000
 
@@ -34,21 +36,6 @@ def displacement(points: NDArray[np.float64], cells: NDArray[np.int64],
     return {"mean_displacement": float(d.mean()), "max_displacement": float(d.max())}
 
 
-def _knn_rows(x: NDArray[np.floating], rows_idx: NDArray[np.int64], k: int) -> NDArray[np.int64]:
-    """For the given rows, indices of their k nearest other rows (brute force, in chunks;
-    ties broken by index)."""
-    sq = np.einsum("ij,ij->i", x, x)
-    out = np.empty((len(rows_idx), k), dtype=np.int64)
-    for start in range(0, len(rows_idx), 256):
-        ids = rows_idx[start:start + 256]
-        d = sq[ids, None] - 2 * x[ids] @ x.T + sq[None, :]
-        d[np.arange(len(ids)), ids] = np.inf
-        part = np.argpartition(d, k - 1, axis=1)[:, :k]
-        order = np.lexsort((part, np.take_along_axis(d, part, axis=1)), axis=1)
-        out[start:start + len(ids)] = np.take_along_axis(part, order, axis=1)
-    return out
-
-
 def _layout_neighbours(pos: NDArray[np.float64], rows_idx: NDArray[np.int64],
                        k: int) -> NDArray[np.int64]:
     """For the given rows, their k nearest other points of ``pos`` (N x 2), nearest first."""
@@ -57,15 +44,7 @@ def _layout_neighbours(pos: NDArray[np.float64], rows_idx: NDArray[np.int64],
 
         _, lo = cKDTree(pos).query(pos[rows_idx], k=k + 1)
         return np.asarray(lo[:, 1:], dtype=np.int64)
-    out = np.empty((len(rows_idx), k), dtype=np.int64)
-    for start in range(0, len(rows_idx), 128):
-        ids = rows_idx[start:start + 128]
-        d = ((pos[ids, None, :] - pos[None, :, :]) ** 2).sum(axis=2)
-        d[np.arange(len(ids)), ids] = np.inf
-        part = np.argpartition(d, k - 1, axis=1)[:, :k]
-        order = np.argsort(np.take_along_axis(d, part, axis=1), axis=1, kind="stable")
-        out[start:start + len(ids)] = np.take_along_axis(part, order, axis=1)
-    return out
+    return knn_of_rows(pos, rows_idx, k)[0]
 
 
 def knn_preservation(vectors: NDArray[np.floating], positions: NDArray[np.float64],
@@ -80,7 +59,7 @@ def knn_preservation(vectors: NDArray[np.floating], positions: NDArray[np.float6
     rows_idx = np.arange(n)
     if n > max_rows:
         rows_idx = np.sort(np.random.default_rng(0).choice(n, max_rows, replace=False))
-    hi = _knn_rows(_floats(vectors), rows_idx, k)
+    hi = knn_of_rows(_floats(vectors), rows_idx, k)[0]
     # Many grid distances tie; a tiny deterministic jitter keeps the count at exactly k.
     jitter = np.random.default_rng(0).uniform(-1e-6, 1e-6, positions.shape)
     pos = positions + jitter

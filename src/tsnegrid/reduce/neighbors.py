@@ -30,36 +30,41 @@ EXACT_MAX_N = 20_000
 ANNOY_TREES = 20
 
 
-#: Rows per block of the exact search (a block's distances: 2,048 x N float64).
-_EXACT_ROWS = 2048
+#: Distances per block of the exact search (rows x N), 128 MB of float64.
+_EXACT_BLOCK = 1 << 24
+
+
+def knn_of_rows(x: NDArray[np.floating], rows: NDArray[np.int64],
+                k: int) -> tuple[NDArray[np.int64], NDArray[np.floating]]:
+    """Brute-force k nearest other rows of ``x`` for the given ``rows`` (1 <= k < N): indices
+    and squared Euclidean distances, nearest first, ties by lower index. Squared distances
+    |x|^2 - 2 x.y + |y|^2 come from one BLAS product per block of rows, the k smallest by
+    partition; the row itself is excluded (its duplicates are not)."""
+    n = len(x)
+    sq = np.einsum("nd,nd->n", x, x)
+    indices = np.empty((len(rows), k), dtype=np.int64)
+    distances = np.empty((len(rows), k), dtype=sq.dtype)
+    step = max(1, min(len(rows), _EXACT_BLOCK // max(n, 1)))
+    for start in range(0, len(rows), step):
+        ids = rows[start:start + step]
+        d2 = sq[ids, None] - 2 * (x[ids] @ x.T) + sq[None, :]
+        d2[np.arange(len(ids)), ids] = np.inf
+        part = np.argpartition(d2, k - 1, axis=1)[:, :k]
+        pd = np.take_along_axis(d2, part, axis=1)
+        order = np.lexsort((part, pd), axis=1)
+        indices[start:start + len(ids)] = np.take_along_axis(part, order, axis=1)
+        distances[start:start + len(ids)] = np.take_along_axis(pd, order, axis=1)
+    return indices, distances
 
 
 def knn_exact(data: NDArray[np.floating], k: int, seed: int = 0) -> Neighbors:
-    """Exact k-NN by brute force: squared distances |x|^2 - 2 x.y + |y|^2 from one BLAS
-    product per block of rows (faster than a k-d tree in 50-D), the k + 1 smallest by
-    partition, then sorted. Deterministic for given data; ties keep the lower index."""
+    """Exact k-NN by brute force (``knn_of_rows`` over every row, in float64; faster than a
+    k-d tree in 50-D). Deterministic for given data; ties keep the lower index."""
     del seed  # exact search has no randomness; the argument keeps the backend signature uniform
     x = np.asarray(data, dtype=np.float64)
-    n = x.shape[0]
-    k = min(k, n - 1)
-    sq = np.einsum("nd,nd->n", x, x)
-    indices = np.empty((n, k), dtype=np.int64)
-    distances = np.empty((n, k), dtype=np.float64)
-    take = min(k + 1, n)
-    for start in range(0, n, _EXACT_ROWS):
-        rows = x[start:start + _EXACT_ROWS]
-        d2 = sq[start:start + len(rows), None] - 2.0 * (rows @ x.T) + sq[None, :]
-        own = np.arange(start, start + len(rows))
-        d2[np.arange(len(rows)), own] = np.inf  # the point itself (duplicates stay)
-        part = np.argpartition(d2, take - 1, axis=1)[:, :take] if take < n else \
-            np.broadcast_to(np.arange(n), (len(rows), n))
-        pd = np.take_along_axis(d2, part, axis=1)
-        order = np.lexsort((part, pd), axis=1)[:, :k]
-        idx = np.take_along_axis(part, order, axis=1)
-        indices[start:start + len(rows)] = idx
-        distances[start:start + len(rows)] = np.sqrt(np.maximum(
-            np.take_along_axis(pd, order, axis=1), 0.0))
-    return indices, distances
+    k = min(k, len(x) - 1)
+    indices, d2 = knn_of_rows(x, np.arange(len(x)), k)
+    return indices, np.sqrt(np.maximum(d2, 0.0))
 
 
 def knn_annoy(data: NDArray[np.floating], k: int, seed: int = 0,
