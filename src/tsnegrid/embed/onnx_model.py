@@ -42,6 +42,7 @@ class OnnxEmbedder:
         self.threads = threads
         self.model_id = model_id or f"onnx-{file_digest(self.path)[:16]}"
         self._session: Any = None
+        self._input = ("", DEFAULT_SIZE)
 
     @property
     def session(self) -> Any:
@@ -66,17 +67,23 @@ class OnnxEmbedder:
             h, w = inputs[0].shape[2], inputs[0].shape[3]
             if isinstance(h, int) and isinstance(w, int) and h != w:
                 raise ModelError(f"{self.path}: only square inputs are supported, got {h}x{w}")
+            self._input = (str(inputs[0].name), h if isinstance(h, int) else DEFAULT_SIZE)
             self._session = session
         return self._session
 
+    def _model_input(self) -> tuple[str, int]:
+        """The input's name and side, read once when the session opens."""
+        if self._session is None:
+            self.session.get_inputs()
+        return self._input
+
     @property
     def input_name(self) -> str:
-        return str(self.session.get_inputs()[0].name)
+        return self._model_input()[0]
 
     @property
     def input_size(self) -> int:
-        h = self.session.get_inputs()[0].shape[2]
-        return h if isinstance(h, int) else DEFAULT_SIZE
+        return self._model_input()[1]
 
     def preprocess(self, image: Image.Image) -> NDArray[np.float32]:
         return to_unit_range(image, self.input_size)
