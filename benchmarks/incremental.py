@@ -82,15 +82,26 @@ def rows_for(name: str, v: NDArray[np.float64], y: NDArray[np.generic]) -> list[
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+Sets = tuple[int, tuple[NDArray[np.float64], NDArray[np.generic]],
+             tuple[NDArray[np.float64], NDArray[np.generic]]]
+
+
+def load_sets(description: str) -> Sets:
+    """The incremental benchmarks' command line and data: Fashion-MNIST's size, emoji-google-64
+    (Lite0 + colour, by category) and Fashion-MNIST (by class)."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--cache-dir", type=Path, default=Path("/tmp/quality-cache"))
     ap.add_argument("--fashion-n", type=int, default=10000)
     args = ap.parse_args()
     v, labels = emoji(args.cache_dir, "both", 0.25)
     fv, flabels = fashion(args.fashion_n)
-    rows = [*rows_for("emoji-google-64, Lite0 + colour (category)", v, labels["category"]),
-            *rows_for(f"Fashion-MNIST {args.fashion_n}, pixels (class)", fv, flabels["class"])]
+    return args.fashion_n, (v, labels["category"]), (fv, flabels["class"])
+
+
+def main() -> None:
+    fashion_n, (v, category), (fv, fclass) = load_sets(__doc__.splitlines()[0])
+    rows = [*rows_for("emoji-google-64, Lite0 + colour (category)", v, category),
+            *rows_for(f"Fashion-MNIST {fashion_n}, pixels (class)", fv, fclass)]
     body = "\n".join([
         "## Incremental add (`benchmarks/incremental.py`)",
         "",

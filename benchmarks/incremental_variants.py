@@ -19,18 +19,15 @@ new images, each measured against a full rebuild (DPQ16 ratio) and by how many o
 
 from __future__ import annotations
 
-import argparse
 import math
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
 from _results import write_section
-from incremental import default_grid, quality, split
-from quality import emoji, fashion
+from incremental import default_grid, load_sets, quality, split
 from tsnegrid.arrange import assign
 from tsnegrid.arrange import refine as refine_mod
 from tsnegrid.arrange.incremental import NEIGHBOURS, PASSES, cell_xy, place
@@ -165,14 +162,8 @@ def run(name: str, v: NDArray[np.float64], y: NDArray[np.generic]) -> list[str]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cache-dir", type=Path, default=Path("/tmp/quality-cache"))
-    ap.add_argument("--fashion-n", type=int, default=10000)
-    args = ap.parse_args()
-    v, labels = emoji(args.cache_dir, "both", 0.25)
-    fv, flabels = fashion(args.fashion_n)
-    rows = [*run("emoji-google-64", v, labels["category"]),
-            *run(f"Fashion-MNIST {args.fashion_n}", fv, flabels["class"])]
+    fashion_n, (v, category), (fv, fclass) = load_sets(__doc__.splitlines()[0])
+    rows = [*run("emoji-google-64", v, category), *run(f"Fashion-MNIST {fashion_n}", fv, fclass)]
     body = "\n".join([
         "## Incremental add: making room (`benchmarks/incremental_variants.py`)",
         "",
