@@ -131,6 +131,11 @@ def test_resolved_settings_are_logged(caplog: pytest.LogCaptureFixture) -> None:
     assert (s.neighbors, s.gradient, scheme) == ("annoy", "fft", "full")
     assert resolve_tsne_settings(1_000).gradient == "bh"
     assert resolve_neighbor_method("auto", 1_000) == "exact"
+    # exact search on the Barnes-Hut path (no openTSNE import), Annoy where openTSNE is loaded
+    assert [resolve_tsne_settings(n).neighbors for n in (BH_MAX_N, BH_MAX_N + 1)] == [
+        "exact", "annoy"]
+    assert resolve_tsne_settings(1_000, gradient="fft").neighbors == "annoy"
+    assert resolve_tsne_settings(10_000, neighbors="exact").neighbors == "exact"
     assert "t-SNE settings for N=50000" in caplog.text and "scheme auto -> full" in caplog.text
 
 
