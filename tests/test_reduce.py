@@ -17,8 +17,8 @@ from tsnegrid.reduce.large import resolve_scheme, tsne_sampled
 from tsnegrid.reduce.methods import reduce_tsne
 from tsnegrid.reduce.neighbors import (
     SIMILAR_K,
-    knn_annoy,
     knn_exact,
+    knn_ivf,
     resolve_neighbor_method,
     similar_images,
 )
@@ -100,11 +100,11 @@ def test_exact_neighbours_match_brute_force() -> None:
     assert np.allclose(dist, np.sort(d, axis=1)[:, :5])
 
 
-def test_annoy_neighbours_have_high_recall() -> None:
+def test_ivf_neighbours_have_high_recall() -> None:
     x = np.random.default_rng(0).normal(size=(2000, 10))
     exact, _ = knn_exact(x, 10)
-    approx, dist = knn_annoy(x, 10, seed=0)
-    assert np.array_equal(approx, knn_annoy(x, 10, seed=0)[0])
+    approx, dist = knn_ivf(x, 10, seed=0)
+    assert np.array_equal(approx, knn_ivf(x, 10, seed=0)[0])
     recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact, approx, strict=True)])
     assert recall > 0.9
     assert (np.diff(dist, axis=1) >= 0).all()
@@ -128,13 +128,13 @@ def test_resolved_settings_are_logged(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="tsnegrid.reduce"):
         s = resolve_tsne_settings(50_000)
         scheme = resolve_scheme("auto", 2_000_000)
-    assert (s.neighbors, s.gradient, scheme) == ("annoy", "fft", "full")
+    assert (s.neighbors, s.gradient, scheme) == ("ivf", "fft", "full")
     assert resolve_tsne_settings(1_000).gradient == "bh"
     assert resolve_neighbor_method("auto", 1_000) == "exact"
-    # exact search on the Barnes-Hut path (no openTSNE import), Annoy where openTSNE is loaded
+    # exact search on the Barnes-Hut path, the IVF index on the FFT path
     assert [resolve_tsne_settings(n).neighbors for n in (BH_MAX_N, BH_MAX_N + 1)] == [
-        "exact", "annoy"]
-    assert resolve_tsne_settings(1_000, gradient="fft").neighbors == "annoy"
+        "exact", "ivf"]
+    assert resolve_tsne_settings(1_000, gradient="fft").neighbors == "ivf"
     assert resolve_tsne_settings(10_000, neighbors="exact").neighbors == "exact"
     assert "t-SNE settings for N=50000" in caplog.text and "scheme auto -> full" in caplog.text
 
@@ -243,9 +243,9 @@ def test_similar_images_of_tiny_sets() -> None:
     assert similar_images(np.eye(4)).shape == (4, 3)  # k clipped to N - 1
 
 
-def test_similar_images_above_the_exact_limit_rerank_annoy_candidates(
+def test_similar_images_above_the_exact_limit_rerank_ivf_candidates(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """Above EXACT_MAX_N: Annoy candidates on a PCA projection, ranked exactly in the full
+    """Above EXACT_MAX_N: IVF candidates on a PCA projection, ranked exactly in the full
     vectors. Measured: recall@20 0.96 on 3,000 x 40 clustered rows projected to 20-d, 0.56
     without re-ranking 3 x k candidates."""
     from tsnegrid.reduce import neighbors

@@ -87,3 +87,25 @@ def test_a_small_build_imports_neither_scipy_nor_scikit_learn(tmp_path) -> None:
     got = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True,
                          text=True).stdout
     assert not set(json.loads(got.strip().splitlines()[-1])) & {"scipy", "sklearn", "openTSNE"}
+
+
+def test_a_large_reduce_runs_on_its_own_kernels(tmp_path) -> None:
+    # Above BH_MAX_N the FFT path: tsnegrid's kernels and faiss, not openTSNE (whose import,
+    # scikit-learn's among it, took 1.4-1.6 s of a 10,000-point run).
+    import numpy as np
+
+    from tsnegrid.reduce.tsne import BH_MAX_N
+
+    vectors = tmp_path / "v.npy"
+    rng = np.random.default_rng(0)
+    half = BH_MAX_N // 2 + 100
+    np.save(vectors, np.vstack([rng.normal(size=(half, 20)), rng.normal(size=(half, 20)) + 4]))
+    out = _imported(["-q", "reduce", str(vectors), "--out", str(tmp_path / "c.npy")])
+    assert "faiss" in out and not out & {"scipy", "sklearn", "openTSNE"}
+    points = np.load(tmp_path / "c.npy")
+    assert points.shape == (2 * half, 2) and np.isfinite(points).all()
+    # the two clusters stay apart: mapped neighbours come from the point's own cluster
+    from tsnegrid.reduce.neighbors import knn_of_rows
+
+    near, _ = knn_of_rows(points, np.arange(2 * half), 10)
+    assert ((near < half) == (np.arange(2 * half) < half)[:, None]).mean() > 0.99

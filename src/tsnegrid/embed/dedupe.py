@@ -1,9 +1,9 @@
 """Near-duplicates: images whose embeddings are nearly parallel share one cell.
 
-Pairs with cosine similarity at or above the threshold are linked among each image's
-``NEIGHBOURS`` nearest neighbours (exact search up to 20,000 images, Annoy above), and linked
-images form groups (connected components); the first image of a group in input order keeps the
-cell, the others are listed as its duplicates.
+Pairs with cosine similarity at or above the threshold are linked among each image's ``NEIGHBOURS``
+nearest neighbours (exact search up to 20,000 images, faiss's IVF index above), and linked images
+form groups (connected components); the first image of a group in input order keeps the cell, the
+others are listed as its duplicates.
 """
 
 from __future__ import annotations

@@ -11,3 +11,13 @@ def descend(y: NDArray[np.float64], indptr: NDArray[np.int64], indices: NDArray[
             learning_rate: float, theta: float, min_gain: float, max_step: float,
             update: NDArray[np.float64], gains: NDArray[np.float64],
             grad: NDArray[np.float64]) -> None: ...
+def step(y: NDArray[np.float64], grad: NDArray[np.float64], momentum: float,
+         learning_rate: float, min_gain: float, max_step: float, update: NDArray[np.float64],
+         gains: NDArray[np.float64]) -> None: ...
+def fft_spread(y: NDArray[np.float64], x0: float, y0: float, h: float, boxes: int,
+               points: int, base: NDArray[np.int64], wx: NDArray[np.float64],
+               wy: NDArray[np.float64], grid: NDArray[np.float64]) -> None: ...
+def fft_gather(y: NDArray[np.float64], indptr: NDArray[np.int64], indices: NDArray[np.int64],
+               p: NDArray[np.float64], exaggeration: float, phi: NDArray[np.float64],
+               base: NDArray[np.int64], wx: NDArray[np.float64], wy: NDArray[np.float64],
+               grad: NDArray[np.float64]) -> float: ...

@@ -1,9 +1,10 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # cython: initializedcheck=False, nonecheck=False
-"""Compiled kernels of the Barnes-Hut t-SNE: the affinities' bandwidth search, the quadtree
-gradient and the gradient descent (C, built by pip with the machine's C compiler).
+"""Compiled kernels of the t-SNE: the affinities' bandwidth search, the quadtree (Barnes-Hut)
+gradient, the FFT interpolation's spreading and gathering, and the gradient descent (C, built
+by pip with the machine's C compiler).
 
-``tsnegrid.reduce.bh`` documents the method and calls them.
+``tsnegrid.reduce.bh`` and ``tsnegrid.reduce.fft`` document the methods and call them.
 """
 
 from libc.math cimport exp, fabs, log, sqrt, INFINITY
@@ -289,6 +290,39 @@ def gradient(const double[:, ::1] y, const i64[::1] indptr, const i64[::1] indic
         raise MemoryError("quadtree")
 
 
+cdef void move(double[:, ::1] y, const double[:, ::1] grad, double momentum,
+               double learning_rate, double min_gain, double max_step,
+               double[:, ::1] update, double[:, ::1] gains) noexcept nogil:
+    """One step of ``descend``'s update on ``y`` in place, from the gradient ``grad``."""
+    cdef i64 n = y.shape[0], i, d
+    cdef double g, u, norm, mean0 = 0.0, mean1 = 0.0
+    for i in range(n):
+        norm = 0.0
+        for d in range(2):
+            g = grad[i, d]
+            u = update[i, d]
+            if sign(u) != sign(g):
+                gains[i, d] += 0.2
+            else:
+                gains[i, d] = gains[i, d] * 0.8 + min_gain
+            u = momentum * u - learning_rate * gains[i, d] * g
+            update[i, d] = u
+            norm += u * u
+        if max_step > 0 and norm > max_step * max_step:
+            norm = max_step / sqrt(norm)
+            update[i, 0] *= norm
+            update[i, 1] *= norm
+        y[i, 0] += update[i, 0]
+        y[i, 1] += update[i, 1]
+        mean0 += y[i, 0]
+        mean1 += y[i, 1]
+    mean0 /= n
+    mean1 /= n
+    for i in range(n):
+        y[i, 0] -= mean0
+        y[i, 1] -= mean1
+
+
 def descend(double[:, ::1] y, const i64[::1] indptr, const i64[::1] indices,
             const double[::1] p, i64 steps, double exaggeration, double momentum,
             double learning_rate, double theta, double min_gain, double max_step,
@@ -298,8 +332,7 @@ def descend(double[:, ::1] y, const i64[::1] indptr, const i64[::1] indices,
     x 0.8 + ``min_gain``); each point's move is clipped to length ``max_step`` and the map is
     kept centred. ``update`` and ``gains`` carry over from one call to the next (both phases of
     a run share them); ``grad`` is scratch space. Arguments as in ``gradient``."""
-    cdef i64 n = y.shape[0], s, i, d
-    cdef double g, u, norm, mean0, mean1
+    cdef i64 n = y.shape[0], s
     cdef Tree t
     cdef int status = 0
     if alloc(&t, n) != 0:
@@ -309,33 +342,118 @@ def descend(double[:, ::1] y, const i64[::1] indptr, const i64[::1] indices,
             if step_gradient(&t, y, indptr, indices, p, exaggeration, theta, grad) != 0:
                 status = -1
                 break
-            mean0 = 0.0
-            mean1 = 0.0
-            for i in range(n):
-                norm = 0.0
-                for d in range(2):
-                    g = grad[i, d]
-                    u = update[i, d]
-                    if sign(u) != sign(g):
-                        gains[i, d] += 0.2
-                    else:
-                        gains[i, d] = gains[i, d] * 0.8 + min_gain
-                    u = momentum * u - learning_rate * gains[i, d] * g
-                    update[i, d] = u
-                    norm += u * u
-                if max_step > 0 and norm > max_step * max_step:
-                    norm = max_step / sqrt(norm)
-                    update[i, 0] *= norm
-                    update[i, 1] *= norm
-                y[i, 0] += update[i, 0]
-                y[i, 1] += update[i, 1]
-                mean0 += y[i, 0]
-                mean1 += y[i, 1]
-            mean0 /= n
-            mean1 /= n
-            for i in range(n):
-                y[i, 0] -= mean0
-                y[i, 1] -= mean1
+            move(y, grad, momentum, learning_rate, min_gain, max_step, update, gains)
     release(&t)
     if status != 0:
         raise MemoryError("quadtree")
+
+
+def step(double[:, ::1] y, const double[:, ::1] grad, double momentum, double learning_rate,
+         double min_gain, double max_step, double[:, ::1] update,
+         double[:, ::1] gains) -> None:
+    """One step of ``descend``'s update from a gradient computed elsewhere (the FFT path)."""
+    with nogil:
+        move(y, grad, momentum, learning_rate, min_gain, max_step, update, gains)
+
+
+# ---- FFT-accelerated interpolation (FIt-SNE, Linderman et al. 2019) ----------------------
+
+cdef enum:
+    MAX_POINTS = 8   # interpolation nodes per box and dimension
+
+
+cdef inline void lagrange(double u, int points, double* w) noexcept nogil:
+    """The Lagrange weights at u (box-local, in [0, 1]) of the nodes (j + 0.5) / points."""
+    cdef int j, m
+    cdef double tj, tm, value
+    for j in range(points):
+        tj = (j + 0.5) / points
+        value = 1.0
+        for m in range(points):
+            if m != j:
+                tm = (m + 0.5) / points
+                value *= (u - tm) / (tj - tm)
+        w[j] = value
+
+
+def fft_spread(const double[:, ::1] y, double x0, double y0, double h, i64 boxes,
+               int points, i64[:, ::1] base, double[:, ::1] wx, double[:, ::1] wy,
+               double[:, :, ::1] grid) -> None:
+    """Spread the four charges 1, y_x, y_y and |y|^2 of every point onto the interpolation
+    nodes of its box (``grid``: 4 x M x M, M = ``boxes`` * ``points``, zeroed by the caller).
+    The boxes are squares of side ``h`` from (``x0``, ``y0``); each box holds ``points`` x
+    ``points`` equispaced nodes. Each point's first node and its Lagrange weights per axis
+    are kept in ``base``, ``wx`` and ``wy`` for ``fft_gather``."""
+    cdef i64 n = y.shape[0], i, bx, by, gx, gy
+    cdef int a, b
+    cdef double ux, uy, w, q1, q2, q3
+    if points < 1 or points > MAX_POINTS:
+        raise ValueError(f"points must be in 1..{MAX_POINTS}")
+    with nogil:
+        for i in range(n):
+            ux = (y[i, 0] - x0) / h
+            uy = (y[i, 1] - y0) / h
+            bx = min(max(<i64>ux, 0), boxes - 1)
+            by = min(max(<i64>uy, 0), boxes - 1)
+            lagrange(ux - bx, points, &wx[i, 0])
+            lagrange(uy - by, points, &wy[i, 0])
+            base[i, 0] = bx * points
+            base[i, 1] = by * points
+            q1 = y[i, 0]
+            q2 = y[i, 1]
+            q3 = q1 * q1 + q2 * q2
+            for a in range(points):
+                gx = base[i, 0] + a
+                for b in range(points):
+                    gy = base[i, 1] + b
+                    w = wx[i, a] * wy[i, b]
+                    grid[0, gx, gy] += w
+                    grid[1, gx, gy] += w * q1
+                    grid[2, gx, gy] += w * q2
+                    grid[3, gx, gy] += w * q3
+
+
+def fft_gather(const double[:, ::1] y, const i64[::1] indptr, const i64[::1] indices,
+               const double[::1] p, double exaggeration, const double[:, :, ::1] phi,
+               const i64[:, ::1] base, const double[:, ::1] wx, const double[:, ::1] wy,
+               double[:, ::1] grad) -> float:
+    """The t-SNE gradient (as ``gradient``) into ``grad``, its repulsion interpolated from
+    ``phi`` (4 x M x M: the squared Cauchy kernel convolved with ``fft_spread``'s charges, on
+    the nodes). Returns Z = sum_{i != j} w_ij."""
+    cdef i64 n = y.shape[0], i, e, j, gx, gy
+    cdef int a, b, points = wx.shape[1]
+    cdef double z = 0.0, w, p0, p1, p2, p3, dx, dy, ax, ay
+    with nogil:
+        for i in range(n):
+            p0 = 0.0
+            p1 = 0.0
+            p2 = 0.0
+            p3 = 0.0
+            for a in range(points):
+                gx = base[i, 0] + a
+                for b in range(points):
+                    gy = base[i, 1] + b
+                    w = wx[i, a] * wy[i, b]
+                    p0 += w * phi[0, gx, gy]
+                    p1 += w * phi[1, gx, gy]
+                    p2 += w * phi[2, gx, gy]
+                    p3 += w * phi[3, gx, gy]
+            # sum_j w_ij^2 (1 + |y_i - y_j|^2) = sum_j w_ij, the point itself included (w = 1)
+            z += ((1.0 + y[i, 0] * y[i, 0] + y[i, 1] * y[i, 1]) * p0
+                  - 2.0 * (y[i, 0] * p1 + y[i, 1] * p2) + p3)
+            grad[i, 0] = y[i, 0] * p0 - p1
+            grad[i, 1] = y[i, 1] * p0 - p2
+        z -= n
+        for i in range(n):
+            ax = 0.0
+            ay = 0.0
+            for e in range(indptr[i], indptr[i + 1]):
+                j = indices[e]
+                dx = y[i, 0] - y[j, 0]
+                dy = y[i, 1] - y[j, 1]
+                w = p[e] / (1.0 + dx * dx + dy * dy)
+                ax += w * dx
+                ay += w * dy
+            grad[i, 0] = exaggeration * ax - grad[i, 0] / z
+            grad[i, 1] = exaggeration * ay - grad[i, 1] / z
+    return z

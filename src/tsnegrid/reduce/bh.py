@@ -3,8 +3,8 @@
 The same method as openTSNE's ``negative_gradient_method="bh"`` (the gradient agrees with
 openTSNE 1.0.4's to 1e-15 at theta 0.5, ``tests/test_reduce_bh.py``), computed without
 importing openTSNE and scikit-learn: that import (scipy.stats among it) cost 1.7-2.3 s here,
-more than the whole reduction of the 1,024-image demo. Larger sets use openTSNE's FFT
-gradient (``tsne.embed``), where the import is a few per cent of the run.
+more than the whole reduction of the 1,024-image demo. Larger sets use the FFT interpolation
+of ``fft``, which shares these affinities, this start and this descent.
 
 * Affinities: Gaussian conditional probabilities over each point's k neighbours with the
   bandwidth of the given perplexity, symmetrised (P + P^T) / 2 and normalised to sum 1.

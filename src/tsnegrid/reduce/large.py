@@ -1,19 +1,19 @@
 """Large N: the full fast t-SNE by default, or (``scheme="sample"``) sample-and-place.
 
-``full`` (what ``auto`` picks at every N) scales to 1M points as it is: PCA fitted on a 20k
-sample, Annoy neighbours (k = 30, 20 trees), FFT gradients, 50 + 150 steps; benchmarks/RESULTS.md
-times it at 100k and 1M. ``sample`` is a faster preview whose 10-NN preservation is much lower
-(Fashion-MNIST 70k: 0.21 with a 20k sample and nearest-sample placement, 0.20 with 50k and
-10-neighbour placement, against 0.29 for the full scheme): points that are not in the sample
-can only land where sample points are, so their own neighbourhoods are lost. Weighted-mean
+``full`` (what ``auto`` picks at every N) scales to 1M points as it is: PCA fitted on a 20k sample,
+approximate neighbours (k = 30, faiss's IVF index), FFT gradients, 50 + 120 steps;
+benchmarks/RESULTS.md times it at 100k and 1M. ``sample`` is a faster preview whose 10-NN
+preservation is much lower (Fashion-MNIST 70k: 0.21 with a 20k sample and nearest-sample placement,
+0.20 with 50k and 10-neighbour placement, against 0.29 for the full scheme): points that are not in
+the sample can only land where sample points are, so their own neighbourhoods are lost. Weighted-mean
 (openTSNE ``transform``-style) and LLE-weight placements were measured and were worse. Steps:
 
 1. PCA fitted on a sample (see :data:`~tsnegrid.reduce.pca.PCA_FIT_MAX`), applied to all points.
 2. Fast t-SNE (:mod:`tsnegrid.reduce.tsne`) of ``SAMPLE_N`` points drawn with the seed.
 3. Every other point goes to the distance-weighted mean of the 2-D positions of its ``PLACE_K``
-   nearest sample points (Annoy over the sample's PCA coordinates), like openTSNE's ``transform``
-   initialisation. openTSNE's ``transform`` would then optimise each new point against the
-   sample; that costs more than the whole sample embedding at 1M and the grid snapping that
+   nearest sample points (an IVF index over the sample's PCA coordinates), like openTSNE's
+   ``transform`` initialisation. openTSNE's ``transform`` would then optimise each new point against
+   the sample; that costs more than the whole sample embedding at 1M and the grid snapping that
    follows removes the overlaps it resolves, so the scheme stops at the placement.
 """
 
@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tsnegrid.errors import InputError
-from tsnegrid.reduce.neighbors import ANNOY_TREES
+from tsnegrid.reduce.neighbors import ivf_index, ivf_search
 from tsnegrid.reduce.pca import pca
 from tsnegrid.reduce.tsne import PCA_DIMS, embed, resolve_tsne_settings
 
@@ -51,20 +51,11 @@ def resolve_scheme(scheme: str, n: int) -> str:
 def place(reference: NDArray[np.float32], positions: NDArray[np.float64],
           queries: NDArray[np.float32], k: int, seed: int) -> NDArray[np.float64]:
     """2-D positions for ``queries``: inverse-distance-weighted mean of their k nearest
-    ``reference`` rows' ``positions`` (Annoy, one thread, seeded; k = 1: the nearest's)."""
-    from openTSNE.dependencies.annoy import AnnoyIndex
-
-    index = AnnoyIndex(reference.shape[1], "euclidean")
-    index.set_seed(seed)
-    for i in range(reference.shape[0]):
-        index.add_item(i, reference[i])
-    index.build(ANNOY_TREES, n_jobs=1)
+    ``reference`` rows' ``positions`` (faiss's IVF index, one thread, seeded; k = 1: the
+    nearest's)."""
     k = min(k, reference.shape[0])
-    idx = np.empty((queries.shape[0], k), dtype=np.int64)
-    dist = np.empty((queries.shape[0], k), dtype=np.float64)
-    for i in range(queries.shape[0]):
-        idx[i], dist[i] = index.get_nns_by_vector(queries[i], k, include_distances=True)
-    weights = 1.0 / np.maximum(dist, 1e-12)
+    idx, d2 = ivf_search(ivf_index(reference, seed), queries, k)
+    weights = 1.0 / np.maximum(np.sqrt(np.maximum(d2, 0.0)), 1e-12)
     weights /= weights.sum(axis=1, keepdims=True)
     return np.einsum("nk,nkd->nd", weights, positions[idx])
 

@@ -1,4 +1,4 @@
-"""k-nearest-neighbour search for the t-SNE affinities: exact (BLAS) or approximate (Annoy).
+"""k-nearest-neighbour search for the t-SNE affinities: exact (BLAS) or approximate (faiss).
 
 Both backends return ``(indices, distances)``, each N x k, Euclidean distances in ascending order,
 the point itself excluded. ``NEIGHBOR_METHODS`` maps names to them; ``resolve_neighbor_method``
@@ -8,7 +8,10 @@ turns ``"auto"`` into a name and logs it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -20,14 +23,20 @@ log = logging.getLogger(__name__)
 Neighbors = tuple[NDArray[np.int64], NDArray[np.float64]]
 NeighborSearch = Callable[[NDArray[np.floating], int, int], Neighbors]
 
-#: Largest N for which ``auto`` picks exact search. Exact search costs N^2 * D flops: at 10,000
-#: points in 50-D 0.5 s on one core, less than Annoy (0.8 s); quadratic, so Annoy wins beyond
-#: a few 10k (at 50k Annoy took 3.5-5 s; exact would need ~12 s by extrapolation).
+#: Largest N for which ``auto`` picks exact search (the refinement's, the duplicate search's and
+#: the viewer's neighbours; the t-SNE affinities choose by their gradient, ``tsne``). Exact
+#: search costs N^2 * D flops and a partition of N^2 distances: at 10,000 points in 50-D 1-2 s
+#: on one core here, faiss's IVF search 0.1 s.
 EXACT_MAX_N = 20_000
-#: Annoy trees (the t-SNE affinities use fewer: ``tsne.ANNOY_TREES``). openTSNE builds 50;
-#: 30-NN recall against exact search on Fashion-MNIST PCA-50 is 0.96 (10k) and 0.94 (50k) with
-#: 20 trees, 0.90 and 0.84 with 10.
-ANNOY_TREES = 20
+#: faiss IVF index: about this many k-means cells per sqrt(N) (each at least ``IVF_MIN_LIST``
+#: rows, below which faiss's training warns), ``IVF_PROBES`` of them scanned per query.
+#: 30-NN recall against exact search on Fashion-MNIST PCA-50: 0.995, 0.993 and 0.989 at 10k,
+#: 50k and 70k, in 0.16, 1.4 and 2.3 s on one thread (8 probes: 0.98-0.97 in 0.1-2.1 s, but
+#: 0.89 on structureless 10-D Gaussian data, where 12 reach 0.95; the 10-tree Annoy forest
+#: used before: 0.90 and 0.84 at 10k and 50k, 2.4 s at 50k).
+IVF_LISTS = 2.0
+IVF_MIN_LIST = 39
+IVF_PROBES = 12
 
 
 #: Distances per block of the exact search (rows x N), 128 MB of float64.
@@ -67,40 +76,71 @@ def knn_exact(data: NDArray[np.floating], k: int, seed: int = 0) -> Neighbors:
     return indices, np.sqrt(np.maximum(d2, 0.0))
 
 
-def knn_annoy(data: NDArray[np.floating], k: int, seed: int = 0,
-              trees: int = ANNOY_TREES) -> Neighbors:
-    """Approximate k-NN with the Annoy copy that ships inside openTSNE (no extra dependency).
+def ivf_index(reference: NDArray[np.floating], seed: int = 0, n_jobs: int = 1) -> Any:
+    """A faiss inverted-file index (``IndexIVFFlat``) over the rows of ``reference``: k-means
+    (seeded) cuts the space into about ``IVF_LISTS`` x sqrt(N) cells, and a query scans the
+    ``IVF_PROBES`` cells nearest to it. Built on ``n_jobs`` threads."""
+    import faiss
 
-    Built (``trees`` trees) and queried on one thread, so the result depends only on the data
-    and the seed.
-    """
-    from openTSNE.dependencies.annoy import AnnoyIndex
-
-    x = np.ascontiguousarray(data, dtype=np.float32)
+    x = np.ascontiguousarray(reference, dtype=np.float32)
     n, dim = x.shape
-    index = AnnoyIndex(dim, "euclidean")
-    index.set_seed(int(seed) % (2**31 - 1))
-    for i in range(n):
-        index.add_item(i, x[i])
-    index.build(trees, n_jobs=1)
-    indices = np.empty((n, k), dtype=np.int64)
-    distances = np.empty((n, k), dtype=np.float64)
-    for i in range(n):
-        idx, dist = index.get_nns_by_item(i, k + 1, include_distances=True)
-        # Annoy usually returns the point itself first; drop it wherever it is.
-        pairs = [(d, j) for j, d in zip(idx, dist, strict=True) if j != i][:k]
-        indices[i] = [j for _, j in pairs]
-        distances[i] = [d for d, _ in pairs]
-    return indices, distances
+    lists = int(max(1, min(IVF_LISTS * math.sqrt(n), n // IVF_MIN_LIST)))
+    with _threads(faiss, n_jobs):
+        index = faiss.IndexIVFFlat(faiss.IndexFlatL2(dim), dim, lists)
+        index.cp.seed = int(seed) % (2**31 - 1)
+        index.cp.verbose = False
+        index.train(x)
+        index.add(x)
+    index.nprobe = min(IVF_PROBES, lists)
+    return index
 
 
-NEIGHBOR_METHODS: dict[str, NeighborSearch] = {"exact": knn_exact, "annoy": knn_annoy}
+def ivf_search(index: Any, queries: NDArray[np.floating], k: int,
+               n_jobs: int = 1) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+    """The ``k`` nearest indexed rows of each query (squared distances, nearest first);
+    queries whose probed cells hold fewer than ``k`` rows are searched again in every cell."""
+    import faiss
+
+    q = np.ascontiguousarray(queries, dtype=np.float32)
+    with _threads(faiss, n_jobs):
+        d2, idx = index.search(q, k)
+        short = np.flatnonzero((idx < 0).any(axis=1))
+        if len(short):
+            probes, index.nprobe = index.nprobe, index.nlist
+            d2[short], idx[short] = index.search(q[short], k)
+            index.nprobe = probes
+    return idx.astype(np.int64), d2
+
+
+@contextmanager
+def _threads(faiss: Any, n: int) -> Iterator[None]:
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(n)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
+
+
+def knn_ivf(data: NDArray[np.floating], k: int, seed: int = 0, n_jobs: int = 1) -> Neighbors:
+    """Approximate k-NN of every row with faiss's inverted-file index (``ivf_index``). Each
+    row's own entry is dropped wherever it ranks (duplicates tie with it)."""
+    n = len(data)
+    index = ivf_index(data, seed, n_jobs)
+    idx, d2 = ivf_search(index, data, k + 1, n_jobs)
+    keep = np.argsort(idx == np.arange(n)[:, None], axis=1, kind="stable")[:, :k]
+    idx = np.take_along_axis(idx, keep, axis=1)
+    dist = np.sqrt(np.maximum(np.take_along_axis(d2, keep, axis=1), 0.0)).astype(np.float64)
+    return idx, dist
+
+
+NEIGHBOR_METHODS: dict[str, NeighborSearch] = {"exact": knn_exact, "ivf": knn_ivf}
 
 
 def resolve_neighbor_method(method: str, n: int) -> str:
-    """``auto``: exact search up to ``EXACT_MAX_N`` points, Annoy above."""
+    """``auto``: exact search up to ``EXACT_MAX_N`` points, faiss's IVF index above."""
     if method == "auto":
-        chosen = "exact" if n <= EXACT_MAX_N else "annoy"
+        chosen = "exact" if n <= EXACT_MAX_N else "ivf"
         log.info("neighbors auto -> %s for N=%d", chosen, n)
         return chosen
     if method not in NEIGHBOR_METHODS:
@@ -110,23 +150,24 @@ def resolve_neighbor_method(method: str, n: int) -> str:
 
 
 def nearest_neighbors(data: NDArray[np.floating], k: int, method: str = "auto",
-                      seed: int = 0, *, annoy_trees: int = ANNOY_TREES) -> Neighbors:
-    """The k nearest neighbours of every row (k is clipped to N - 1; ``annoy_trees`` is the
-    forest's size when the search is Annoy's)."""
+                      seed: int = 0, *, n_jobs: int = 1) -> Neighbors:
+    """The k nearest neighbours of every row (k is clipped to N - 1; the IVF search runs on
+    ``n_jobs`` threads)."""
     k = min(k, data.shape[0] - 1)
     name = resolve_neighbor_method(method, data.shape[0])
-    if name == "annoy":
-        return knn_annoy(data, k, seed, trees=annoy_trees)
+    if name == "ivf":
+        return knn_ivf(data, k, seed, n_jobs)
     return NEIGHBOR_METHODS[name](data, k, seed)
 
 
 #: How many look-alikes the viewer lights up for an image ("more like this").
 SIMILAR_K = 20
-#: Above ``EXACT_MAX_N`` rows, Annoy searches a PCA projection to this many dimensions (Annoy's
-#: cost grows with the dimension: 100,000 x 1,280 took over 4 min here, x 64 one minute) for
-#: ``SIMILAR_CANDIDATES`` x k candidates, which are then ranked by exact distance in the full
-#: vectors. On Fashion-MNIST (70,000 x 784) recall@20 against exact search is 0.62 from the
-#: projection alone and 0.91 with 3 x k candidates re-ranked (benchmarks/viewer.py).
+#: Above ``EXACT_MAX_N`` rows, the IVF index searches a PCA projection to this many dimensions
+#: (the search's cost grows with the dimension; with the Annoy forest used before, 100,000 x
+#: 1,280 took over 4 min here, x 64 one minute) for ``SIMILAR_CANDIDATES`` x k candidates,
+#: which are then ranked by exact distance in the full vectors. On Fashion-MNIST (70,000 x
+#: 784) recall@20 against exact search was 0.62 from the projection alone and 0.91 with 3 x k
+#: candidates re-ranked, both with Annoy (benchmarks/viewer.py).
 SIMILAR_PCA_DIMS = 50
 SIMILAR_CANDIDATES = 3
 _RERANK_ROWS = 1024  # rows per re-ranking block: 1,024 x 60 x 1,280 float32 is 315 MB
@@ -135,7 +176,7 @@ _RERANK_ROWS = 1024  # rows per re-ranking block: 1,024 x 60 x 1,280 float32 is 
 def similar_images(data: NDArray[np.floating], k: int = SIMILAR_K,
                    seed: int = 0) -> NDArray[np.int32]:
     """Each row's ``k`` nearest other rows, nearest first, as compact int32 indices: the
-    viewer's "more like this". Exact up to ``EXACT_MAX_N`` rows; above, Annoy candidates from
+    viewer's "more like this". Exact up to ``EXACT_MAX_N`` rows; above, IVF candidates from
     a PCA projection re-ranked in the full vectors (see ``SIMILAR_PCA_DIMS``)."""
     n = data.shape[0]
     if n < 2:
@@ -147,7 +188,7 @@ def similar_images(data: NDArray[np.floating], k: int = SIMILAR_K,
 
     k = min(k, n - 1)
     reduced = pca(data, SIMILAR_PCA_DIMS, seed) if data.shape[1] > SIMILAR_PCA_DIMS else data
-    candidates, _ = nearest_neighbors(reduced, min(SIMILAR_CANDIDATES * k, n - 1), "annoy",
+    candidates, _ = nearest_neighbors(reduced, min(SIMILAR_CANDIDATES * k, n - 1), "ivf",
                                       seed)
     return rerank(data, candidates, k)
 

@@ -1,5 +1,7 @@
-"""Fast t-SNE: a shorter, measured schedule, cheaper affinities, and gradients from ``bh``'s
-compiled Barnes-Hut kernels (up to ``BH_MAX_N`` points) or openTSNE's FFT interpolation.
+"""Fast t-SNE: a shorter, measured schedule, cheaper affinities, and gradients from compiled
+kernels: Barnes-Hut (``bh``, up to ``BH_MAX_N`` points) or FFT interpolation (``fft``, above).
+openTSNE is not imported (nor scikit-learn, which it imports: 1.4-1.6 s here); it is the
+anchor the benchmarks and tests compare with.
 
 Why these settings (measured on Fashion-MNIST pixels at 10k-70k and EfficientNet-Lite0 vectors of
 the 1,024-image demo and of emoji-google-64, see ``benchmarks/reduce.py``; 10-NN preservation is
@@ -10,12 +12,11 @@ against the raw input-space neighbours, one thread, on a shared 2-core machine):
   keeps what its affinities describe; perplexity 30 spends effort on neighbours 11-90 that the
   grid never sees). Up to 5,000 points perplexity 20 preserves more and costs nothing noticeable.
 * **Exact neighbours on the Barnes-Hut path** (up to ``BH_MAX_N`` points: brute force in
-  numpy, exact, and no openTSNE import), **Annoy with 10 trees on the FFT path** (the copy
-  inside openTSNE, which that path imports anyway; openTSNE's own Annoy step took 12-15 s at
-  50k). At 10k in 50-D the exact search took 2.0 s and Annoy 0.3 s, the layout's 10-NN
-  preservation 0.386 and 0.382 (openTSNE's defaults 0.388). 30-NN recall at 50k is 0.84 with
-  10 trees and 0.94 with 20, yet the preservation moved by 0.001 (0.308 vs 0.309) while the
-  search cost halved: t-SNE's affinities forgive a missed 25th neighbour.
+  numpy), **faiss's IVF index on the FFT path** (``neighbors.knn_ivf``): at 10k in 50-D the
+  exact search took 2.0 s and the IVF one 0.16 s (30-NN recall 0.995); at 50k the IVF search
+  1.4 s (0.993) against 2.4 s for the 10-tree Annoy forest used before (0.84). With Annoy's
+  forest the layout's 10-NN preservation at 50k moved by only 0.001 between 10 and 20 trees:
+  t-SNE's affinities forgive a missed 25th neighbour.
 * **Fewer iterations**: early exaggeration 12 with learning rate N/12 (Belkina et al. 2019)
   separates the clusters in 50 steps as well as in the customary 250, and the main phase with
   learning rate N and momentum 0.9 (openTSNE: 0.8) reaches the preservation of openTSNE's 500
@@ -25,8 +26,7 @@ against the raw input-space neighbours, one thread, on a shared 2-core machine):
   preservation), FFT interpolation (FIt-SNE) above (at 10k a BH step costs 3x an FFT step); FFT
   with 2 interpolation points per interval instead of 3 halves the late steps' cost at the same
   preservation (wider intervals, ``ints_in_interval=2``, lost 0.014 at 50k and were dropped).
-  The Barnes-Hut kernels run on one thread (``n_jobs`` reaches openTSNE's FFT path); a ``dof``
-  other than 1 also goes to openTSNE.
+  Both kernels run on one thread (``n_jobs`` reaches the BLAS and the IVF search).
 * **One thread by default**, BLAS included: on a 2-core machine shared with other work, 2 threads
   were slower per step than 1 (oversubscription: an FFT step 25 ms vs 12 ms at 10k, a 1,024 x 784
   PCA 0.8 s vs 0.13 s); pass ``n_jobs`` to use more on an idle machine.
@@ -51,8 +51,6 @@ from tsnegrid.reduce.pca import pca
 log = logging.getLogger(__name__)
 
 PCA_DIMS = 50
-#: Annoy trees for the affinities' neighbours (on the FFT path, above ``BH_MAX_N`` points).
-ANNOY_TREES = 10
 PERPLEXITY = 10.0
 #: Perplexity up to ``BH_MAX_N`` points: on the 1,024-image demo 20 preserves 0.467 of the 10-NN
 #: against 0.458 with 10 (openTSNE's 30 and 500 steps: 0.468), at the same cost.
@@ -77,10 +75,7 @@ class TSNESettings:
     iterations: int
     pca_dims: int
     n_jobs: int
-    annoy_trees: int = ANNOY_TREES
-    dof: float = 1.0
     fft_points: int = 2
-    fft_ints_in_interval: float = 1.0
 
 
 def resolve_perplexity(n: int, perplexity: float | str = "auto") -> float:
@@ -107,7 +102,7 @@ def _iterations(n: int) -> tuple[int, int]:
       0.9113, digits 0.9195 -> 0.9159, ELPV 0.9087 -> 0.9058, below LAS's 0.9083), so small
       sets keep the longer schedule;
     * Fashion-MNIST at 10,000: within 0.003 of the plateau after 50 + 75;
-    * Fashion-MNIST at 50,000 and 70,000 (with the 10-tree Annoy search): 50 + 120 preserve
+    * Fashion-MNIST at 50,000 and 70,000 (with a 10-tree Annoy search): 50 + 120 preserve
       0.303 and 0.286 (openTSNE 0.306 and 0.291, ``benchmarks/startup.py``); 50 + 150 0.309 and
       0.293 for 1/4 more time, 50 + 110 0.302 and 0.282.
 
@@ -137,8 +132,8 @@ def resolve_tsne_settings(
         gradient = "bh" if n <= BH_MAX_N else "fft"
     elif gradient not in ("bh", "fft"):
         raise InputError(f"unknown gradient method {gradient!r}; choose from auto, bh, fft")
-    if neighbors == "auto":  # exact where openTSNE is not loaded, Annoy where it is
-        neighbors = "exact" if gradient == "bh" else "annoy"
+    if neighbors == "auto":  # exact on the small sets, the IVF index where exact is dear
+        neighbors = "exact" if gradient == "bh" else "ivf"
     nn = resolve_neighbor_method(neighbors, n)
     early, main = _iterations(n)
     if iterations != "auto":
@@ -159,33 +154,21 @@ def tsne(vectors: NDArray[np.floating], seed: int, settings: TSNESettings) -> ND
 
 def embed(x: NDArray[np.float64], seed: int, settings: TSNESettings) -> NDArray[np.float64]:
     """t-SNE of already reduced (PCA) coordinates: affinities, PCA init, two-phase descent
-    (Barnes-Hut in ``bh``'s compiled kernels; FFT interpolation in openTSNE)."""
+    (Barnes-Hut in ``bh``, FFT interpolation in ``fft``; both on compiled kernels)."""
+    from tsnegrid.reduce import bh
+
     n = x.shape[0]
     idx, dist = nearest_neighbors(x, settings.k_neighbors, settings.neighbors, seed,
-                                  annoy_trees=settings.annoy_trees)
-    early_rate = max(200.0, n / EXAGGERATION)
-    rate = max(200.0, float(n))
-    if settings.gradient == "bh" and settings.dof == 1.0:
-        from tsnegrid.reduce import bh
+                                  n_jobs=settings.n_jobs)
+    schedule = {"early_iterations": settings.early_iterations,
+                "iterations": settings.iterations, "exaggeration": EXAGGERATION,
+                "early_momentum": 0.5, "momentum": MOMENTUM,
+                "early_learning_rate": max(200.0, n / EXAGGERATION),
+                "learning_rate": max(200.0, float(n))}
+    p = bh.affinities(idx, dist, settings.perplexity)
+    start = bh.initial_map(x, seed)
+    if settings.gradient == "bh":
+        return bh.optimize(start, p, **schedule)
+    from tsnegrid.reduce import fft
 
-        return bh.optimize(bh.initial_map(x, seed), bh.affinities(idx, dist, settings.perplexity),
-                           early_iterations=settings.early_iterations,
-                           iterations=settings.iterations, exaggeration=EXAGGERATION,
-                           early_momentum=0.5, momentum=MOMENTUM,
-                           early_learning_rate=early_rate, learning_rate=rate)
-    from openTSNE import TSNEEmbedding, affinity, initialization
-    from openTSNE.nearest_neighbors import PrecomputedNeighbors
-
-    aff = affinity.PerplexityBasedNN(knn_index=PrecomputedNeighbors(idx, dist),
-                                     perplexity=settings.perplexity, n_jobs=settings.n_jobs)
-    init = initialization.pca(x, random_state=seed)
-    grad: dict[str, object] = {"negative_gradient_method": settings.gradient}
-    if settings.gradient == "fft":
-        grad["n_interpolation_points"] = settings.fft_points
-        grad["ints_in_interval"] = settings.fft_ints_in_interval
-    emb = TSNEEmbedding(init, aff, n_jobs=settings.n_jobs, random_state=seed, dof=settings.dof,
-                        **grad)
-    emb = emb.optimize(settings.early_iterations, exaggeration=EXAGGERATION, momentum=0.5,
-                       learning_rate=early_rate)
-    emb = emb.optimize(settings.iterations, momentum=MOMENTUM, learning_rate=rate)
-    return np.asarray(emb, dtype=np.float64)
+    return fft.optimize(start, p, points=settings.fft_points, **schedule)
