@@ -60,8 +60,8 @@ STAGES = [
     ("+ the reducer of up to 5,000 points (its compiled kernels)", "import tsnegrid.reduce.bh"),
     ("+ the embedder (onnxruntime, Pillow)", "import tsnegrid.embed, onnxruntime"),
     ("+ the whole pipeline (what a build imports)", "import tsnegrid.pipeline"),
-    ("+ openTSNE (the FFT path above 5,000 points: scikit-learn, scipy.stats)",
-     "import openTSNE"),
+    ("+ the reducer above 5,000 points (its FFT kernels, faiss)",
+     "import tsnegrid.reduce.fft, faiss"),
     ("+ the service app (FastAPI, SQLAlchemy)", "import tsnegrid.service.app"),
 ]
 
@@ -291,34 +291,31 @@ def install_rows(refs: list[str], work: Path) -> list[str]:
 NOTES = """### What the process start is made of, and what is left
 
 `--help` loads click, `tsnegrid.settings` and `tsnegrid.errors` only: no stage, no heavy library
-and no `logging` (`tests/test_startup.py`); what it costs is the interpreter and click (0.09-0.12
-s of the 0.13-0.16 s here) and the standard modules `settings` needs (pathlib, dataclasses).
+and no `logging` (`tests/test_startup.py`); what it costs is the interpreter and click, then
+the standard modules `settings` needs (pathlib, dataclasses), in the cumulative table above.
 Every stage imports its libraries inside the command that runs it. Nothing is compiled at run
-time: the grid solver's, the refinement's and the small-set t-SNE's loops are C, built from
-Cython by pip during the install, so a first run costs what a second one does, and numba and
-llvmlite (208 MB) are not installed. The model ships as an ONNX file, so no run exports it and
-no install needs torch.
+time: the grid solver's, the refinement's and the t-SNE's loops are C, built from Cython by pip
+during the install (Cython's utility code in one shared module), so a first run costs what a
+second one does, and numba and llvmlite (208 MB) are not installed. The model ships as an ONNX
+file, so no run exports it and no install needs torch.
 
-What a command pays before its work, from the cumulative table: the interpreter and numpy
-(~0.3 s), then its stage's libraries. `assign` adds only its compiled kernels (0.05 s): 11x POT
-at 4,096 points. Up to 5,000 points `reduce` and the whole `build` import neither scipy,
-scikit-learn nor openTSNE (`tests/test_startup.py`): the Barnes-Hut t-SNE is tsnegrid's own
-kernels (its gradient equals openTSNE's to 1e-15), PCA and the exact neighbours are numpy, the
-regions' Ward clustering gives scikit-learn's partitions and the label anchors scipy's distance
-transform. That import (scikit-learn's base classes, scipy.stats; 2.9 s here) was two thirds of
-the old warm demo build (6.7 s, its reduce stage 3.1 s) and why `reduce` at 1,911 vectors was 2x
-openTSNE; now the demo's reduce stage is 0.6 s and the command 7.7x. Above 5,000 points the
-reduction still uses openTSNE's FFT gradient and pays the import, a few per cent of those runs.
+What a command pays before its work, from the cumulative table: the interpreter and numpy,
+then its stage's libraries; `assign` adds only its compiled kernels. Neither `reduce` nor
+`build` imports scikit-learn or openTSNE at any size (`tests/test_startup.py`), and up to 5,000
+points not scipy either: the t-SNE is tsnegrid's own kernels (Barnes-Hut up to 5,000 points,
+its gradient equal to openTSNE's to 1e-15; FFT interpolation above, as close to the exact
+gradient as openTSNE's at the same settings), PCA and the exact neighbours are numpy, the
+neighbours above 5,000 points faiss's IVF index, the regions' Ward clustering gives
+scikit-learn's partitions and the label anchors scipy's distance transform. openTSNE's import
+(scikit-learn's base classes, scipy.stats) was two thirds of the old warm demo build and a
+third of reducing 10,000 points; openTSNE and scikit-learn are now only the tests' and the
+benchmarks' anchors, not installed by the README's demo command.
 
-Left: the warm demo build misses 2.6 s by about 0.2 s; its time is spread over the stages
-(reduce 0.6, render 0.45, refine 0.4, metrics 0.4, embed with every vector cached 0.2, since the
-model is opened only when an image needs it, regions 0.2) and 0.5 s of process start and
-writing, with no single import or stage left to remove. The install compiles three C
-extensions (the Barnes-Hut one alone takes 15 s here), so it takes longer than the numba
-version's (97 s against 66 s in the same run), not half, although it is 200 MB smaller; the rest
-is downloading and unpacking wheels (onnxruntime, scipy, and scikit-learn, which openTSNE
-needs). The numba version's demo build no longer runs on today's demo folder (exit 70); its
-first-run overhead was +28.9 s in the previous run of this benchmark."""
+Left: the install is mostly downloading and unpacking wheels (onnxruntime, scipy, numpy, faiss,
+SQLAlchemy and the service's other libraries) and compiling the three kernel modules; the
+service's libraries could become an extra if the demo install is to shrink further. The numba
+version's demo build no longer runs on today's demo folder, so the anchor's first-run overhead
+is the issue's own figure (11 s of compilation in a 19 s build)."""
 
 
 def main() -> None:
