@@ -46,17 +46,37 @@ def fast_length(n: int) -> int:
         m += 1
 
 
-def _lattice_kernel(size: int, spacing: float) -> NDArray[np.complex128]:
-    """The FFT of the squared Cauchy kernel on a size x size circulant lattice of the given
-    node spacing (offsets wrap at size / 2)."""
-    i = np.arange(size)
-    d = np.minimum(i, size - i) * spacing
-    kernel = 1.0 / (1.0 + d[:, None] ** 2 + d[None, :] ** 2) ** 2
-    return np.fft.rfft2(kernel)
+class Workspace:
+    """The per-step arrays of ``gradient``, allocated once per lattice size and reused (fresh
+    arrays every step cost as much system time as the FFTs, in page faults)."""
+
+    def __init__(self) -> None:
+        self.key: tuple[int, int, int, int] | None = None
+
+    def fit(self, n: int, points: int, m: int, size: int) -> None:
+        """Arrays for ``n`` points, ``points`` nodes per box and axis, an m x m node lattice
+        and FFTs of size x size."""
+        if self.key == (n, points, m, size):
+            return
+        half = size // 2 + 1
+        i = np.arange(size)
+        self.base = np.empty((n, 2), dtype=np.int64)
+        self.wx = np.empty((n, points))
+        self.wy = np.empty((n, points))
+        self.grid = np.zeros((4, m, m))
+        self.padded = np.zeros((4, size, size))
+        self.spectrum = np.empty((4, size, half), dtype=np.complex128)
+        self.lattice = np.minimum(i, size - i).astype(np.float64)
+        self.kernel = np.empty((size, size))
+        self.kernel_hat = np.empty((size, half), dtype=np.complex128)
+        self.potentials = np.empty((4, size, size))
+        self.phi = np.empty((4, m, m))
+        self.key = (n, points, m, size)
 
 
 def gradient(y: NDArray[np.float64], p: Affinities, exaggeration: float,
-             grad: NDArray[np.float64], points: int = POINTS) -> float:
+             grad: NDArray[np.float64], points: int = POINTS,
+             workspace: Workspace | None = None) -> float:
     """The t-SNE gradient of ``y`` (N x 2) into ``grad``, in ``bh.gradient``'s convention, the
     repulsion by interpolation; returns Z."""
     indptr, cols, values = p
@@ -66,15 +86,27 @@ def gradient(y: NDArray[np.float64], p: Affinities, exaggeration: float,
     h = max(span, 1e-12) / boxes * (1.0 + 1e-12)  # the largest coordinate stays inside
     m = boxes * points
     size = fast_length(2 * m)
-    n = len(y)
-    base = np.empty((n, 2), dtype=np.int64)
-    wx = np.empty((n, points), dtype=np.float64)
-    wy = np.empty((n, points), dtype=np.float64)
-    grid = np.zeros((4, m, m), dtype=np.float64)
-    _kernels.fft_spread(y, float(lo[0]), float(lo[1]), h, boxes, points, base, wx, wy, grid)
-    spectrum = np.fft.rfft2(grid, s=(size, size)) * _lattice_kernel(size, h / points)
-    phi = np.ascontiguousarray(np.fft.irfft2(spectrum, s=(size, size))[:, :m, :m])
-    return _kernels.fft_gather(y, indptr, cols, values, exaggeration, phi, base, wx, wy, grad)
+    w = workspace or Workspace()
+    w.fit(len(y), points, m, size)
+    grid, padded, spectrum, kernel = w.grid, w.padded, w.spectrum, w.kernel
+    grid.fill(0.0)
+    _kernels.fft_spread(y, float(lo[0]), float(lo[1]), h, boxes, points, w.base, w.wx, w.wy,
+                        grid)
+    # the squared Cauchy kernel on the node lattice (spacing h / points), offsets wrapping at
+    # size / 2, so the zero-padded product below is a plain (not periodic) convolution
+    d2 = (w.lattice * (h / points)) ** 2
+    np.add(d2[:, None], d2[None, :], out=kernel)
+    kernel += 1.0
+    np.square(kernel, out=kernel)
+    np.reciprocal(kernel, out=kernel)
+    np.fft.rfft2(kernel, out=w.kernel_hat)
+    padded[:, :m, :m] = grid
+    np.fft.rfft2(padded, out=spectrum)
+    spectrum *= w.kernel_hat
+    np.fft.irfft2(spectrum, s=(size, size), out=w.potentials)
+    w.phi[...] = w.potentials[:, :m, :m]
+    return _kernels.fft_gather(y, indptr, cols, values, exaggeration, w.phi, w.base, w.wx,
+                               w.wy, grad)
 
 
 def optimize(y: NDArray[np.float64], p: Affinities, *, early_iterations: int,
@@ -86,10 +118,11 @@ def optimize(y: NDArray[np.float64], p: Affinities, *, early_iterations: int,
     update = np.zeros_like(y)
     gains = np.ones_like(y)
     grad = np.empty_like(y)
+    workspace = Workspace()
     for steps, exag, mom, rate in ((early_iterations, exaggeration, early_momentum,
                                     early_learning_rate),
                                    (iterations, 1.0, momentum, learning_rate)):
         for _ in range(int(steps)):
-            gradient(y, p, float(exag), grad, points)
+            gradient(y, p, float(exag), grad, points, workspace)
             _kernels.step(y, grad, float(mom), float(rate), MIN_GAIN, MAX_STEP, update, gains)
     return y

@@ -5,8 +5,9 @@ approximate neighbours (k = 30, faiss's IVF index), FFT gradients, 50 + 120 step
 benchmarks/RESULTS.md times it at 100k and 1M. ``sample`` is a faster preview whose 10-NN
 preservation is much lower (Fashion-MNIST 70k: 0.21 with a 20k sample and nearest-sample placement,
 0.20 with 50k and 10-neighbour placement, against 0.29 for the full scheme): points that are not in
-the sample can only land where sample points are, so their own neighbourhoods are lost. Weighted-mean
-(openTSNE ``transform``-style) and LLE-weight placements were measured and were worse. Steps:
+the sample can only land where sample points are, so their own neighbourhoods are lost.
+Weighted-mean (openTSNE ``transform``-style) and LLE-weight placements were measured and were
+worse. Steps:
 
 1. PCA fitted on a sample (see :data:`~tsnegrid.reduce.pca.PCA_FIT_MAX`), applied to all points.
 2. Fast t-SNE (:mod:`tsnegrid.reduce.tsne`) of ``SAMPLE_N`` points drawn with the seed.
