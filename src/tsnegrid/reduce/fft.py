@@ -103,7 +103,10 @@ def gradient(y: NDArray[np.float64], p: Affinities, exaggeration: float,
     padded[:, :m, :m] = grid
     np.fft.rfft2(padded, out=spectrum)
     spectrum *= w.kernel_hat
-    np.fft.irfft2(spectrum, s=(size, size), out=w.potentials)
+    # the inverse in its two passes: numpy's irfft2 does not fill ``out`` (2.4: it returns a
+    # new array), its one-axis transforms do
+    np.fft.ifft(spectrum, axis=1, out=spectrum)
+    np.fft.irfft(spectrum, n=size, axis=2, out=w.potentials)
     w.phi[...] = w.potentials[:, :m, :m]
     return _kernels.fft_gather(y, indptr, cols, values, exaggeration, w.phi, w.base, w.wx,
                                w.wy, grad)
