@@ -84,14 +84,13 @@ def solve_candidates(x: NDArray[np.float64], fmap: NDArray[np.float64], pos: NDA
     """Cell per vector of the best assignment of the vectors to the cells they occupy now (holes
     stay), each vector taking its current cell or one of the ``k`` occupied cells whose map
     vectors are nearest to it (``tsnegrid.arrange.sparse_lap``'s auction over those edges)."""
-    from scipy.spatial import cKDTree
-
     from tsnegrid.arrange.sparse_lap import solve
+    from tsnegrid.reduce.neighbors import knn_between
 
     n = len(x)
     occupied = np.sort(pos)
     k = min(k, n)
-    _, near = cKDTree(fmap[occupied]).query(x, k=k)
+    near = knn_between(x, fmap[occupied], k)
     cand = np.sort(np.concatenate([np.searchsorted(occupied, pos)[:, None],
                                    np.asarray(near, dtype=np.int64).reshape(n, k)], axis=1),
                    axis=1)
