@@ -17,6 +17,7 @@ from tsnegrid.reduce.large import resolve_scheme, tsne_sampled
 from tsnegrid.reduce.methods import reduce_tsne
 from tsnegrid.reduce.neighbors import (
     SIMILAR_K,
+    knn_between,
     knn_exact,
     knn_ivf,
     resolve_neighbor_method,
@@ -98,6 +99,17 @@ def test_exact_neighbours_match_brute_force() -> None:
     np.fill_diagonal(d, np.inf)
     assert np.array_equal(idx, np.argsort(d, axis=1, kind="stable")[:, :5])
     assert np.allclose(dist, np.sort(d, axis=1)[:, :5])
+
+
+def test_knn_between_finds_each_querys_nearest_points() -> None:
+    rng = np.random.default_rng(1)
+    queries, points = rng.normal(size=(300, 32)), rng.normal(size=(700, 32))
+    got = knn_between(queries, points, 12)
+    d = ((queries[:, None] - points[None]) ** 2).sum(-1)
+    want = np.argsort(d, axis=1)[:, :12]
+    assert all(set(a) == set(b) for a, b in zip(got, want, strict=True))
+    assert np.array_equal(np.sort(knn_between(queries, points[:5], 12), axis=1),
+                          np.tile(np.arange(5), (300, 1)))  # k clipped to the points
 
 
 def test_ivf_neighbours_have_high_recall() -> None:
