@@ -69,12 +69,11 @@ def knn_of_rows(x: NDArray[np.floating], rows: NDArray[np.int64],
 def knn_between(queries: NDArray[np.floating], points: NDArray[np.floating],
                 k: int) -> NDArray[np.int64]:
     """Brute-force indices of the ``k`` rows of ``points`` nearest to each row of ``queries``
-    (as a set per row, in no particular order): one float32 BLAS product and a partition per
-    block of queries. In 32-D over 2,500 points it is 2.4x faster than a k-d tree in float64
-    (and twice again in float32), and it needs no scipy import."""
+    (as a set per row, in no particular order): one BLAS product and a partition per block of
+    queries, in the inputs' precision. In 32-D over 2,500 points it is 2.4x faster than a k-d
+    tree, and it needs no scipy import. (In float32 it is twice as fast again, but near-ties
+    then pick other cells: ELPV's refined grid lost 0.0017 DPQ16.)"""
     k = min(k, len(points))
-    queries = np.asarray(queries, dtype=np.float32)
-    points = np.asarray(points, dtype=np.float32)
     pq = np.einsum("nd,nd->n", points, points)
     out = np.empty((len(queries), k), dtype=np.int64)
     step = max(1, _EXACT_BLOCK // max(len(points), 1))
