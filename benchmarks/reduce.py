@@ -219,8 +219,8 @@ def main() -> None:
     with threadpool_limits(limits=1):
         t0 = time.perf_counter()
         reduce(np.random.default_rng(0).normal(size=(300, 20)), "tsne", seed=SEED, n_jobs=1)
-        notes.append(f"tsnegrid first call in a fresh process (imports of openTSNE and "
-                     f"scikit-learn, 300 points; not charged): {time.perf_counter() - t0:.1f} s")
+        notes.append(f"tsnegrid first call in a fresh process (its imports and the Barnes-Hut "
+                     f"path, 300 points; not charged): {time.perf_counter() - t0:.1f} s")
         if "umap" in args.anchors:
             notes.append(f"umap-learn numba compile (warm-up, not charged): {warm_umap():.0f} s")
         for name in args.data.split(","):
