@@ -245,11 +245,22 @@ cdef int step_gradient(Tree* t, const double[:, ::1] y, const i64[::1] indptr,
                        const i64[::1] indices, const double[::1] p, double exaggeration,
                        double theta, double[:, ::1] grad) noexcept nogil:
     """The gradient into ``grad``; -1 when the tree could not grow."""
-    cdef i64 n = y.shape[0], i, e, j
-    cdef double z, dx, dy, w, ax, ay
+    cdef i64 n = y.shape[0]
+    cdef double z
     if build(t, y, &t.order[n]) != 0:
         return -1
     z = repulsion(t, y, theta, grad)
+    attract(y, indptr, indices, p, exaggeration, z, grad)
+    return 0
+
+
+cdef void attract(const double[:, ::1] y, const i64[::1] indptr, const i64[::1] indices,
+                  const double[::1] p, double exaggeration, double z,
+                  double[:, ::1] grad) noexcept nogil:
+    """The gradient from the repulsion sum_j w_ij^2 (y_i - y_j) in ``grad`` and its normaliser
+    ``z``: the attraction over the sparse affinities minus the repulsion over z."""
+    cdef i64 n = y.shape[0], i, e, j
+    cdef double dx, dy, w, ax, ay
     for i in range(n):
         ax = 0.0
         ay = 0.0
@@ -262,7 +273,6 @@ cdef int step_gradient(Tree* t, const double[:, ::1] y, const i64[::1] indptr,
             ay += w * dy
         grad[i, 0] = exaggeration * ax - grad[i, 0] / z
         grad[i, 1] = exaggeration * ay - grad[i, 1] / z
-    return 0
 
 
 cdef inline int sign(double x) noexcept nogil:
@@ -420,9 +430,9 @@ def fft_gather(const double[:, ::1] y, const i64[::1] indptr, const i64[::1] ind
     """The t-SNE gradient (as ``gradient``) into ``grad``, its repulsion interpolated from
     ``phi`` (4 x M x M: the squared Cauchy kernel convolved with ``fft_spread``'s charges, on
     the nodes). Returns Z = sum_{i != j} w_ij."""
-    cdef i64 n = y.shape[0], i, e, j, gx, gy
+    cdef i64 n = y.shape[0], i, gx, gy
     cdef int a, b, points = wx.shape[1]
-    cdef double z = 0.0, w, p0, p1, p2, p3, dx, dy, ax, ay
+    cdef double z = 0.0, w, p0, p1, p2, p3
     with nogil:
         for i in range(n):
             p0 = 0.0
@@ -444,16 +454,5 @@ def fft_gather(const double[:, ::1] y, const i64[::1] indptr, const i64[::1] ind
             grad[i, 0] = y[i, 0] * p0 - p1
             grad[i, 1] = y[i, 1] * p0 - p2
         z -= n
-        for i in range(n):
-            ax = 0.0
-            ay = 0.0
-            for e in range(indptr[i], indptr[i + 1]):
-                j = indices[e]
-                dx = y[i, 0] - y[j, 0]
-                dy = y[i, 1] - y[j, 1]
-                w = p[e] / (1.0 + dx * dx + dy * dy)
-                ax += w * dx
-                ay += w * dy
-            grad[i, 0] = exaggeration * ax - grad[i, 0] / z
-            grad[i, 1] = exaggeration * ay - grad[i, 1] / z
+        attract(y, indptr, indices, p, exaggeration, z, grad)
     return z
