@@ -388,9 +388,10 @@ cdef inline void lagrange(double u, int points, double* w) noexcept nogil:
 
 def fft_spread(const double[:, ::1] y, double x0, double y0, double h, i64 boxes,
                int points, i64[:, ::1] base, double[:, ::1] wx, double[:, ::1] wy,
-               double[:, :, ::1] grid) -> None:
+               double[:, :, :] grid) -> None:
     """Spread the four charges 1, y_x, y_y and |y|^2 of every point onto the interpolation
     nodes of its box (``grid``: 4 x M x M, M = ``boxes`` * ``points``, zeroed by the caller).
+    ``grid`` may be a strided view (the corner of the FFT's zero-padded array).
     The boxes are squares of side ``h`` from (``x0``, ``y0``); each box holds ``points`` x
     ``points`` equispaced nodes. Each point's first node and its Lagrange weights per axis
     are kept in ``base``, ``wx`` and ``wy`` for ``fft_gather``."""
@@ -424,7 +425,7 @@ def fft_spread(const double[:, ::1] y, double x0, double y0, double h, i64 boxes
 
 
 def fft_gather(const double[:, ::1] y, const i64[::1] indptr, const i64[::1] indices,
-               const double[::1] p, double exaggeration, const double[:, :, ::1] phi,
+               const double[::1] p, double exaggeration, const double[:, :, :] phi,
                const i64[:, ::1] base, const double[:, ::1] wx, const double[:, ::1] wy,
                double[:, ::1] grad) -> float:
     """The t-SNE gradient (as ``gradient``) into ``grad``, its repulsion interpolated from

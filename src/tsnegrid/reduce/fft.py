@@ -63,14 +63,12 @@ class Workspace:
         self.base = np.empty((n, 2), dtype=np.int64)
         self.wx = np.empty((n, points))
         self.wy = np.empty((n, points))
-        self.grid = np.zeros((4, m, m))
-        self.padded = np.zeros((4, size, size))
+        self.padded = np.zeros((4, size, size))  # the charges, in its first m x m
         self.spectrum = np.empty((4, size, half), dtype=np.complex128)
         self.lattice = np.minimum(i, size - i).astype(np.float64)
         self.kernel = np.empty((size, size))
         self.kernel_hat = np.empty((size, half), dtype=np.complex128)
         self.potentials = np.empty((4, size, size))
-        self.phi = np.empty((4, m, m))
         self.key = (n, points, m, size)
 
 
@@ -88,7 +86,8 @@ def gradient(y: NDArray[np.float64], p: Affinities, exaggeration: float,
     size = fast_length(2 * m)
     w = workspace or Workspace()
     w.fit(len(y), points, m, size)
-    grid, padded, spectrum, kernel = w.grid, w.padded, w.spectrum, w.kernel
+    padded, spectrum, kernel = w.padded, w.spectrum, w.kernel
+    grid = padded[:, :m, :m]  # the rest of ``padded`` stays zero
     grid.fill(0.0)
     _kernels.fft_spread(y, float(lo[0]), float(lo[1]), h, boxes, points, w.base, w.wx, w.wy,
                         grid)
@@ -100,16 +99,14 @@ def gradient(y: NDArray[np.float64], p: Affinities, exaggeration: float,
     np.square(kernel, out=kernel)
     np.reciprocal(kernel, out=kernel)
     np.fft.rfft2(kernel, out=w.kernel_hat)
-    padded[:, :m, :m] = grid
     np.fft.rfft2(padded, out=spectrum)
     spectrum *= w.kernel_hat
     # the inverse in its two passes: numpy's irfft2 does not fill ``out`` (2.4: it returns a
     # new array), its one-axis transforms do
     np.fft.ifft(spectrum, axis=1, out=spectrum)
     np.fft.irfft(spectrum, n=size, axis=2, out=w.potentials)
-    w.phi[...] = w.potentials[:, :m, :m]
-    return _kernels.fft_gather(y, indptr, cols, values, exaggeration, w.phi, w.base, w.wx,
-                               w.wy, grad)
+    return _kernels.fft_gather(y, indptr, cols, values, exaggeration, w.potentials[:, :m, :m],
+                               w.base, w.wx, w.wy, grad)
 
 
 def optimize(y: NDArray[np.float64], p: Affinities, *, early_iterations: int,
