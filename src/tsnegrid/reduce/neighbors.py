@@ -21,7 +21,8 @@ from tsnegrid.errors import InputError
 log = logging.getLogger(__name__)
 
 Neighbors = tuple[NDArray[np.int64], NDArray[np.float64]]
-NeighborSearch = Callable[[NDArray[np.floating], int, int], Neighbors]
+#: A backend: (data, k, seed, n_jobs) -> the k nearest neighbours of every row.
+NeighborSearch = Callable[[NDArray[np.floating], int, int, int], Neighbors]
 
 #: Largest N for which ``auto`` picks exact search (the refinement's, the duplicate search's and
 #: the viewer's neighbours; the t-SNE affinities choose by their gradient, ``tsne``). Exact
@@ -84,10 +85,10 @@ def knn_between(queries: NDArray[np.floating], points: NDArray[np.floating],
     return out
 
 
-def knn_exact(data: NDArray[np.floating], k: int, seed: int = 0) -> Neighbors:
+def knn_exact(data: NDArray[np.floating], k: int, seed: int = 0, n_jobs: int = 1) -> Neighbors:
     """Exact k-NN by brute force (``knn_of_rows`` over every row, in float64; faster than a
     k-d tree in 50-D). Deterministic for given data; ties keep the lower index."""
-    del seed  # exact search has no randomness; the argument keeps the backend signature uniform
+    del seed, n_jobs  # no randomness, and the BLAS threads follow the caller's limits
     x = np.asarray(data, dtype=np.float64)
     k = min(k, len(x) - 1)
     indices, d2 = knn_of_rows(x, np.arange(len(x)), k)
@@ -172,10 +173,7 @@ def nearest_neighbors(data: NDArray[np.floating], k: int, method: str = "auto",
     """The k nearest neighbours of every row (k is clipped to N - 1; the IVF search runs on
     ``n_jobs`` threads)."""
     k = min(k, data.shape[0] - 1)
-    name = resolve_neighbor_method(method, data.shape[0])
-    if name == "ivf":
-        return knn_ivf(data, k, seed, n_jobs)
-    return NEIGHBOR_METHODS[name](data, k, seed)
+    return NEIGHBOR_METHODS[resolve_neighbor_method(method, data.shape[0])](data, k, seed, n_jobs)
 
 
 #: How many look-alikes the viewer lights up for an image ("more like this").
