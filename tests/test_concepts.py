@@ -12,10 +12,10 @@ from PIL import Image
 
 from conftest import emoji_subset, solid
 from tsnegrid import Settings, build
-from tsnegrid.concepts import classify, load_head
+from tsnegrid.concepts import classify, load_head, top_concepts
 from tsnegrid.concepts.broader import GROUPS, broader_names
 from tsnegrid.concepts.head import head_path
-from tsnegrid.concepts.names import class_ids, class_names, class_synonyms
+from tsnegrid.concepts.names import MERGED, class_ids, class_names, class_synonyms, distinct_classes
 from tsnegrid.embed import embed_images, make_embedder
 from tsnegrid.embed.cache import EmbeddingCache
 from tsnegrid.embed.lite0 import MODEL_ID
@@ -185,3 +185,100 @@ def test_broader_names_nest() -> None:
         for name in groups:
             assert not parents[name] or parents[name] in groups, groups
     assert broader_names()[207][:3] == ("dog", "canine", "mammal")
+
+
+def _name_key(name: str) -> str:
+    return " ".join(name.lower().split())
+
+
+def test_every_concept_name_is_distinct_after_the_merges() -> None:
+    names, ids = class_names(), class_ids()
+    at = {w: k for k, w in enumerate(ids)}
+    for gone, kept, name in MERGED:  # the table names classes of that one name
+        assert names[at[gone]] == names[at[kept]] == name
+    shown = [_name_key(names[k]) for k in distinct_classes()]
+    assert len(shown) == len(set(shown)) == 1000 - len(MERGED)
+    by_name: dict[str, set[int]] = {}
+    for k, name in enumerate(names):
+        by_name.setdefault(_name_key(name), set()).add(k)
+    same = {frozenset(ks) for ks in by_name.values() if len(ks) > 1}
+    assert same == {frozenset((at[gone], at[kept])) for gone, kept, _ in MERGED}
+    assert names[at["n02012849"]] != names[at["n03126707"]]  # the crane bird, the machine
+
+
+def test_a_merged_class_is_searchable_by_both_synsets_words() -> None:
+    syn, at = class_synonyms(), {w: k for k, w in enumerate(class_ids())}
+    missile = [s.strip() for s in syn[at["n03773504"]].split(",")]
+    assert missile[0] == "missile" and "projectile" in missile
+    assert len(missile) == len(set(missile))
+    assert "shades" in syn[at["n04356056"]] and "sunglass" in syn[at["n04356056"]]
+
+
+def _probabilities(peaks: dict[str, float]) -> np.ndarray:
+    """1,000 class probabilities: these WordNet ids at these values, the rest shared evenly."""
+    at = {w: k for k, w in enumerate(class_ids())}
+    p = np.full(1000, (1 - sum(peaks.values())) / (1000 - len(peaks)), dtype=np.float32)
+    for wnid, v in peaks.items():
+        p[at[wnid]] = v
+    return p
+
+
+# a photo of a missile: both missile classes and both sunglasses classes among the top 5
+MISSILE_PHOTO = {"n03773504": 0.27, "n04008634": 0.14, "n04355933": 0.12, "n04356056": 0.10,
+                 "n04266014": 0.09, "n02687172": 0.08, "n04552348": 0.07}
+
+
+def test_same_named_classes_are_one_concept_with_the_summed_value() -> None:
+    probs = np.stack([_probabilities(MISSILE_PHOTO),
+                      _probabilities({"n04008634": 0.4, "n03773504": 0.3})])
+    ids, values = top_concepts(probs, 5)
+    names = [[class_names()[k] for k in row] for row in ids.tolist()]
+    assert names[0][:2] == ["missile", "sunglasses"] and len(set(names[0])) == 5
+    assert names[1][0] == "missile" and len(set(names[1])) == 5
+    np.testing.assert_allclose(values[0, :2], [0.41, 0.22], rtol=1e-5)
+    np.testing.assert_allclose(values[1, 0], 0.7, rtol=1e-5)
+    # the id kept is the synset the name means; the top 5 is taken over distinct names
+    assert [class_ids()[k] for k in ids[0, :2]] == ["n03773504", "n04356056"]
+    assert {class_ids()[k] for k in ids[0, 2:]} == {"n04266014", "n02687172", "n04552348"}
+    assert (np.diff(values, axis=1) <= 0).all()
+    every, _ = top_concepts(probs[:1], 1000)  # all of them: each name once
+    assert every.shape == (1, 998) and len({class_names()[k] for k in every[0]}) == 998
+
+
+def _fixed_head(monkeypatch: pytest.MonkeyPatch, probs: np.ndarray) -> None:
+    """Make every image's lite0 class probabilities ``probs`` (a head of zero weights)."""
+    import tsnegrid.concepts as concepts
+
+    bias = np.log(probs).astype(np.float32)
+    head = concepts.Head(MODEL_ID, np.zeros((1000, 1280), np.float32), bias)
+    monkeypatch.setattr(concepts, "load_head", lambda model_id: head)
+
+
+def test_classify_lists_each_name_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    _fixed_head(monkeypatch, _probabilities(MISSILE_PHOTO))
+    c = classify(np.ones((3, 1280), np.float32), MODEL_ID)
+    assert c is not None and c.ids.shape == (3, 5)
+    records = c.records(0)
+    assert [r["name"] for r in records][:2] == ["missile", "sunglasses"]
+    assert len({r["name"] for r in records}) == len({r["id"] for r in records}) == 5
+    assert abs(float(records[0]["value"]) - 0.41) < 1e-3
+    full = classify(np.ones((1, 1280), np.float32), MODEL_ID, top=1000)
+    assert full is not None and full.ids.shape == (1, 998)
+
+
+def test_layout_files_name_each_concept_once(tmp_path: Path, cache_dir: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    _fixed_head(monkeypatch, _probabilities(MISSILE_PHOTO))
+    out = tmp_path / "out"
+    build(emoji_subset(tmp_path / "e", 4), out, Settings(cache_dir=cache_dir))
+    doc = json.loads((out / "layout.json").read_text())
+    for im in doc["images"]:
+        names = [c["name"] for c in im["concepts"]]
+        assert names[:2] == ["missile", "sunglasses"] and len(set(names)) == 5
+        assert im["concepts"][0]["id"] == "n03773504"
+    with open(out / "layout.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            listed = [c.rsplit(":", 1) for c in row["concepts"].split("; ")]
+            assert [n for n, _ in listed][:2] == ["missile", "sunglasses"]
+            assert len({n for n, _ in listed}) == 5
+            assert abs(float(listed[0][1]) - 0.41) < 1e-3
