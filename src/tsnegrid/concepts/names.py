@@ -22,10 +22,10 @@ N_CLASSES = 1000
 #: Classes of one name that are one concept: (WordNet id folded away, WordNet id it joins,
 #: their name). The kept id is the synset whose WordNet sense the name means; the other's
 #: probability is added to it. Each pair is one thing in ImageNet-1k's images, whatever WordNet
-#: says (the package's descriptions of the classes, made from the images, say so too), and
-#: EfficientNet-Lite0 learned each as one: of all 499,500 pairs of its classifier's rows, the
-#: missiles' are the most alike (cosine 0.75) and the sunglasses' the 8th (0.56); the two cranes'
-#: are unrelated (-0.02).
+#: says (the package's own descriptions of n04008634 and n04355933 are of a finned rocket weapon
+#: and of tinted eyewear), and EfficientNet-Lite0 learned each as one: of all 499,500 pairs of
+#: its classifier's rows, the missiles' are the most alike (cosine 0.75) and the sunglasses' the
+#: 8th (0.56); the two cranes' are unrelated (-0.02).
 MERGED: tuple[tuple[str, str, str], ...] = (
     # n04008634 "projectile, missile": in WordNet a weapon that is thrown or fired and not
     # self-propelled, but its ImageNet images are finned rocket weapons, like those of
