@@ -43,8 +43,10 @@ def trivial_layout(vectors: NDArray[np.floating]) -> NDArray[np.float64] | None:
     One vector, or N identical vectors (say, N copies of one image), carry no arrangement: every
     point goes to (0, 0) and the grid stage spreads them over its cells in any order.
     """
-    if vectors.shape[0] == 1 or not (vectors != vectors[0]).any():
-        log.warning("%d identical vector(s): nothing to reduce, all points at (0, 0)",
-                    vectors.shape[0])
-        return np.zeros((vectors.shape[0], 2))
+    n = vectors.shape[0]
+    if n == 1:  # a valid input with one obvious layout: nothing to warn about
+        return np.zeros((1, 2))
+    if not (vectors != vectors[0]).any():
+        log.warning("all %d vectors are identical: nothing to reduce, all points at (0, 0)", n)
+        return np.zeros((n, 2))
     return None
