@@ -127,3 +127,66 @@ def test_rejects_corrupt_bytes(tmp_path: Path) -> None:
     (tmp_path / "c.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
     with pytest.raises(ImageError, match="c.png"):
         open_image(tmp_path / "c.png")
+
+
+def test_list_file_comments_after_a_path_and_normalised_paths(tmp_path: Path) -> None:
+    (tmp_path / "lists").mkdir()
+    (tmp_path / "photos").mkdir()
+    for name in ["cat.png", "take#2.png", "dog.png"]:
+        solid(tmp_path / "photos" / name, (5, 6, 7))
+    (tmp_path / "lists" / "l.txt").write_text(
+        "# a comment line\n"
+        "../photos/cat.png  # the cat\n"
+        "../photos/take#2.png\t# a name with # in it\n"
+        "   ../photos/dog.png#not-a-comment\n"
+        "../photos/missing.png # gone\n")
+    found = discover([tmp_path / "lists" / "l.txt"])
+    assert found.paths == (tmp_path / "photos" / "cat.png", tmp_path / "photos" / "take#2.png")
+    assert [(s.path, s.reason) for s in found.skipped] == [
+        (str(tmp_path / "photos" / "dog.png#not-a-comment"), "no such file"),
+        (str(tmp_path / "photos" / "missing.png"), "no such file")]
+    assert found.found == 4  # every path named: placed or skipped
+
+
+def test_a_symlinked_list_folder_keeps_the_path_that_works(tmp_path: Path) -> None:
+    (tmp_path / "real" / "lists").mkdir(parents=True)
+    (tmp_path / "real" / "photos").mkdir()
+    solid(tmp_path / "real" / "photos" / "a.png", (1, 1, 1))
+    (tmp_path / "link").symlink_to(tmp_path / "real" / "lists")
+    (tmp_path / "real" / "lists" / "l.txt").write_text("../photos/a.png\n")
+    # tmp/link/../photos/a.png is tmp/real/photos/a.png to the OS, not tmp/photos/a.png
+    found = discover([tmp_path / "link" / "l.txt"])
+    assert len(found.paths) == 1 and found.paths[0].is_file() and not found.skipped
+
+
+def test_found_counts_every_entry_a_folder_names(tmp_path: Path) -> None:
+    solid(tmp_path / "a.png", (1, 2, 3))
+    (tmp_path / "broken.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    (tmp_path / "dir.png").mkdir()
+    found = discover([tmp_path, tmp_path / "missing.png"])
+    assert len(found.paths) == 1 and len(found.skipped) == 3
+    assert found.found == len(found.paths) + len(found.skipped) == 4
+
+
+def test_mostly_transparent_images_are_counted_with_a_background_that_shows_them(
+        tmp_path: Path) -> None:
+    from tsnegrid.load import AlphaTally
+
+    rgba = np.zeros((40, 40, 4), dtype=np.uint8)
+    rgba[15:25, 15:25] = (250, 250, 250, 255)  # a small white mark, the rest transparent
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "white.png")
+    opaque = rgba.copy()
+    opaque[..., 3] = 255
+    Image.fromarray(opaque, "RGBA").save(tmp_path / "opaque.png")
+    solid(tmp_path / "rgb.png", (250, 250, 250))
+    tally = AlphaTally((255, 255, 255))
+    for name in ["white.png", "opaque.png", "rgb.png"]:
+        open_image(tmp_path / name, alpha=tally)
+    assert tally.count == 1 and tally.luma == pytest.approx(250, abs=1)
+    advice = tally.advice()
+    assert advice is not None and "1 image is mostly transparent" in advice
+    assert "--background '#333333' would show them" in advice
+    dark = AlphaTally((0, 0, 0))
+    open_image(tmp_path / "white.png", background=(0, 0, 0), alpha=dark)
+    assert dark.count == 1 and "stands out from #000000" in (dark.advice() or "")
+    assert AlphaTally((255, 255, 255)).advice() is None

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import emoji_labels, emoji_subset, noise, solid
+from conftest import DEMO, emoji_labels, emoji_subset, noise, solid
 from tsnegrid import Settings, build
 from tsnegrid.errors import GridError, NoImagesError, OutputTooLargeError
 from tsnegrid.metrics import neighbour_agreement
@@ -141,3 +142,89 @@ def test_lite0_grid_groups_categories_and_random_vectors_do_not(cache_dir: Path,
     rand = build([tmp_path / "e"], None, Settings(cache_dir=cache_dir),
                  vectors=tmp_path / "random.npy")
     assert _agreement(rand.paths, rand.cells, rand.rows, rand.cols) < MIN_AGREEMENT
+
+
+def _counts_add_up(out: Path) -> dict[str, int]:
+    doc = json.loads((out / "layout.json").read_text())
+    c = doc["counts"]
+    assert c["found"] == c["placed"] + c["skipped"] + c["duplicates"], c
+    assert len(doc["images"]) == c["placed"] and len(doc["skipped"]) == c["skipped"]
+    report = (out / "report.txt").read_text()
+    assert f"images found:   {c['found']}\n" in report
+    assert f"images placed:  {c['placed']}\nimages skipped: {c['skipped']}\n" in report
+    return dict(c)
+
+
+def test_found_is_placed_plus_skipped_plus_duplicates(tmp_path: Path, cache_dir: Path) -> None:
+    emoji_subset(tmp_path / "tree" / "a", 6)
+    (tmp_path / "tree" / "b").mkdir()
+    (tmp_path / "tree" / "b" / "bad.png").write_text("junk")
+    (tmp_path / "tree" / "b" / "broken.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    build([tmp_path / "tree"], tmp_path / "o1", Settings(cache_dir=cache_dir, tile=8))
+    c = _counts_add_up(tmp_path / "o1")
+    assert (c["found"], c["placed"], c["skipped"], c["duplicates"]) == (8, 6, 2, 0)
+    lst = tmp_path / "l.txt"
+    lst.write_text("tree/a/" + sorted(p.name for p in (tmp_path / "tree" / "a").iterdir())[0]
+                   + "  # the first\nmissing.png\n")
+    build([lst], tmp_path / "o2", Settings(cache_dir=cache_dir, tile=8))
+    assert _counts_add_up(tmp_path / "o2")["found"] == 2
+    shutil.copy(next((tmp_path / "tree" / "a").iterdir()), tmp_path / "tree" / "a" / "copy.png")
+    build([tmp_path / "tree"], tmp_path / "o3", Settings(cache_dir=cache_dir, tile=8,
+                                                         dedupe=0.98))
+    c = _counts_add_up(tmp_path / "o3")
+    assert c["duplicates"] >= 1 and c["found"] == 9
+
+
+def test_added_images_keep_the_counts_adding_up(tmp_path: Path, cache_dir: Path) -> None:
+    from tsnegrid import add
+
+    emoji_subset(tmp_path / "old", 12)
+    build([tmp_path / "old", tmp_path / "gone.png"], tmp_path / "o",
+          Settings(cache_dir=cache_dir, tile=8))
+    assert _counts_add_up(tmp_path / "o")["skipped"] == 1
+    names = sorted(emoji_labels())
+    (tmp_path / "new").mkdir()
+    for name in names[-3:]:
+        shutil.copy(DEMO / "images" / name, tmp_path / "new" / name)
+    (tmp_path / "new" / "bad.png").write_text("junk")
+    result = add([tmp_path / "new", tmp_path / "old"], tmp_path / "o")
+    assert [s.path for s in result.skipped] == [str(tmp_path / "new" / "bad.png")]
+    c = _counts_add_up(tmp_path / "o")
+    assert (c["found"], c["placed"], c["skipped"]) == (17, 15, 2)
+
+
+def test_undrawn_images_stay_placed_and_are_listed(tmp_path: Path, cache_dir: Path) -> None:
+    from tsnegrid.render import render_outputs
+
+    emoji_subset(tmp_path / "img", 6)
+    layout = build([tmp_path / "img"], None, Settings(cache_dir=cache_dir, tile=8))
+    gone = layout.paths[2]
+    Path(gone).write_text("changed after embedding")
+    drawn = render_outputs(layout, tmp_path / "o")
+    assert [s.path for s in drawn.undrawn] == [gone] and drawn.skipped == layout.skipped
+    from tsnegrid.output import write_outputs
+
+    write_outputs(drawn, tmp_path / "o")
+    c = _counts_add_up(tmp_path / "o")
+    assert c["undrawn"] == 1 and c["placed"] == 6
+    assert "placed but not drawn" in (tmp_path / "o" / "report.txt").read_text()
+
+
+def test_report_says_which_background_shows_transparent_images(tmp_path: Path,
+                                                               cache_dir: Path) -> None:
+    (tmp_path / "img").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(5):
+        rgba = np.zeros((32, 32, 4), dtype=np.uint8)
+        r0, c0 = rng.integers(0, 20, 2)
+        rgba[r0:r0 + 10, c0:c0 + 10] = (245, 245, 240, 255)  # light marks on transparency
+        Image.fromarray(rgba, "RGBA").save(tmp_path / "img" / f"m{i}.png")
+    solid(tmp_path / "img" / "plain.png", (10, 20, 30))
+    layout = build([tmp_path / "img"], tmp_path / "o", Settings(cache_dir=cache_dir, tile=16))
+    assert layout.transparent == 5
+    report = (tmp_path / "o" / "report.txt").read_text()
+    line = next(ln for ln in report.splitlines() if ln.startswith("transparent:"))
+    assert "5 images are mostly transparent" in line and "#ffffff" in line
+    assert "--background '#333333' would show them" in line
+    assert json.loads((tmp_path / "o" / "layout.json").read_text())["counts"][
+        "transparent"] == 5

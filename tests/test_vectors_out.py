@@ -80,7 +80,8 @@ def test_cli_embed_then_build_from_the_vectors(tmp_path: Path) -> None:
 def test_embed_takes_exactly_the_embed_stage_options() -> None:
     from tsnegrid.cli import embed_cmd
 
-    names = {p.name for p in embed_cmd.params} - {"sources", "out"}
+    # --debug and --quiet (debug_here, quiet_here) are every command's own, not settings
+    names = {p.name for p in embed_cmd.params} - {"sources", "out", "debug_here", "quiet_here"}
     assert names == set(EmbedConfig.SETTINGS)
     # and those are the settings EmbedConfig reads: changing any other one changes nothing
     base = EmbedConfig.from_settings(Settings())

@@ -30,43 +30,75 @@ EXIT_CODES: list[tuple[type[BaseException], int]] = [
 ]
 
 
+DEBUG_HELP = "Show tracebacks and debug logs."
+QUIET_HELP = "No progress bars or summary line (skipped files are still listed)."
+
+
 class TsnegridCommand(click.Command):
-    """Turns library errors into one clear line and an exit code (a traceback only with --debug)."""
+    """Turns library errors into one clear line and an exit code (a traceback only with --debug).
+
+    ``--debug`` and ``--quiet`` work before the command (``tsnegrid --debug build ...``) and
+    after it (``tsnegrid build ... --debug``); the command reads both from ``ctx.obj``.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.params += [click.Option(["--debug", "debug_here"], is_flag=True, help=DEBUG_HELP),
+                        click.Option(["--quiet", "-q", "quiet_here"], is_flag=True,
+                                     help=QUIET_HELP)]
 
     def invoke(self, ctx: click.Context) -> Any:
         from tsnegrid import logs
 
-        logs.configure(bool(ctx.find_root().params.get("debug")))
+        root = ctx.find_root().params
+        debug = bool(ctx.params.pop("debug_here", False) or root.get("debug"))
+        quiet = bool(ctx.params.pop("quiet_here", False) or root.get("quiet"))
+        ctx.ensure_object(dict)
+        ctx.obj.update(debug=debug, quiet=quiet)
+        logs.configure(debug)
         try:
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except KeyboardInterrupt as exc:  # Ctrl-C: say what was kept, exit as shells expect
-            if ctx.find_root().params.get("debug"):
+            if debug:
                 raise
             note = str(exc) if isinstance(exc, errors.Interrupted) else (
                 "no output written; vectors embedded before it are in the embedding cache")
-            bars = not (ctx.find_root().params.get("quiet") or ctx.params.get("quiet_here"))
-            click.echo(f"{chr(10) if bars else ''}Interrupted: {note}", err=True)
+            click.echo(f"{chr(10) if not quiet else ''}Interrupted: {note}", err=True)
             ctx.exit(130)
         except errors.TsnegridError as exc:
-            if ctx.find_root().params.get("debug"):
+            if debug:
                 raise
             code = next(c for cls, c in EXIT_CODES if isinstance(exc, cls))
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(code)
         except OSError as exc:
-            if ctx.find_root().params.get("debug"):
+            if debug:
                 raise
             where = f"{exc.filename}: " if exc.filename else ""
             click.echo(f"Error: {where}{exc.strerror or exc}", err=True)
             ctx.exit(1)
         except Exception as exc:
-            if ctx.find_root().params.get("debug"):
+            if debug:
                 raise
             click.echo(f"Error: internal error ({type(exc).__name__}: {exc}); run with --debug "
                        "for the traceback", err=True)
             ctx.exit(70)
+
+
+def plural(n: int, word: str) -> str:
+    """``1 image``, ``2 images``, ``1,024 images``."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def echo_skipped(skipped: Any, undrawn: Any = ()) -> None:
+    """The files left out (and those placed but not drawn), one line each, even with --quiet:
+    they are what the build lost."""
+    for s in skipped:
+        click.echo(f"  skipped {s.path}: {s.reason}", err=True)
+    for s in undrawn:
+        click.echo(f"  not drawn {s.path}: {s.reason}", err=True)
 
 
 def settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -114,20 +146,14 @@ class Bars:
 
 @click.group()
 @click.version_option(package_name="tsnegrid")
-@click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars or summary.")
+@click.option("--debug", is_flag=True, help=DEBUG_HELP)
+@click.option("--quiet", "-q", is_flag=True, help=QUIET_HELP)
 @click.pass_context
 def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
     """Lay out images on a grid so that images that look alike sit next to each other."""
     ctx.ensure_object(dict)
     ctx.obj["quiet"] = quiet
     ctx.obj["debug"] = debug  # logging is set up by the command that runs (tsnegrid.logs)
-
-
-def quiet_option(command: Callable[..., Any]) -> Callable[..., Any]:
-    """``--quiet`` after the subcommand too (``tsnegrid build ... --quiet``)."""
-    return click.option("--quiet", "-q", "quiet_here", is_flag=True,
-                        help="No progress bars or summary.")(command)
 
 
 @cli.command(cls=TsnegridCommand)
@@ -142,18 +168,16 @@ def quiet_option(command: Callable[..., Any]) -> Callable[..., Any]:
               help="CSV or JSON of per-image fields (joined on path or file name), shown on "
                    "hover and as colours in the --html viewer.")
 @settings_options
-@quiet_option
 @click.pass_context
 def build(ctx: click.Context, sources: tuple[str, ...], out: Path, vectors: Path | None,
-          coords: Path | None, metadata: Path | None, quiet_here: bool,
-          **options: Any) -> None:
+          coords: Path | None, metadata: Path | None, **options: Any) -> None:
     """Build a grid from folders, globs or list files of images.
 
     Writes grid.jpg (or .png/.webp), layout.csv, layout.json and report.txt into --out.
     """
     from tsnegrid.pipeline import build as run_build
 
-    quiet = ctx.obj["quiet"] or quiet_here
+    quiet = ctx.obj["quiet"]
     settings = Settings(**options)
     layout = run_build(sources, out, settings, vectors=vectors, coords=coords,
                        metadata=metadata, progress=Bars(quiet))
@@ -162,10 +186,14 @@ def build(ctx: click.Context, sources: tuple[str, ...], out: Path, vectors: Path
         written += ["grid.dzi"] if "pyramid" in layout.timings else []
         written += ["layout.csv", "layout.json", "report.txt"]
         written += ["index.html"] if settings.html else []
-        click.echo(f"placed {len(layout.paths)} images on a {layout.rows}x{layout.cols} grid; "
-                   f"skipped {len(layout.skipped)}; wrote {out}/{', '.join(written)}", err=True)
-        for s in layout.skipped:
-            click.echo(f"  skipped {s.path}: {s.reason}", err=True)
+        merged = (f"; {plural(len(layout.duplicates), 'near-duplicate')} share a cell"
+                  if layout.duplicates else "")
+        click.echo(f"placed {plural(len(layout.paths), 'image')} on a {layout.rows}x"
+                   f"{layout.cols} grid; skipped {len(layout.skipped)}{merged}; wrote "
+                   f"{out}/{', '.join(written)}", err=True)
+        if layout.transparent_note:
+            click.echo(f"  note: {layout.transparent_note}", err=True)
+    echo_skipped(layout.skipped, layout.undrawn)
 
 
 @cli.command(cls=TsnegridCommand)
@@ -174,20 +202,20 @@ def build(ctx: click.Context, sources: tuple[str, ...], out: Path, vectors: Path
               help="Output folder of an earlier build (holds layout.json).")
 @click.option("--max-moved", type=float, default=MAX_MOVED, show_default=True,
               help="Fraction of the old images that may change cell.")
-@quiet_option
 @click.pass_context
-def add(ctx: click.Context, sources: tuple[str, ...], out: Path, max_moved: float,
-        quiet_here: bool) -> None:
+def add(ctx: click.Context, sources: tuple[str, ...], out: Path, max_moved: float) -> None:
     """Add new images to an existing layout: old images keep their cells (but for at most
     --max-moved of them), new ones go next to their look-alikes, the grid grows when full."""
     from tsnegrid.pipeline import add as run_add
 
-    quiet = ctx.obj["quiet"] or quiet_here
+    quiet = ctx.obj["quiet"]
     result = run_add(sources, out, max_moved=max_moved, progress=Bars(quiet))
+    lay = result.layout
     if not quiet:
-        lay = result.layout
-        click.echo(f"added {result.added} images; {result.moved} old images moved; grid "
-                   f"{lay.rows}x{lay.cols} (+{result.rows_added} rows); rewrote {out}", err=True)
+        click.echo(f"added {plural(result.added, 'image')}; {plural(result.moved, 'old image')} "
+                   f"moved; grid {lay.rows}x{lay.cols} (+{plural(result.rows_added, 'row')}); "
+                   f"rewrote {out}", err=True)
+    echo_skipped(result.skipped, lay.undrawn)
 
 
 def embed_settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -218,10 +246,21 @@ def embed_cmd(ctx: click.Context, sources: tuple[str, ...], out: Path, **options
     done = export_vectors(sources, out, Settings(**options), progress=Bars(quiet))
     if not quiet:
         also = f", {done.paths} and {done.concepts}" if done.concepts else f" and {done.paths}"
-        click.echo(f"embedded {done.n} images ({done.dim}-d, {done.model_id}); skipped "
-                   f"{len(done.skipped)}; wrote {done.vectors}{also}", err=True)
-        for s in done.skipped:
-            click.echo(f"  skipped {s.path}: {s.reason}", err=True)
+        click.echo(f"embedded {plural(done.n, 'image')} ({done.dim}-d, {done.model_id}); "
+                   f"skipped {len(done.skipped)}; wrote {done.vectors}{also}", err=True)
+    echo_skipped(done.skipped)
+
+
+def _npy_out(out: Path) -> Path:
+    """The file ``np.save(out, ...)`` writes (it adds ``.npy`` to a name without it), checked
+    before any work (a folder, a missing parent or one that cannot be written is refused)."""
+    from tsnegrid.destination import check_out_file
+
+    check_out_file(out)
+    path = out if out.suffix == ".npy" else out.with_name(out.name + ".npy")
+    check_out_file(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def _load_npy(path: Path, what: str) -> np.ndarray:
@@ -244,8 +283,9 @@ def _load_npy(path: Path, what: str) -> np.ndarray:
               show_default=True, help="Cost between a point and a cell centre.")
 @click.option("--fit/--no-fit", default=True, show_default=True,
               help="Scale the points onto the grid first (off: points are in grid units).")
-def assign_cmd(points: Path, grid_text: str, out: Path, method: str, metric: str,
-               fit: bool) -> None:
+@click.pass_context
+def assign_cmd(ctx: click.Context, points: Path, grid_text: str, out: Path, method: str,
+               metric: str, fit: bool) -> None:
     """Snap N x 2 points to distinct grid cells, minimising total cost."""
     import numpy as np
 
@@ -256,11 +296,15 @@ def assign_cmd(points: Path, grid_text: str, out: Path, method: str, metric: str
     if shape is None:
         raise errors.GridError("assign needs an explicit --grid ROWSxCOLS")
     rows, cols = shape
+    target = _npy_out(out)
     pts = assign_mod.validate_points(_load_npy(points, "points"), rows, cols)
     if fit:
         pts = fit_to_grid(pts, rows, cols)
     cells = assign_mod.assign(pts, rows, cols, method=method, metric=metric)
-    np.save(out, cells)
+    np.save(target, cells)
+    if not ctx.obj["quiet"]:
+        click.echo(f"assigned {plural(len(cells), 'point')} to distinct cells of a {rows}x{cols} "
+                   f"grid ({method}, {metric}); wrote {target}", err=True)
 
 
 @cli.command("reduce", cls=TsnegridCommand)
@@ -270,14 +314,21 @@ def assign_cmd(points: Path, grid_text: str, out: Path, method: str, metric: str
 @click.option("--method", default=Settings.reducer, show_default=True,
               type=click.Choice(list(REDUCER_NAMES)), help="Reduction method.")
 @click.option("--seed", default=Settings.seed, show_default=True, type=int, help="Random seed.")
-def reduce_cmd(vectors: Path, out: Path, method: str, seed: int) -> None:
+@click.pass_context
+def reduce_cmd(ctx: click.Context, vectors: Path, out: Path, method: str, seed: int) -> None:
     """Reduce N x D vectors to N x 2 points."""
     import numpy as np
 
     from tsnegrid import reduce as reduce_mod
 
-    coords = reduce_mod.reduce(_load_npy(vectors, "vectors"), method=method, seed=seed)
-    np.save(out, coords)
+    target = _npy_out(out)
+    data = _load_npy(vectors, "vectors")
+    coords = reduce_mod.reduce(data, method=method, seed=seed)
+    np.save(target, coords)
+    if not ctx.obj["quiet"]:
+        dim = f"{data.shape[1]}-d " if data.ndim == 2 else ""
+        click.echo(f"reduced {plural(len(coords), f'{dim}vector')} to 2-D ({method}, seed "
+                   f"{seed}); wrote {target}", err=True)
 
 
 def main() -> None:

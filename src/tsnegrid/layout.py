@@ -51,6 +51,14 @@ class Layout:
     mosaic: str = ""
     """The rendered grid image (or, for a pyramid-only build, its one-tile overview level);
     empty until rendered."""
+    undrawn: tuple[Skipped, ...] = ()
+    """Placed images that could not be decoded again when drawn (their cells stay background);
+    they are placed, so ``n_found == len(paths) + len(skipped) + len(duplicates)`` holds."""
+    transparent: int = 0
+    """How many placed images are mostly transparent (counted when drawn)."""
+    transparent_note: str = ""
+    """The report's line on them: their visible parts' lightness and a ``--background`` that
+    shows them; empty when there are none."""
 
     @property
     def row_col(self) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
@@ -82,12 +90,14 @@ class Layout:
         return {
             "grid": {"rows": self.rows, "cols": self.cols, "cells": self.rows * self.cols},
             "counts": {"found": self.n_found, "placed": len(self.paths),
-                       "skipped": len(self.skipped), "duplicates": len(self.duplicates)},
+                       "skipped": len(self.skipped), "duplicates": len(self.duplicates),
+                       "undrawn": len(self.undrawn), "transparent": self.transparent},
             "model": self.model_id,
             "settings": self.settings.to_dict(),
             "timings": self.timings,
             "metrics": self.metrics,
             "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped],
+            "undrawn": [{"path": s.path, "reason": s.reason} for s in self.undrawn],
             "images": self.records(),
             "duplicates": self.duplicate_records(),
             **({"concepts": {"model": self.concepts.model_id,

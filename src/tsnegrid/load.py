@@ -12,6 +12,7 @@ import errno
 import glob
 import logging
 import os
+import re
 import stat
 import threading
 from collections.abc import Iterable, Sequence
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
+from numpy.typing import NDArray
 from PIL import Image, ImageColor, ImageOps, UnidentifiedImageError
 
 from tsnegrid.errors import ImageError, InputError
@@ -49,6 +51,12 @@ class Discovery:
 
     paths: tuple[Path, ...]
     skipped: tuple[Skipped, ...]
+
+    @property
+    def found(self) -> int:
+        """Every path the sources named, readable or not: ``found = placed + skipped +
+        duplicates`` holds once the later stages have skipped or merged theirs."""
+        return len(self.paths) + len(self.skipped)
 
 
 _KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
@@ -117,11 +125,28 @@ def _from_list_file(list_file: Path) -> tuple[list[Path], str | None]:
         return [], f"list file is not UTF-8 text ({exc.reason} at byte {exc.start})"
     out = []
     for line in text.splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
+        line = _COMMENT.sub("", line).strip()
+        if line:
             p = Path(line).expanduser()
-            out.append(p if p.is_absolute() else list_file.parent / p)
+            out.append(p if p.is_absolute() else _normalised(list_file.parent / p))
     return out, None
+
+
+#: A comment in a list file: ``#`` at the start of a line or after whitespace, to the line's
+#: end (``photo.jpg  # the cat``); a ``#`` inside a name (``take#2.jpg``) is part of the path.
+_COMMENT = re.compile(r"(^|\s)#.*$")
+
+
+def _normalised(path: Path) -> Path:
+    """``lists/../photos/a.jpg`` as ``photos/a.jpg`` (how it is shown and stored), unless a
+    symlinked folder makes the two name different files; then the path as written."""
+    short = Path(os.path.normpath(path))
+    if short == path or not os.path.lexists(path):
+        return short
+    try:
+        return short if os.path.samefile(short, path) else path
+    except OSError:
+        return path
 
 
 def _sorted(paths: Iterable[Path]) -> list[Path]:
@@ -183,8 +208,59 @@ def parse_colour(colour: str) -> tuple[int, int, int]:
     return (rgb[0], rgb[1], rgb[2])
 
 
-def _to_rgb(im: Image.Image, background: tuple[int, int, int]) -> Image.Image:
-    """Any Pillow mode to 8-bit RGB; alpha composited on the background colour."""
+class AlphaTally:
+    """Counts the images that are mostly transparent (over half their pixels), and how light
+    their visible parts are: composited on a background of about that lightness they look like
+    empty cells, and the report says which ``--background`` would show them. Thread-safe (the
+    pyramid decodes on several threads)."""
+
+    MOSTLY = 0.5  #: share of transparent pixels (alpha below half) that makes "mostly"
+    CONTRAST = 96  #: luminance difference (of 255) below which the parts do not stand out
+
+    def __init__(self, background: tuple[int, int, int]) -> None:
+        self.background = background
+        self.count = 0
+        self._luma_sum = 0.0
+        self._lock = threading.Lock()
+
+    def add(self, alpha: NDArray[np.uint8], luma: NDArray[np.uint8]) -> None:
+        """One image's alpha and luminance channels (same shape)."""
+        visible = alpha >= 128
+        if visible.mean() > 1 - self.MOSTLY:
+            return
+        lum = float(luma[visible].mean()) if visible.any() else _luma(self.background)
+        with self._lock:
+            self.count += 1
+            self._luma_sum += lum
+
+    @property
+    def luma(self) -> float:
+        """Mean luminance (0-255) of the mostly transparent images' visible parts."""
+        return self._luma_sum / self.count if self.count else 0.0
+
+    def advice(self) -> str | None:
+        """One line for the report, or None when no image is mostly transparent."""
+        if not self.count:
+            return None
+        bg = "#{:02x}{:02x}{:02x}".format(*self.background)
+        head = (f"{self.count} image{'s are' if self.count != 1 else ' is'} mostly transparent "
+                f"(over half the pixels), composited on the background {bg}; the visible parts "
+                f"have mean luminance {self.luma:.0f}/255")
+        if abs(self.luma - _luma(self.background)) >= self.CONTRAST:
+            return head + f", which stands out from {bg}"
+        better = "#333333" if self.luma >= 128 else "#ffffff"
+        return head + f", close to {bg}'s: --background '{better}' would show them"
+
+
+def _luma(rgb: tuple[int, int, int]) -> float:
+    """ITU-R 601 luminance, as Pillow's ``L`` mode computes it."""
+    return 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]
+
+
+def _to_rgb(im: Image.Image, background: tuple[int, int, int],
+            alpha: AlphaTally | None = None) -> Image.Image:
+    """Any Pillow mode to 8-bit RGB; alpha composited on the background colour (and, given an
+    ``alpha`` tally, counted there)."""
     if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         arr = np.asarray(im, dtype=np.float64)
         hi = 65535.0 if im.mode.startswith("I;16") or arr.max() > 255 else 255.0
@@ -193,6 +269,8 @@ def _to_rgb(im: Image.Image, background: tuple[int, int, int]) -> Image.Image:
         im = im.convert("RGBA")
     if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         im = im.convert("RGBA")
+        if alpha is not None:
+            alpha.add(np.asarray(im.getchannel("A")), np.asarray(im.convert("L")))
         base = Image.new("RGBA", im.size, (*background, 255))
         return Image.alpha_composite(base, im).convert("RGB")
     return im.convert("RGB") if im.mode != "RGB" else im
@@ -231,11 +309,13 @@ def open_image(
     min_side: int | None = None,
     background: tuple[int, int, int] = (255, 255, 255),
     max_pixels: int = 178_956_970,
+    alpha: AlphaTally | None = None,
 ) -> Image.Image:
     """Decode one image to RGB, oriented by EXIF; raise ``ImageError`` naming the problem.
 
     ``min_side`` lets large JPEGs decode at reduced size (draft mode) while keeping both sides at
-    least that large. Images above ``max_pixels`` are refused before decoding. Whatever a decoder
+    least that large. Images above ``max_pixels`` are refused before decoding; ``alpha``
+    counts the mostly transparent ones. Whatever a decoder
     raises for one file (codecs raise ``RuntimeError``, ``struct.error``, ``IndexError``, even
     ``MemoryError``) becomes that file's ``ImageError``, so one bad file never stops a build.
     """
@@ -251,7 +331,7 @@ def open_image(
                 if scale >= 2:
                     im.draft("RGB", (max(1, int(w / scale)), max(1, int(h / scale))))
             im.load()
-            return _to_rgb(ImageOps.exif_transpose(im), background)
+            return _to_rgb(ImageOps.exif_transpose(im), background, alpha)
     except ImageError:
         raise
     except FileNotFoundError as exc:

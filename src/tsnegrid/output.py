@@ -48,6 +48,8 @@ def report_text(layout: Layout) -> str:
         f"images found:   {layout.n_found}",
         f"images placed:  {len(layout.paths)}",
         f"images skipped: {len(layout.skipped)}",
+        *([f"near-duplicates: {len(layout.duplicates)} (found = placed + skipped + "
+           "near-duplicates)"] if layout.duplicates else []),
         f"grid:           {layout.rows} x {layout.cols} ({layout.rows * layout.cols} cells, "
         f"{layout.rows * layout.cols - len(layout.paths)} empty)",
         f"model:          {layout.model_id}",
@@ -68,8 +70,13 @@ def report_text(layout: Layout) -> str:
         lines += ["", f"near-duplicates (cosine >= {layout.settings.dedupe:g}, sharing the cell "
                       f"of the image after '='): {len(layout.duplicates)}",
                   *(f"  {d} = {o}" for d, o in layout.duplicates.items())]
+    if layout.transparent_note:
+        lines += ["", f"transparent:    {layout.transparent_note}"]
     if layout.skipped:
         lines += ["", "skipped files:", *(f"  {s.path}: {s.reason}" for s in layout.skipped)]
+    if layout.undrawn:
+        lines += ["", "placed but not drawn (could not be decoded again; their cells are "
+                      "empty):", *(f"  {s.path}: {s.reason}" for s in layout.undrawn)]
     return "\n".join(lines) + "\n"
 
 

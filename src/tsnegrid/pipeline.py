@@ -22,6 +22,7 @@ from tsnegrid import metrics
 from tsnegrid.arrange import ArrangeConfig, arrange, grid_shape
 from tsnegrid.arrange.grid import auto_shape
 from tsnegrid.concepts import Concepts
+from tsnegrid.destination import check_out_dir
 from tsnegrid.embed import EmbedConfig, Embedded, embed_files
 from tsnegrid.embed.vectors import concepts_file, read_concepts
 from tsnegrid.errors import InputError, NoImagesError
@@ -131,6 +132,8 @@ def build(
     viewer's hover and colour-by-field.
     """
     s = settings or Settings()
+    if out is not None:
+        check_out_dir(Path(out))
     meta = load_metadata(metadata) if isinstance(metadata, (str, Path)) else metadata
     timings: dict[str, float] = {}
 
@@ -188,7 +191,7 @@ def build(
 
     layout = Layout(paths=tuple(str(p) for p in paths), cells=placed.cells, coords=pts,
                     rows=rows, cols=cols, model_id=model_id, settings=s, skipped=tuple(skipped),
-                    n_found=len(found.paths), timings=timings, metrics=quality,
+                    n_found=found.found, timings=timings, metrics=quality,
                     duplicates=duplicates, neighbors=similar,
                     neighbors_from="" if similar is None else
                     "vectors" if vecs is not None else "coords", concepts=concepts,
@@ -208,12 +211,15 @@ def _write(layout: Layout, out: Path, s: Settings, progress: ProgressFn,
 
 @dataclass(frozen=True)
 class Added:
-    """The rewritten layout, how many images were added, old images moved and rows added."""
+    """The rewritten layout, how many images were added, old images moved and rows added, and
+    what was skipped."""
 
     layout: Layout
     added: int
     moved: int
     rows_added: int
+    skipped: tuple[Skipped, ...] = ()
+    """The files this addition left out (the layout's ``skipped`` also lists earlier ones)."""
 
 
 def _read_layout(out: Path) -> dict[str, Any]:
@@ -248,6 +254,7 @@ def add(sources: Sequence[str | Path], out: str | Path, *, max_moved: float | No
         raise InputError(f"max_moved must be a fraction in [0, 1], got {max_moved}")
     out = Path(out)
     data = _read_layout(out)
+    check_out_dir(out)
     known = {f.name for f in fields(Settings)}
     s = Settings(**{k: v for k, v in data["settings"].items() if k in known})
     rows, cols = int(data["grid"]["rows"]), int(data["grid"]["cols"])
@@ -287,15 +294,20 @@ def add(sources: Sequence[str | Path], out: str | Path, *, max_moved: float | No
     quality = {"old_images_moved": float(placed.moved),
                **metrics.grid_quality(vecs, cells, cols)}
     similar = _timed(timings, "neighbors", similar_images, vecs, seed=s.seed) if s.html else None
-    skipped: tuple[Skipped, ...] = tuple(found.skipped) + tuple(emb.skipped)
+    # every count carries over: found = placed + skipped + duplicates, old and new together
+    skipped: tuple[Skipped, ...] = (
+        tuple(Skipped(str(k["path"]), str(k["reason"])) for k in data.get("skipped", []))
+        + tuple(found.skipped) + tuple(emb.skipped))
     layout = Layout(paths=tuple(old_paths) + tuple(str(p) for p in kept_new), cells=cells,
                     coords=coords, rows=placed.rows, cols=cols, model_id=emb.model_id,
                     settings=s, skipped=skipped,
-                    n_found=int(data.get("counts", {}).get("found", n_old)) + len(found.paths),
+                    n_found=int(data.get("counts", {}).get("found", n_old)) + len(new_paths)
+                    + len(found.skipped),
                     timings=timings, metrics=quality,
                     duplicates={d["path"]: d["duplicate_of"] for d in data.get("duplicates", [])},
                     neighbors=similar, neighbors_from="vectors" if similar is not None else "",
                     concepts=emb.concepts,
                     regions=_regions(cells, placed.rows, cols, emb.concepts, vecs, s, timings))
     layout = _write(layout, out, s, progress)
-    return Added(layout, len(kept_new), placed.moved, placed.rows - rows)
+    return Added(layout, len(kept_new), placed.moved, placed.rows - rows,
+                 tuple(found.skipped) + tuple(emb.skipped))

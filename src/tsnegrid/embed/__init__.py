@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,13 +149,17 @@ class _Work:
     """Vectors as they are computed, saved to the cache every ``CHUNK`` of them (and, on Ctrl-C,
     at once), so an interrupted or failed run keeps what it finished."""
 
-    def __init__(self, model_id: str, cache: EmbeddingCache | None, total: int,
-                 progress: ProgressFn) -> None:
-        self.model_id, self.cache, self.total, self.progress = model_id, cache, total, progress
+    def __init__(self, model_id: str, cache: EmbeddingCache | None, progress: ProgressFn,
+                 files: Counter[str], total: int) -> None:
+        """``files``: how many of the paths have each digest to compute; ``total``: all the
+        paths, so the bar counts images (cached and identical ones included), not vectors."""
+        self.model_id, self.cache, self.progress = model_id, cache, progress
+        self.files, self.total = files, total
         self.vectors: dict[str, NDArray[np.float32]] = {}
         self.unsaved: dict[str, NDArray[np.float32]] = {}
         self.failed: dict[str, str] = {}
-        self.computed = self.done = 0
+        self.computed = 0
+        self.done = total - sum(files.values())
 
     def run(self, groups: Iterator[tuple[Group, Sequence[object]]]) -> None:
         try:
@@ -165,7 +170,7 @@ class _Work:
                     else:
                         self.vectors[d] = self.unsaved[d] = np.asarray(r, dtype=np.float32)
                         self.computed += 1
-                self.done += len(group)
+                self.done += sum(self.files[d] for d, _ in group)
                 if len(self.unsaved) >= CHUNK:
                     self.save()
                 self.progress("embed", self.done, self.total)
@@ -218,8 +223,9 @@ def embed_images(
     log.info("%d readable files, %d distinct, %d cached, %d to embed", len(digests), distinct,
              distinct - len(todo), len(todo))
     items = list(todo.items())
-    progress("embed", 0, len(items))
-    work = _Work(key, cache, len(items), progress)
+    work = _Work(key, cache, progress, Counter(d for d in digests.values() if d in todo),
+                 len(paths))
+    progress("embed", work.done, work.total)
     try:
         work.run(_results(items, paths, embedder, config, executor))
     except KeyboardInterrupt:

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from tsnegrid.concepts import Concepts
+from tsnegrid.destination import check_out_file
 from tsnegrid.embed import EmbedConfig, Embedded, embed_files
 from tsnegrid.errors import InputError, NoImagesError
 from tsnegrid.load import Skipped, discover
@@ -114,6 +115,7 @@ def export_vectors(sources: Sequence[str | Path], out: str | Path,
     out = Path(out)
     if out.suffix != ".npy":
         raise InputError(f"--out {out}: the vectors file must end in .npy")
+    check_out_file(out)
     s = settings or Settings()
     found = discover(sources)
     if not found.paths:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from tsnegrid.errors import OutputTooLargeError
 from tsnegrid.layout import Layout
+from tsnegrid.load import AlphaTally
 from tsnegrid.progress import ProgressFn, no_progress
 from tsnegrid.render.config import RenderConfig
 
@@ -37,7 +38,8 @@ def render_outputs(layout: Layout, out: Path, config: RenderConfig | None = None
                    metadata: Metadata | Mapping[str, Mapping[str, object]] | None = None
                    ) -> Layout:
     """Draw the mosaic (and, with ``tiles`` or a large ``html`` grid, the DZI pyramid; with
-    ``html``, the viewer) into ``out``; render failures join the returned layout's ``skipped``.
+    ``html``, the viewer) into ``out``. The returned layout lists the placed images that could not
+    be drawn (``undrawn``: their cells stay background) and counts the mostly transparent ones.
     ``config`` defaults to the layout's own settings."""
     from tsnegrid.render.mosaic import check_size, render_mosaic, save_image
     from tsnegrid.render.pyramid import write_dzi
@@ -50,6 +52,7 @@ def render_outputs(layout: Layout, out: Path, config: RenderConfig | None = None
     mosaic: Image.Image | None = None  # the grid image, once drawn
     picture = ""  # the file that shows the whole grid (for Layout._repr_html_)
     failed: list[Skipped] = []
+    alpha = AlphaTally(c.background)
     try:
         check_size(layout.rows, layout.cols, c.tile, c.max_pixels, c.format)
         fits = True
@@ -63,7 +66,8 @@ def render_outputs(layout: Layout, out: Path, config: RenderConfig | None = None
         mosaic, failed = render_mosaic(paths, layout.cells, layout.rows, layout.cols,
                                        tile=c.tile, fit=c.fit, background=c.background,
                                        max_pixels=c.max_pixels,
-                                       max_image_pixels=c.max_image_pixels, progress=progress)
+                                       max_image_pixels=c.max_image_pixels, progress=progress,
+                                       alpha=alpha)
         named = c.labels and layout.regions is not None
         # the viewer draws the names itself (zoom-dependent): it shows the mosaic without them
         plain = out / f"{PLAIN_MOSAIC}.{c.format}"
@@ -84,14 +88,15 @@ def render_outputs(layout: Layout, out: Path, config: RenderConfig | None = None
         t0 = time.perf_counter()
         written = write_dzi(paths, layout.cells, layout.rows, layout.cols, out, tile=c.tile,
                             fit=c.fit, background=c.background, fmt=c.format,
-                            max_image_pixels=c.max_image_pixels, progress=progress)
+                            max_image_pixels=c.max_image_pixels, progress=progress,
+                            alpha=alpha if mosaic is None else None)
         timings["pyramid"] = round(time.perf_counter() - t0, 3)
         failed = failed if mosaic is not None else list(written.failed)
         if not picture:  # the overview level of at most 256 px is one tile
             overview = max(0, min(written.levels - 1, 8))
             picture = str(out / "grid_files" / str(overview) / f"0_0.{written.tile_format}")
-    layout = replace(layout, timings=timings, skipped=layout.skipped + tuple(failed),
-                     mosaic=picture)
+    layout = replace(layout, timings=timings, undrawn=tuple(failed), mosaic=picture,
+                     transparent=alpha.count, transparent_note=alpha.advice() or "")
     if c.html:
         write_viewer(layout, out, metadata=metadata, pyramid=pyramid,
                      title=f"tsnegrid: {out.resolve().name}")

@@ -10,7 +10,7 @@ from numpy.typing import NDArray
 from PIL import Image, ImageOps
 
 from tsnegrid.errors import ImageError, OutputTooLargeError
-from tsnegrid.load import Skipped, open_image
+from tsnegrid.load import AlphaTally, Skipped, open_image
 from tsnegrid.progress import ProgressFn, no_progress
 
 MAX_SIDE = {"jpg": 65_535, "webp": 16_383, "png": 2**31 - 1}
@@ -53,8 +53,10 @@ def render_mosaic(
     max_pixels: int = 400_000_000,
     max_image_pixels: int = 178_956_970,
     progress: ProgressFn = no_progress,
+    alpha: AlphaTally | None = None,
 ) -> tuple[Image.Image, list[Skipped]]:
-    """The mosaic, with every cell of the grid on the canvas, and the images that failed here."""
+    """The mosaic, with every cell of the grid on the canvas, and the images that failed here
+    (``alpha`` counts the mostly transparent ones)."""
     check_size(rows, cols, tile, max_pixels)
     canvas = Image.new("RGB", (cols * tile, rows * tile), background)
     failed: list[Skipped] = []
@@ -63,7 +65,7 @@ def render_mosaic(
         r, c = divmod(int(cell), cols)
         try:
             img = open_image(path, min_side=tile, background=background,
-                             max_pixels=max_image_pixels)
+                             max_pixels=max_image_pixels, alpha=alpha)
             canvas.paste(make_tile(img, tile, fit, background), (c * tile, r * tile))
         except ImageError as exc:
             failed.append(Skipped(str(path), str(exc).split(": ", 1)[-1]))

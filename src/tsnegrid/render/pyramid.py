@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from tsnegrid.errors import ImageError, InputError
-from tsnegrid.load import Skipped, open_image
+from tsnegrid.load import AlphaTally, Skipped, open_image
 from tsnegrid.progress import ProgressFn, no_progress
 from tsnegrid.render.mosaic import make_tile
 
@@ -144,6 +144,7 @@ def write_dzi(
     workers: int = 0,
     progress: ProgressFn = no_progress,
     load_tile: Callable[[str | Path], Image.Image] | None = None,
+    alpha: AlphaTally | None = None,
 ) -> Pyramid:
     """Write ``NAME.dzi`` and ``NAME_files/`` into ``out_dir``; images that fail are reported.
 
@@ -175,7 +176,7 @@ def write_dzi(
 
     def default_load(path: str | Path) -> Image.Image:
         img = open_image(path, min_side=tile, background=background,
-                         max_pixels=max_image_pixels)
+                         max_pixels=max_image_pixels, alpha=alpha)
         return make_tile(img, tile, fit, background)
 
     load = load_tile or default_load
