@@ -208,3 +208,17 @@ def test_every_pipeline_stage_has_a_progress_span(tmp_path: Path) -> None:
     order = list(dict.fromkeys(seen))
     assert [stage_percent(s, 1, 1) for s in order] == sorted(stage_percent(s, 1, 1)
                                                              for s in order)
+
+
+def test_layout_document_names_skipped_and_undrawn_images_by_input_id() -> None:
+    from tsnegrid.service.worker import layout_document
+
+    doc = layout_document({"images": [{"path": "/w/a.png", "row": 0, "col": 0}],
+                           "skipped": [{"path": "/w/b.png", "reason": "/w/b.png: no such file"}],
+                           "undrawn": [{"path": "/w/a.png", "reason": "cannot decode (x)"}],
+                           "settings": {"cache_dir": "/srv/cache", "tile": 8}},
+                          {"/w/a.png": "a", "/w/b.png": "b"})
+    assert doc["images"] == [{"input_id": "a", "row": 0, "col": 0}]
+    assert doc["skipped"] == [{"input_id": "b", "reason": "no such file"}]
+    assert doc["undrawn"] == [{"input_id": "a", "reason": "cannot decode (x)"}]
+    assert "/w/" not in str(doc) and doc["settings"] == {"tile": 8}

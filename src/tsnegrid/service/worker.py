@@ -95,9 +95,10 @@ def layout_document(layout_dict: dict[str, Any], ids_by_path: dict[str, str]) ->
     doc["images"] = [{"input_id": ids_by_path.get(r["path"], r["path"]),
                       **{k: v for k, v in r.items() if k != "path"}}
                      for r in layout_dict["images"]]
-    doc["skipped"] = [{"input_id": ids_by_path.get(s["path"], "?"),
-                       "reason": s["reason"].replace(s["path"] + ": ", "")}
-                      for s in layout_dict["skipped"]]
+    for key in ("skipped", "undrawn"):  # by input id: work-folder paths never leave
+        doc[key] = [{"input_id": ids_by_path.get(s["path"], "?"),
+                     "reason": s["reason"].replace(s["path"] + ": ", "")}
+                    for s in layout_dict.get(key, [])]
     doc["settings"] = {k: v for k, v in layout_dict["settings"].items() if k != "cache_dir"}
     return doc
 
@@ -277,7 +278,7 @@ class Worker:
         layout_dict = layout.to_dict()
 
         ids = [ids_by_path.get(r["path"], r["path"]) for r in layout_dict["images"]]
-        view = {**layout_dict, "skipped": [],
+        view = {**layout_dict, "skipped": [], "undrawn": [],
                 "images": [{**r, "path": i} for r, i in zip(layout_dict["images"], ids,
                                                               strict=True)]}
         with self.db.session() as s:
