@@ -182,11 +182,13 @@ def test_mostly_transparent_images_are_counted_with_a_background_that_shows_them
     tally = AlphaTally((255, 255, 255))
     for name in ["white.png", "opaque.png", "rgb.png"]:
         open_image(tmp_path / name, alpha=tally)
-    assert tally.count == 1 and tally.luma == pytest.approx(250, abs=1)
+    assert (tally.count, tally.faint) == (1, 1) and tally.luma == pytest.approx(250, abs=1)
     advice = tally.advice()
     assert advice is not None and "1 image is mostly transparent" in advice
+    assert "1 of them has visible parts about as light as #ffffff" in advice
     assert "--background '#333333' would show them" in advice
     dark = AlphaTally((0, 0, 0))
     open_image(tmp_path / "white.png", background=(0, 0, 0), alpha=dark)
-    assert dark.count == 1 and "stands out from #000000" in (dark.advice() or "")
+    assert (dark.count, dark.faint) == (1, 0)
+    assert "stand out from #000000" in (dark.advice() or "")
     assert AlphaTally((255, 255, 255)).advice() is None

@@ -224,7 +224,8 @@ def test_report_says_which_background_shows_transparent_images(tmp_path: Path,
     assert layout.transparent == 5
     report = (tmp_path / "o" / "report.txt").read_text()
     line = next(ln for ln in report.splitlines() if ln.startswith("transparent:"))
-    assert "5 images are mostly transparent" in line and "#ffffff" in line
+    assert "5 images are mostly transparent" in line and "5 of them have" in line
     assert "--background '#333333' would show them" in line
+    assert layout.transparent_faint == 5
     assert json.loads((tmp_path / "o" / "layout.json").read_text())["counts"][
         "transparent"] == 5

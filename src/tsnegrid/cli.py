@@ -191,7 +191,7 @@ def build(ctx: click.Context, sources: tuple[str, ...], out: Path, vectors: Path
         click.echo(f"placed {plural(len(layout.paths), 'image')} on a {layout.rows}x"
                    f"{layout.cols} grid; skipped {len(layout.skipped)}{merged}; wrote "
                    f"{out}/{', '.join(written)}", err=True)
-        if layout.transparent_note:
+        if layout.transparent_faint:  # they look like empty cells: say why here too
             click.echo(f"  note: {layout.transparent_note}", err=True)
     echo_skipped(layout.skipped, layout.undrawn)
 

@@ -56,6 +56,8 @@ class Layout:
     they are placed, so ``n_found == len(paths) + len(skipped) + len(duplicates)`` holds."""
     transparent: int = 0
     """How many placed images are mostly transparent (counted when drawn)."""
+    transparent_faint: int = 0
+    """How many of those look empty on the background (visible parts about as light)."""
     transparent_note: str = ""
     """The report's line on them: their visible parts' lightness and a ``--background`` that
     shows them; empty when there are none."""
@@ -91,7 +93,8 @@ class Layout:
             "grid": {"rows": self.rows, "cols": self.cols, "cells": self.rows * self.cols},
             "counts": {"found": self.n_found, "placed": len(self.paths),
                        "skipped": len(self.skipped), "duplicates": len(self.duplicates),
-                       "undrawn": len(self.undrawn), "transparent": self.transparent},
+                       "undrawn": len(self.undrawn), "transparent": self.transparent,
+                       "transparent_faint": self.transparent_faint},
             "model": self.model_id,
             "settings": self.settings.to_dict(),
             "timings": self.timings,

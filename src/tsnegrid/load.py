@@ -209,10 +209,10 @@ def parse_colour(colour: str) -> tuple[int, int, int]:
 
 
 class AlphaTally:
-    """Counts the images that are mostly transparent (over half their pixels), and how light
-    their visible parts are: composited on a background of about that lightness they look like
-    empty cells, and the report says which ``--background`` would show them. Thread-safe (the
-    pyramid decodes on several threads)."""
+    """Counts the images that are mostly transparent (over half their pixels), and among them
+    the faint ones, whose visible parts are about as light as the background: composited on it
+    they look like empty cells, and the report says which ``--background`` would show them.
+    Thread-safe (the pyramid decodes on several threads)."""
 
     MOSTLY = 0.5  #: share of transparent pixels (alpha below half) that makes "mostly"
     CONTRAST = 96  #: luminance difference (of 255) below which the parts do not stand out
@@ -220,7 +220,8 @@ class AlphaTally:
     def __init__(self, background: tuple[int, int, int]) -> None:
         self.background = background
         self.count = 0
-        self._luma_sum = 0.0
+        self.faint = 0
+        self._faint_luma = 0.0
         self._lock = threading.Lock()
 
     def add(self, alpha: NDArray[np.uint8], luma: NDArray[np.uint8]) -> None:
@@ -228,28 +229,32 @@ class AlphaTally:
         visible = alpha >= 128
         if visible.mean() > 1 - self.MOSTLY:
             return
-        lum = float(luma[visible].mean()) if visible.any() else _luma(self.background)
+        bg = _luma(self.background)
+        lum = float(luma[visible].mean()) if visible.any() else bg
         with self._lock:
             self.count += 1
-            self._luma_sum += lum
+            if abs(lum - bg) < self.CONTRAST:
+                self.faint += 1
+                self._faint_luma += lum
 
     @property
     def luma(self) -> float:
-        """Mean luminance (0-255) of the mostly transparent images' visible parts."""
-        return self._luma_sum / self.count if self.count else 0.0
+        """Mean luminance (0-255) of the faint images' visible parts."""
+        return self._faint_luma / self.faint if self.faint else 0.0
 
     def advice(self) -> str | None:
         """One line for the report, or None when no image is mostly transparent."""
         if not self.count:
             return None
         bg = "#{:02x}{:02x}{:02x}".format(*self.background)
-        head = (f"{self.count} image{'s are' if self.count != 1 else ' is'} mostly transparent "
-                f"(over half the pixels), composited on the background {bg}; the visible parts "
-                f"have mean luminance {self.luma:.0f}/255")
-        if abs(self.luma - _luma(self.background)) >= self.CONTRAST:
-            return head + f", which stands out from {bg}"
+        head = (f"{self.count:,} image{'s are' if self.count != 1 else ' is'} mostly "
+                f"transparent (over half the pixels, composited on the background {bg})")
+        if not self.faint:
+            return head + f"; their visible parts stand out from {bg}"
         better = "#333333" if self.luma >= 128 else "#ffffff"
-        return head + f", close to {bg}'s: --background '{better}' would show them"
+        return (head + f"; {self.faint:,} of them {'have' if self.faint != 1 else 'has'} "
+                f"visible parts about as light as {bg} (mean luminance {self.luma:.0f}/255) "
+                f"and look empty: --background '{better}' would show them")
 
 
 def _luma(rgb: tuple[int, int, int]) -> float:

@@ -96,7 +96,8 @@ def render_outputs(layout: Layout, out: Path, config: RenderConfig | None = None
             overview = max(0, min(written.levels - 1, 8))
             picture = str(out / "grid_files" / str(overview) / f"0_0.{written.tile_format}")
     layout = replace(layout, timings=timings, undrawn=tuple(failed), mosaic=picture,
-                     transparent=alpha.count, transparent_note=alpha.advice() or "")
+                     transparent=alpha.count, transparent_faint=alpha.faint,
+                     transparent_note=alpha.advice() or "")
     if c.html:
         write_viewer(layout, out, metadata=metadata, pyramid=pyramid,
                      title=f"tsnegrid: {out.resolve().name}")
