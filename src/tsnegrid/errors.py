@@ -23,6 +23,19 @@ class GridError(InputError):
     """The grid shape is malformed or too small for the images."""
 
 
+class GridTooSmallError(GridError):
+    """A grid of ``rows`` x ``cols`` cannot hold ``n`` images. The message gives the CLI's
+    advice; other front ends (the HTTP service) word their own from the fields."""
+
+    def __init__(self, rows: int, cols: int, n: int) -> None:
+        super().__init__(f"grid {rows}x{cols} has {rows * cols} cells, too few for {n} images; "
+                         "use a larger --grid or --grid auto")
+        self.rows, self.cols, self.n = rows, cols, n
+
+    def __reduce__(self) -> tuple[type[GridTooSmallError], tuple[int, int, int]]:
+        return type(self), (self.rows, self.cols, self.n)  # pickles across processes
+
+
 class OutputTooLargeError(InputError):
     """The requested mosaic would exceed the configured pixel limit."""
 

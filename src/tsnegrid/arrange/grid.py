@@ -8,7 +8,7 @@ import re
 import numpy as np
 from numpy.typing import NDArray
 
-from tsnegrid.errors import GridError
+from tsnegrid.errors import GridError, GridTooSmallError
 
 _SHAPE = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")
 
@@ -56,10 +56,9 @@ def cloud_aspect(points: NDArray[np.float64]) -> float:
 
 
 def check_capacity(n: int, rows: int, cols: int) -> None:
-    """Raise ``GridError`` if the grid cannot hold n images."""
+    """Raise ``GridTooSmallError`` if the grid cannot hold n images."""
     if rows * cols < n:
-        raise GridError(f"grid {rows}x{cols} has {rows * cols} cells, too few for {n} images; "
-                        f"use a larger --grid or --grid auto")
+        raise GridTooSmallError(rows, cols, n)
 
 
 def fit_to_grid(points: NDArray[np.float64], rows: int, cols: int) -> NDArray[np.float64]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tsnegrid.errors import InputError, TsnegridError
+from tsnegrid.errors import GridTooSmallError, InputError, TsnegridError
 
 
 class ServiceError(TsnegridError):
@@ -39,3 +39,12 @@ class ServerBusyError(ServiceError):
 
 class BackendError(ServiceError):
     """The database or the blob store cannot be reached or used as configured."""
+
+
+def api_message(exc: BaseException) -> str:
+    """An error's message as the service gives it: in the API's words (request fields, not
+    CLI options) where the library's message speaks of the command line."""
+    if isinstance(exc, GridTooSmallError):
+        return (f'grid: "{exc.rows}x{exc.cols}" has {exc.rows * exc.cols} cells, too few for '
+                f'{exc.n} inputs; use a larger grid or "auto"')
+    return str(exc)

@@ -105,7 +105,7 @@ def install(app: FastAPI) -> None:
 
     async def on_library(_req: Request, exc: Exception) -> JSONResponse:
         http, code = http_for(exc)
-        return error_response(http, code, str(exc))
+        return error_response(http, code, svc.api_message(exc))
 
     async def on_validation(_req: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

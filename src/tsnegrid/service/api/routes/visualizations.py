@@ -43,7 +43,7 @@ from tsnegrid.service.api.schemas import (
     VisualizationsPage,
 )
 from tsnegrid.service.db import App, Input, Visualization
-from tsnegrid.service.errors import LimitError, NotFoundError, TooManyJobsError
+from tsnegrid.service.errors import LimitError, NotFoundError, TooManyJobsError, api_message
 from tsnegrid.service.worker import job_settings
 
 router = APIRouter(prefix="/v2/visualizations", tags=["visualizations"],
@@ -162,7 +162,7 @@ def start_visualization(request: Request, caller: CallerDep, session: SessionDep
     except (LimitError, NotFoundError, TooManyJobsError, MissingDependencyError):
         raise
     except InputError as exc:
-        raise VisualizationRequestError(str(exc)) from exc
+        raise VisualizationRequestError(api_message(exc)) from exc
     return answer(job, request, caller)
 
 
