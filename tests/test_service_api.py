@@ -217,6 +217,21 @@ def test_bad_visualization_requests(api: Any, body: dict[str, Any], http: int,
     assert_error(client.post("/v2/visualizations", headers=auth, json=body), http, words)
 
 
+@sqlite_only
+def test_too_small_grid_is_refused_in_the_apis_words(api: Any) -> None:
+    """The error names the request field and its values, not the CLI's options."""
+    client, auth = api
+    client.post("/v2/inputs", headers=auth, json={"inputs": image_inputs(demo_images(6))})
+    for body in ({"grid": "2x2"}, {"grid": "1x5", "model": "pixels"}):
+        r = client.post("/v2/visualizations", headers=auth, json=body)
+        rows, cols = body["grid"].split("x")
+        assert_error(r, 400, f'grid: "{body["grid"]}" has {int(rows) * int(cols)} cells, too '
+                             'few for 6 inputs; use a larger grid or "auto"')
+        description = r.json()["status"]["description"]
+        assert "--" not in description and "\n" not in description
+        assert r.json()["status"]["code"] == 42003  # VISUALIZATION_INVALID_REQUEST
+
+
 def test_visualization_lifecycle_with_in_process_worker(api: Any,
                                                         config: ServiceConfig) -> None:
     client, auth = api
@@ -343,6 +358,20 @@ def test_jobs_embed_on_the_servers_dask_cluster(api: Any, config: ServiceConfig)
         assert "embed_chunk" in cluster.scheduler.task_prefixes  # the images went there
     out = client.get(f"/v2/visualizations/{viz_id}", headers=auth).json()["output"]
     assert out["status"]["code"] == "DONE", out
+
+
+@sqlite_only
+def test_the_viewer_is_titled_after_the_app(api: Any, config: ServiceConfig) -> None:
+    """As the CLI's page is titled after its output folder ("tsnegrid: out")."""
+    client, auth = api
+    client.post("/v2/inputs", headers=auth, json={"inputs": image_inputs(demo_images(4))})
+    viz_id = client.post("/v2/visualizations", headers=auth,
+                         json={"model": "pixels", "reducer": "pca"}).json()["output"]["id"]
+    assert Worker(config).drain() == 1
+    out = client.get(f"/v2/visualizations/{viz_id}", headers=auth).json()["output"]
+    page = client.get(out["data"]["viewer"]["url"]).text
+    assert "<title>tsnegrid: app</title>" in page and "<h1>tsnegrid: app</h1>" in page
+    assert viz_id not in page
 
 
 def test_finished_visualization_has_a_viewer_link(api: Any, config: ServiceConfig) -> None:

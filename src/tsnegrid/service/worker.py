@@ -28,7 +28,8 @@ from tsnegrid.errors import ClusterError, InputError, TsnegridError
 from tsnegrid.layout import Layout
 from tsnegrid.service import incremental, jobs
 from tsnegrid.service.config import ServiceConfig
-from tsnegrid.service.db import Database, Input, Visualization
+from tsnegrid.service.db import App, Database, Input, Visualization
+from tsnegrid.service.errors import api_message
 from tsnegrid.service.storage import BlobStore
 from tsnegrid.settings import Settings
 
@@ -210,7 +211,7 @@ class Worker:
         """Fail the job: a library error with its message, anything else (a bug) as an
         internal error, logged with its traceback, so that it fails the job, not the worker."""
         if isinstance(exc, TsnegridError):
-            self._fail(job, str(exc).replace(str(work / "in") + "/", ""))
+            self._fail(job, api_message(exc).replace(str(work / "in") + "/", ""))
             return
         log.error("job %s failed", job.viz_id, exc_info=exc)
         self._fail(job, f"internal error while building the grid ({type(exc).__name__})")
@@ -271,7 +272,8 @@ class Worker:
     def _store_viewer(self, job: Visualization, layout: Layout, ids_by_path: dict[str, str],
                       out: Path) -> str:
         """Rewrite the viewer with input ids, metadata (no server paths) and the layout's
-        look-alikes, store each of its files as a blob and return the key of the manifest
+        look-alikes, titled after the app (as the CLI's page is after its output folder); store
+        each of its files as a blob and return the key of the manifest
         ``{relative path: blob key}``."""
         from tsnegrid.render.viewer import write_viewer
 
@@ -285,7 +287,9 @@ class Worker:
             rows = s.execute(select(Input.input_id, Input.meta).where(
                 Input.app_id == job.app_id, Input.input_id.in_(ids)))
             metadata = {input_id: meta for input_id, meta in rows if meta}
-        write_viewer(view, out, metadata=metadata or None, title=f"tsnegrid: {job.viz_id}",
+            app = s.get(App, job.app_id)
+        title = f"tsnegrid: {app.name if app is not None else job.viz_id}"
+        write_viewer(view, out, metadata=metadata or None, title=title,
                      image_url=lambda input_id: "inputs/" + quote(input_id, safe=""),
                      neighbors=layout.neighbors, neighbors_from=layout.neighbors_from)
         manifest = {f.relative_to(out).as_posix(): self.store.put_file(f)
