@@ -12,14 +12,22 @@
   const NEAR = 3; // "near": at most this many cells away in rows and in columns
   const MARK = 9; // smallest marker side in screen px, so look-alikes show at any zoom
 
-  const gap = (i, j) => {
-    const [ri, ci] = state.rowCol(i);
-    const [rj, cj] = state.rowCol(j);
-    return Math.max(Math.abs(ri - rj), Math.abs(ci - cj));
+  // The cells within NEAR of image i (in rows and in columns), clipped to the grid: the dashed
+  // square and the "within NEAR cells" count both come from it.
+  const nearBox = (i) => {
+    const [r, c] = state.rowCol(i);
+    return { r0: Math.max(0, r - NEAR), c0: Math.max(0, c - NEAR),
+             r1: Math.min(data.rows - 1, r + NEAR), c1: Math.min(data.cols - 1, c + NEAR) };
+  };
+  const inBox = (b, j) => {
+    const [r, c] = state.rowCol(j);
+    return r >= b.r0 && r <= b.r1 && c >= b.c0 && c <= b.c1;
   };
 
   // ---- more like this -----------------------------------------------------------------------
-  const sim = { image: -1, list: [], near: 0, loading: null };
+  // box: nearBox(image); square: the dashed square as last drawn, {x0, y0, x1, y1} in
+  // viewer-element pixels (null when none is).
+  const sim = { image: -1, list: [], near: 0, box: null, square: null, loading: null };
   state.similar = sim;
 
   // neighbors.js packs N x k indices, each in `bytes` little-endian bytes, base64.
@@ -65,7 +73,8 @@
       if (sim.pending !== i) return; // another image was picked meanwhile
       sim.image = i;
       sim.list = Array.from(idx.subarray(i * k, (i + 1) * k));
-      sim.near = sim.list.filter((j) => gap(i, j) <= NEAR).length;
+      sim.box = nearBox(i);
+      sim.near = sim.list.filter((j) => inBox(sim.box, j)).length;
       const space = data.neighbors.from === "coords" ? "in the 2-D points" : "in the embedding";
       $("similar-count").textContent = `${k} nearest ${space}: ${sim.near} within ${NEAR} ` +
         `cells, ${k - sim.near} farther away`;
@@ -83,6 +92,7 @@
     sim.image = -1;
     sim.list = [];
     sim.near = 0;
+    sim.box = null;
     state.drawOverlay();
     state.changed("similar");
   }
@@ -106,6 +116,7 @@
 
   // Dim the rest, punch the look-alikes out, mark them: cyan when near, orange when far.
   state.layers.push((ctx, { o, s, box }) => {
+    sim.square = null;
     if (sim.image < 0) return;
     const shown = [sim.image, ...sim.list];
     ctx.fillStyle = "rgba(0,0,0,0.55)";
@@ -114,18 +125,20 @@
       const [r, c] = state.rowCol(j);
       ctx.clearRect(o.x + c * s, o.y + r * s, s, s);
     }
-    const [ri, ci] = state.rowCol(sim.image);
+    const b = sim.box;
+    const sq = { x0: o.x + b.c0 * s, y0: o.y + b.r0 * s,
+                 x1: o.x + (b.c1 + 1) * s, y1: o.y + (b.r1 + 1) * s };
+    sim.square = sq;
     ctx.setLineDash([4, 3]);
     ctx.strokeStyle = "rgba(255,255,255,0.8)";
-    ctx.lineWidth = 1;
-    ctx.strokeRect(o.x + (ci - NEAR) * s, o.y + (ri - NEAR) * s, (2 * NEAR + 1) * s,
-                   (2 * NEAR + 1) * s);
+    ctx.lineWidth = 1; // half a pixel in from the edges: the line stays on the grid
+    ctx.strokeRect(sq.x0 + 0.5, sq.y0 + 0.5, sq.x1 - sq.x0 - 1, sq.y1 - sq.y0 - 1);
     ctx.setLineDash([]);
     const m = Math.max(s, MARK);
     for (const j of shown) {
       const [r, c] = state.rowCol(j);
       const self = j === sim.image;
-      ctx.strokeStyle = self ? "#ffffff" : gap(sim.image, j) <= NEAR ? "#35d0ff" : "#ff9f1a";
+      ctx.strokeStyle = self ? "#ffffff" : inBox(b, j) ? "#35d0ff" : "#ff9f1a";
       ctx.lineWidth = self ? 3 : 2;
       ctx.strokeRect(o.x + (c + 0.5) * s - m / 2, o.y + (r + 0.5) * s - m / 2, m, m);
     }
