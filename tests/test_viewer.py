@@ -5,7 +5,12 @@ from __future__ import annotations
 import csv
 import json
 import re
+import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -381,22 +386,33 @@ def test_neighbours_out_of_range_refused() -> None:
         viewer_mod.encode_neighbors(np.array([[1], [2], [3]]))
 
 
+def _assert_nearest(neighbors: np.ndarray | None, points: np.ndarray, k: int) -> None:
+    """Each row's neighbours are k other rows, nearest first, at the k smallest distances. Up
+    to the rounding of the library's (float32) distances: of two rows about equally near,
+    either may come first on another machine, so distances are compared, not indices."""
+    assert neighbors is not None and neighbors.shape == (len(points), k)
+    d = ((points[:, None] - points[None]) ** 2).sum(-1)
+    np.fill_diagonal(d, np.inf)
+    assert all(len(set(row)) == k for row in neighbors.tolist())
+    got = np.take_along_axis(d, neighbors.astype(np.int64), axis=1)
+    assert np.isfinite(got).all()  # never the row itself
+    assert np.allclose(got, np.sort(d, axis=1)[:, :k], rtol=1e-4, atol=1e-6)
+
+
 def test_build_stores_neighbours_for_the_page_and_for_programs(tmp_path: Path) -> None:
     emoji_subset(tmp_path / "img", 30)
     vectors = np.random.default_rng(1).normal(size=(30, 8))
     np.save(tmp_path / "v.npy", vectors)
     out = tmp_path / "out"
     layout = build([tmp_path / "img"], out, Settings(html=True), vectors=tmp_path / "v.npy")
-    d = ((vectors[:, None] - vectors[None]) ** 2).sum(-1)
-    np.fill_diagonal(d, np.inf)
-    want = np.argsort(d, axis=1)[:, :20]
-    assert layout.neighbors is not None and np.array_equal(layout.neighbors, want)
+    _assert_nearest(layout.neighbors, vectors, 20)
+    assert layout.neighbors is not None
     assert layout.neighbors_from == "vectors" and "neighbors" in layout.timings
     packed, decoded = _decode_neighbors(out)
-    assert np.array_equal(decoded, want) and packed["from"] == "vectors"
+    assert np.array_equal(decoded, layout.neighbors) and packed["from"] == "vectors"
     assert _read_page_data(out)["neighbors"] == {"k": 20, "from": "vectors",
                                                  "script": "neighbors.js"}
-    assert np.array_equal(np.load(out / "neighbors.npy"), want)
+    assert np.array_equal(np.load(out / "neighbors.npy"), layout.neighbors)
     doc = json.loads((out / "layout.json").read_text())
     assert doc["neighbors"] == {"file": "neighbors.npy", "k": 20, "from": "vectors"}
 
@@ -404,11 +420,8 @@ def test_build_stores_neighbours_for_the_page_and_for_programs(tmp_path: Path) -
 def test_coords_builds_take_neighbours_from_the_points(tmp_path: Path) -> None:
     emoji_subset(tmp_path / "img", 12)
     layout = _build(tmp_path / "img", tmp_path / "out", 12)
-    pts = np.load(tmp_path / "out-coords.npy")
-    d = ((pts[:, None] - pts[None]) ** 2).sum(-1)
-    np.fill_diagonal(d, np.inf)
-    assert layout.neighbors_from == "coords" and layout.neighbors is not None
-    assert np.array_equal(layout.neighbors, np.argsort(d, axis=1)[:, :11])
+    assert layout.neighbors_from == "coords"
+    _assert_nearest(layout.neighbors, np.load(tmp_path / "out-coords.npy"), 11)
     assert _decode_neighbors(tmp_path / "out")[0]["from"] == "coords"
 
 
@@ -595,8 +608,10 @@ def test_page_data_carries_the_concepts(photo_site: Path) -> None:
     assert cls["groups"] == list(broader_names()[class_ids().index(first["id"])])
 
 
-def _concept_scores(doc: dict[str, Any], query: str) -> list[float]:
-    """The page's rule, in Python: a class matches by a broader name or a whole word."""
+def _concept_scores(doc: dict[str, Any], query: str) -> list[int]:
+    """The page's rule, in Python: a class matches by a broader name or a whole word; an
+    image's score is the sum of its matching probabilities, in the page's thousandths (whole
+    numbers, so equal scores are equal whatever order the floats were added in)."""
     from tsnegrid.concepts.broader import broader_names
     from tsnegrid.concepts.names import class_ids, class_synonyms
 
@@ -608,7 +623,7 @@ def _concept_scores(doc: dict[str, Any], query: str) -> list[float]:
         return query in broader_names()[at] or bool(
             word.search(f"{c['name']} | {class_synonyms()[at]}".lower()))
 
-    return [sum(round(1000 * c["value"]) / 1000 for c in im["concepts"] if hit(c))
+    return [sum(round(1000 * c["value"]) for c in im["concepts"] if hit(c))
             for im in doc["images"]]
 
 
@@ -641,14 +656,64 @@ def test_search_finds_a_broader_concept_ranked_by_probability(browser: Any,
 
 # ---- region names over the grid ---------------------------------------------------------------
 
+# A hand-made map (no model, so the same on every machine): every cell holds an image, image i
+# sits at cell i (row-major), and each region takes its rectangle's cells from those it lies on.
+MAP_ROWS, MAP_COLS, MAP_TILE, MAP_K = 40, 40, 16, 6
+MAP_REGIONS = [  # name, (r0, c0, r1, c1), anchor
+    ("forest", (0, 0, 19, 39), (6, 20)),
+    ("harbour", (20, 0, 39, 23), (30, 8)),
+    ("market", (20, 24, 39, 39), (35, 33)),
+    ("orchard", (3, 3, 6, 6), (4, 4)),
+    ("harbour", (23, 10, 25, 12), (24, 11)),  # the same name again, near the large one
+    ("ox", (26, 28, 27, 29), (26, 28)),
+    ("yak", (12, 10, 13, 11), (12, 10)),
+    ("elk", (37, 2, 38, 3), (37, 2)),
+]
+
+
+def _map_neighbors() -> np.ndarray:
+    """Each image's look-alikes: the next three cells (right, below, diagonal), then three far."""
+    n, c = MAP_ROWS * MAP_COLS, MAP_COLS
+    i = np.arange(n)[:, None]
+    return (i + np.array([1, c, c + 1, 5, 10 * c, n // 2])) % n
+
+
 @pytest.fixture(scope="module")
-def regions_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """300 demo emoji built with lite0's concepts and small named regions."""
-    root = tmp_path_factory.mktemp("regions-site")
-    emoji_subset(root / "img", 300)
-    build([root / "img"], root / "out", Settings(html=True, cache_dir=root / "cache", tile=32,
-                                                 region_size=10))
-    return root / "out"
+def map_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A viewer of the hand-made map: regions of known sizes, a large and a small one sharing a
+    name, look-alikes from ``_map_neighbors``."""
+    out = tmp_path_factory.mktemp("map-site")
+    owner = np.full((MAP_ROWS, MAP_COLS), -1)
+    for k, (_name, (r0, c0, r1, c1), _anchor) in enumerate(MAP_REGIONS):
+        owner[r0:r1 + 1, c0:c1 + 1] = k
+    sizes = np.bincount(owner.ravel(), minlength=len(MAP_REGIONS))
+    order = sorted(range(len(MAP_REGIONS)), key=lambda k: -sizes[k])  # largest first
+    index = {k: at for at, k in enumerate(order)}
+    regions = [{"name": MAP_REGIONS[k][0], "size": int(sizes[k]), "anchor": list(MAP_REGIONS[k][2]),
+                "radius": 1.0, "bbox": list(MAP_REGIONS[k][1])} for k in order]
+    (out / "img").mkdir()
+    palette = np.random.default_rng(0).integers(40, 255, size=(len(MAP_REGIONS), 3))
+    for j in range(4):
+        Image.new("RGB", (8, 8), tuple(int(v) for v in palette[j])).save(out / "img" / f"{j}.png")
+    images = [{"path": str(out / "img" / f"{i % 4}.png"), "row": i // MAP_COLS,
+               "col": i % MAP_COLS, "region": index[int(owner.flat[i])]}
+              for i in range(MAP_ROWS * MAP_COLS)]
+    pixels = palette[owner].repeat(MAP_TILE, axis=0).repeat(MAP_TILE, axis=1)
+    Image.fromarray(pixels.astype(np.uint8)).save(out / "grid.png")
+    doc = {"grid": {"rows": MAP_ROWS, "cols": MAP_COLS},
+           "settings": {"tile": MAP_TILE, "format": "png"}, "images": images,
+           "regions": regions}
+    (out / "layout.json").write_text(json.dumps(doc), encoding="utf-8")
+    write_viewer(doc, out, neighbors=_map_neighbors(), neighbors_from="vectors")
+    return out
+
+
+def _labels_constant(name: str) -> float:
+    """A constant of labels.js (MIN_PX, MAX_PX, SCALE), read from the page's own code."""
+    text = (Path(viewer_mod.__file__).parent / "assets" / "labels.js").read_text()
+    m = re.search(rf"const {name} = ([0-9.]+);", text)
+    assert m, name
+    return float(m.group(1))
 
 
 def _labels(page: Any) -> list[dict[str, Any]]:
@@ -657,63 +722,212 @@ def _labels(page: Any) -> list[dict[str, Any]]:
     return rects
 
 
+def _geometry(page: Any) -> dict[str, float]:
+    """The grid's origin (ox, oy) and cell side s in viewer-element pixels, as the overlay
+    draws with, and the viewer's size."""
+    g: dict[str, float] = page.evaluate("""() => {
+        const vp = tsnegrid.viewer.viewport, t = TSNEGRID.tile;
+        const o = vp.imageToViewerElementCoordinates(new OpenSeadragon.Point(0, 0));
+        const e = vp.imageToViewerElementCoordinates(new OpenSeadragon.Point(t, 0));
+        const box = document.getElementById("osd").getBoundingClientRect();
+        return {ox: o.x, oy: o.y, s: e.x - o.x, width: box.width, height: box.height}; }""")
+    return g
+
+
+def _size_px(region: dict[str, Any], s: float) -> float:
+    """labels.js's font size from the region's size alone (before its width and MAX_PX)."""
+    return _labels_constant("SCALE") * float(np.sqrt(region["size"])) * s
+
+
+def _assert_names_keep_the_rules(rects: list[dict[str, Any]], regions: list[dict[str, Any]],
+                                 g: dict[str, float]) -> None:
+    """What labels.js promises of the names it drew, whatever the fonts: largest first, each at
+    least MIN_PX (at most MAX_PX) tall, growing with its region and the zoom, fitting its
+    region's width and the grid, none overlapping, none repeated close by."""
+    eps = 0.5
+    s = g["s"]
+    x_end, y_end = g["ox"] + MAP_COLS * s, g["oy"] + MAP_ROWS * s
+    ks = [r["k"] for r in rects]
+    assert ks == sorted(set(ks))  # in the data's order, each once
+    assert [regions[k]["size"] for k in ks] == sorted((regions[k]["size"] for k in ks),
+                                                      reverse=True)
+    for a in rects:
+        region = regions[a["k"]]
+        assert a["name"] == region["name"]
+        px = (a["y1"] - a["y0"]) / 1.25  # a name's box is 1.25 font sizes tall
+        assert _labels_constant("MIN_PX") - 1e-6 <= px <= _labels_constant("MAX_PX") + 1e-6
+        assert px <= _size_px(region, s) + 1e-6
+        r0, c0, r1, c1 = region["bbox"]
+        assert a["x1"] - a["x0"] - 6 <= 0.9 * (c1 - c0 + 1) * s + eps  # 3 px margin a side
+        assert g["ox"] - eps <= a["x0"] and a["x1"] <= x_end + eps
+        assert g["oy"] - eps <= a["y0"] and a["y1"] <= y_end + eps
+    for i, a in enumerate(rects):
+        for b in rects[i + 1:]:
+            assert not (a["x0"] < b["x1"] and b["x0"] < a["x1"] and a["y0"] < b["y1"]
+                        and b["y0"] < a["y1"]), (a, b)
+            if a["name"] == b["name"]:
+                apart = np.hypot((a["x0"] + a["x1"] - b["x0"] - b["x1"]) / 2,
+                                 (a["y0"] + a["y1"] - b["y0"] - b["y1"]) / 2)
+                assert apart >= 3 * (b["x1"] - b["x0"]) - eps, (a, b)
+
+
+def _in_view(region: dict[str, Any], g: dict[str, float]) -> bool:
+    row, col = region["anchor"]
+    x, y = g["ox"] + (col + 0.5) * g["s"], g["oy"] + (row + 0.5) * g["s"]
+    return 0 <= x <= g["width"] and 0 <= y <= g["height"]
+
+
 @needs_chromium
 def test_region_names_show_by_size_never_overlap_and_zoom_on_click(browser: Any,
-                                                                   regions_site: Path) -> None:
-    doc = json.loads((regions_site / "layout.json").read_text())
-    sizes = [r["size"] for r in doc["regions"]]
+                                                                   map_site: Path) -> None:
+    regions = json.loads((map_site / "layout.json").read_text())["regions"]
     page = browser.new_page(viewport={"width": 1000, "height": 700})
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto((regions_site / "index.html").as_uri())
+    page.goto((map_site / "index.html").as_uri())
     _wait_loaded(page)
-    home = _labels(page)
-    assert 2 <= len(home) < len(sizes)  # the large regions' names, not every one
-    box = page.locator("#osd").bounding_box()
-    for i, a in enumerate(home):
-        assert a["x0"] >= -1 and a["x1"] <= box["width"] + 1
-        for b in home[i + 1:]:
-            assert not (a["x0"] < b["x1"] and b["x0"] < a["x1"] and a["y0"] < b["y1"]
-                        and b["y0"] < a["y1"]), (a, b)
+    # the whole map: the large regions are named, the small ones too small to be yet
+    home, g = _labels(page), _geometry(page)
+    _assert_names_keep_the_rules(home, regions, g)
     shown = {r["k"] for r in home}
-    assert np.mean([sizes[k] for k in shown]) > np.mean(sizes)  # the larger regions first
-    page.evaluate("tsnegrid.viewer.viewport.zoomBy(3); "
-                  "tsnegrid.viewer.viewport.applyConstraints(true)")
-    page.wait_for_timeout(600)
-    new = {r["k"] for r in _labels(page)} - shown
-    assert new and np.mean([sizes[k] for k in new]) < np.mean([sizes[k] for k in shown])
+    assert 0 in shown and 2 <= len(shown) < len(regions)
+    too_small = {k for k, r in enumerate(regions)
+                 if _in_view(r, g) and _size_px(r, g["s"]) < _labels_constant("MIN_PX")}
+    assert too_small and not too_small & shown
+    # zoomed in on the ox: its name shows, beside no larger one's
+    ox = next(k for k, r in enumerate(regions) if r["name"] == "ox")
+    assert ox in too_small
+    page.evaluate(f"""() => {{
+        const t = {MAP_TILE}, vp = tsnegrid.viewer.viewport;
+        vp.fitBounds(vp.imageToViewportRectangle(
+            new OpenSeadragon.Rect(20.5 * t, 20.5 * t, 13 * t, 13 * t)), true); }}""")
+    near, g = _labels(page), _geometry(page)
+    _assert_names_keep_the_rules(near, regions, g)
+    new = {r["k"] for r in near} - shown
+    assert ox in new and _size_px(regions[ox], g["s"]) >= _labels_constant("MIN_PX")
+    assert np.mean([regions[k]["size"] for k in new]) < np.mean([regions[k]["size"]
+                                                                  for k in shown])
+    # zoomed in on the harbour: the small region of the same name close by is large enough to
+    # be named, but the name is not repeated there
+    page.evaluate(f"""() => {{
+        const t = {MAP_TILE}, vp = tsnegrid.viewer.viewport;
+        vp.fitBounds(vp.imageToViewportRectangle(
+            new OpenSeadragon.Rect(0, 18 * t, 20 * t, 20 * t)), true); }}""")
+    port, g = _labels(page), _geometry(page)
+    _assert_names_keep_the_rules(port, regions, g)
+    small = next(k for k, r in enumerate(regions) if r["name"] == "harbour" and k != 1)
+    assert regions[1]["name"] == "harbour" and 1 in {r["k"] for r in port}
+    assert _in_view(regions[small], g)
+    assert _size_px(regions[small], g["s"]) >= _labels_constant("MIN_PX")
+    # a click on a name zooms to its region (and picks no image)
     page.evaluate("tsnegrid.viewer.viewport.goHome(true)")
-    page.wait_for_timeout(600)
-    target = _labels(page)[-1]
+    home = _labels(page)
+    market = next(r for r in home if r["name"] == "market")
     before = page.evaluate("tsnegrid.viewer.viewport.getZoom(true)")
     osd = page.locator("#osd").bounding_box()
-    page.mouse.click(osd["x"] + (target["x0"] + target["x1"]) / 2,
-                     osd["y"] + (target["y0"] + target["y1"]) / 2)
-    page.wait_for_timeout(1500)
-    assert page.evaluate("tsnegrid.viewer.viewport.getZoom(true)") > 1.5 * before
-    r0, c0, r1, c1 = doc["regions"][target["k"]]["bbox"]
-    shown = page.evaluate("""() => {
+    page.mouse.click(osd["x"] + (market["x0"] + market["x1"]) / 2,
+                     osd["y"] + (market["y0"] + market["y1"]) / 2)
+    r0, c0, r1, c1 = regions[market["k"]]["bbox"]
+    page.wait_for_function("""([r0, c0, r1, c1, t, z]) => {
         const vp = tsnegrid.viewer.viewport, b = vp.viewportToImageRectangle(vp.getBounds(true));
-        return [b.x, b.y, b.x + b.width, b.y + b.height]; }""")
-    t = 32
-    assert shown[0] <= c0 * t + 1 and shown[1] <= r0 * t + 1
-    assert shown[2] >= (c1 + 1) * t - 1 and shown[3] >= (r1 + 1) * t - 1
-    assert page.evaluate("tsnegrid.similar ? tsnegrid.similar.image : -1") == -1  # no pick
+        return vp.getZoom(true) > z && b.x <= c0 * t + 1 && b.y <= r0 * t + 1 &&
+               b.x + b.width >= (c1 + 1) * t - 1 && b.y + b.height >= (r1 + 1) * t - 1; }""",
+                           arg=[r0, c0, r1, c1, MAP_TILE, 1.5 * before], timeout=WAIT_MS)
+    assert page.evaluate("tsnegrid.similar.image") == -1
+    # hover names the region; the panel's switch hides the names and shows them again
     page.evaluate("tsnegrid.viewer.viewport.goHome(true)")
-    image = doc["images"][0]
-    page.mouse.move(*_cell_centre(page, image["row"], image["col"]))
+    page.mouse.move(*_cell_centre(page, 33, 12))
     page.locator("#tip").wait_for(state="visible", timeout=WAIT_MS)
-    region = doc["regions"][image["region"]]["name"]
-    assert page.locator("#tip .region").inner_text() == f"region: {region}"
-    page.uncheck("#labels-shown")  # the panel's switch hides the names
+    assert page.locator("#tip .region").inner_text() == "region: harbour"
+    page.uncheck("#labels-shown")
     assert _labels(page) == []
     page.check("#labels-shown")
     assert _labels(page)
-    page.goto((regions_site / "index.html").as_uri())
-    _wait_loaded(page)
-    page.screenshot(path=str(regions_site / "screenshot.png"))
     page.close()
     assert not errors
+
+
+@needs_chromium
+def test_the_near_square_stays_on_the_grid_at_its_corners(browser: Any, map_site: Path) -> None:
+    """The dashed square of "within 3 cells" is cut at the grid's edges, and the panel counts
+    the look-alikes inside the square as drawn."""
+    page = browser.new_page(viewport={"width": 1000, "height": 700})
+    page.goto((map_site / "index.html").as_uri())
+    _wait_loaded(page)
+    page.uncheck("#labels-shown")  # no name over a corner takes the click
+    near = _map_neighbors()
+    last_row, last_col = MAP_ROWS - 1, MAP_COLS - 1
+    for row, col in ((0, 0), (0, last_col), (last_row, 0), (last_row, last_col), (1, 20)):
+        i = row * MAP_COLS + col
+        page.mouse.click(*_cell_centre(page, row, col))
+        page.wait_for_function(f"tsnegrid.similar.image === {i}", timeout=WAIT_MS)
+        page.evaluate("tsnegrid.drawOverlay()")
+        square, g = page.evaluate("tsnegrid.similar.square"), _geometry(page)
+        s = g["s"]
+        r0, c0 = max(0, row - 3), max(0, col - 3)
+        r1, c1 = min(last_row, row + 3), min(last_col, col + 3)
+        want = {"x0": g["ox"] + c0 * s, "y0": g["oy"] + r0 * s,
+                "x1": g["ox"] + (c1 + 1) * s, "y1": g["oy"] + (r1 + 1) * s}
+        assert all(abs(square[key] - want[key]) < 0.01 for key in want), (square, want)
+        assert g["ox"] - 0.01 <= square["x0"] and square["x1"] <= g["ox"] + MAP_COLS * s + 0.01
+        assert g["oy"] - 0.01 <= square["y0"] and square["y1"] <= g["oy"] + MAP_ROWS * s + 0.01
+        rows, cols = np.divmod(near[i], MAP_COLS)
+        inside = int(((rows >= r0) & (rows <= r1) & (cols >= c0) & (cols <= c1)).sum())
+        assert page.inner_text("#similar-count") == (
+            f"{MAP_K} nearest in the embedding: {inside} within 3 cells, "
+            f"{MAP_K - inside} farther away")
+        page.keyboard.press("Escape")
+        page.wait_for_function("tsnegrid.similar.image === -1", timeout=WAIT_MS)
+        assert page.evaluate("tsnegrid.similar.square") is None
+    page.close()
+
+
+@contextmanager
+def _served(folder: Path) -> Iterator[tuple[str, list[tuple[str, int]]]]:
+    """``folder`` over HTTP on a free loopback port; yields its url and the (path, status) of
+    every request it answered."""
+    answered: list[tuple[str, int]] = []
+
+    class Handler(SimpleHTTPRequestHandler):
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            answered.append((self.path, int(code)))
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", answered
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@needs_chromium
+def test_the_page_asks_for_no_favicon_and_no_request_fails(browser: Any, map_site: Path,
+                                                          tmp_path: Path) -> None:
+    """The page carries its icon, so a browser asks no server (the service's included) for
+    /favicon.ico; a plain page on another server shows that this browser does ask."""
+    (tmp_path / "plain.html").write_text("<!doctype html><title>plain</title><p>plain</p>")
+    failed: list[str] = []
+    page = browser.new_page(viewport={"width": 1000, "height": 700})
+    page.on("requestfailed", lambda r: failed.append(r.url))
+    page.goto((map_site / "index.html").as_uri())
+    _wait_loaded(page)
+    assert failed == []
+    with _served(map_site) as (url, answered), _served(tmp_path) as (plain_url, plain):
+        page.goto(url + "/index.html")
+        _wait_loaded(page)
+        page.goto(plain_url + "/plain.html")  # after the viewer page's own favicon request
+        deadline = time.monotonic() + WAIT_MS / 1000
+        while ("/favicon.ico", 404) not in plain and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert ("/favicon.ico", 404) in plain  # the browser asks for it, unless told not to
+        assert answered and all(code < 400 for _path, code in answered), answered
+        assert "/favicon.ico" not in [path for path, _code in answered]
+    assert failed == []
+    page.close()
 
 
 @needs_chromium
