@@ -46,6 +46,21 @@ def image_inputs(files: list[Path], **metadata: Any) -> list[dict[str, Any]]:
                                     "metadata": {"name": f.stem, **metadata}}} for f in files]
 
 
+def assert_same_concepts(got: list[dict[str, Any]], want: list[dict[str, Any]],
+                         tol: float = 1e-3) -> None:
+    """Two top-k concept lists of the same model and image agree: place by place in value
+    (within ``tol``), and in id but for near-ties: which of two concepts about equally probable
+    comes first rests on the floats' last bits, which another machine or batch size changes."""
+    assert len(got) == len(want)
+    assert max(abs(a["value"] - b["value"]) for a, b in zip(got, want, strict=True)) < tol
+    wanted = {c["id"]: c["value"] for c in want}
+    for a in got:
+        if a["id"] in wanted:  # the same concept, at about the same probability
+            assert abs(a["value"] - wanted[a["id"]]) < tol, (a, want)
+        else:  # in one top-k, just past the other's: tied with the last there
+            assert abs(a["value"] - want[-1]["value"]) < tol, (a, want)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

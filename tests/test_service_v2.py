@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from service_helpers import b64, create_key, demo_images, image_inputs
+from service_helpers import assert_same_concepts, b64, create_key, demo_images, image_inputs
 from tsnegrid.embed import embed_images
 from tsnegrid.embed.pixels import PixelEmbedder
 from tsnegrid.service.app import create_app
@@ -270,10 +270,7 @@ def test_concept_model_answers_the_heads_concepts(api: Any, tmp_path: Path) -> N
         assert len(concepts) == 20 and set(concepts[0]) == {"id", "name", "value", "app_id"}
         values = [c["value"] for c in concepts]
         assert values == sorted(values, reverse=True) and 0 < sum(values) <= 1.0001
-        want = own.records(row)
-        assert [c["id"] for c in concepts[:5]] == [c["id"] for c in want]
-        pairs = zip(concepts[:5], want, strict=True)
-        assert max(abs(a["value"] - b["value"]) for a, b in pairs) < 1e-3
+        assert_same_concepts(concepts[:5], own.records(row))
     top_cat = [broad[class_ids().index(c["id"])] for c in outs[0]["data"]["concepts"][:5]]
     assert any("cat" in groups for groups in top_cat)
     assert "espresso" in [c["name"] for c in outs[1]["data"]["concepts"][:5]]
@@ -313,5 +310,4 @@ def test_visualizations_record_each_inputs_concepts(api: Any, config: ServiceCon
                     json={"inputs": [{"id": files[0].stem}],
                           "model": {"output_info": {"output_config": {"max_concepts": 5}}}})
     by_id = {im["input_id"]: im["concepts"] for im in layout["images"]}
-    assert [c["id"] for c in r.json()["outputs"][0]["data"]["concepts"]] == [
-        c["id"] for c in by_id[files[0].stem]]
+    assert_same_concepts(r.json()["outputs"][0]["data"]["concepts"], by_id[files[0].stem])
