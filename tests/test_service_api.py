@@ -387,6 +387,7 @@ def test_finished_visualization_has_a_viewer_link(api: Any, config: ServiceConfi
     base = url.removesuffix("index.html")
     page = client.get(url)  # no Authorization header: the link's token is the credential
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert '<link rel="icon" href="data:' in page.text  # so no request for /favicon.ico
     script = client.get(base + "layout.js").text
     assert all(f.stem in script for f in files) and str(config.data_dir) not in script
     assert '"group"' in script  # the inputs' metadata feeds hover and colour-by
