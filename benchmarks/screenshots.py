@@ -12,6 +12,7 @@ change that moves the demo's layout, names or viewer, and commit the four pictur
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import shutil
 import subprocess
@@ -66,8 +67,9 @@ def main() -> None:
         page.select_option("#colour-by", "category")
         page.wait_for_timeout(1000)
         doc = json.loads((named / "layout.json").read_text())
-        cat = next(im for im in doc["images"] if "cat" in Path(im["path"]).name.lower()
-                   or any("cat" in c["name"] for c in im.get("concepts", [])))
+        with open(DEMO / "labels.csv", newline="", encoding="utf-8") as f:
+            cats = {r["file"] for r in csv.DictReader(f) if "cat" in r["name"].split()}
+        cat = next(im for im in doc["images"] if Path(im["path"]).name in cats)
         xy = page.evaluate("""([row, col]) => {
             const t = TSNEGRID.tile, vp = tsnegrid.viewer.viewport;
             const p = vp.imageToViewerElementCoordinates(
