@@ -270,8 +270,16 @@ def test_similar_images_above_the_exact_limit_rerank_ivf_candidates(
     exact, _ = knn_exact(x, SIMILAR_K)
     recall = np.mean([len(set(a) & set(b)) / SIMILAR_K for a, b in zip(exact, got, strict=True)])
     assert got.dtype == np.int32 and got.shape == (3000, SIMILAR_K) and recall > 0.9
-    d = ((x[:, None, :] - x[np.clip(got, 0, None)]) ** 2).sum(-1)[:50]
-    assert (np.diff(d, axis=1) >= -1e-6).all()  # nearest first
+    assert (got >= 0).all()  # every row has its k: no padding
+    # Nearest first, up to the re-ranking's float32 rounding: |c|^2 - 2 x.c is summed in
+    # float32, so two candidates whose distances differ by less than a few float32 eps times
+    # |x|^2 + |c|^2 may come in either order (on another CPU too). Measured: the worst step
+    # back is 0.61 of those units, and only 2 of 57,000 steps go back at all; the list in
+    # reverse would step back by up to 780,000 of them.
+    d = ((x[:, None, :] - x[got]) ** 2).sum(-1)
+    sq = (x ** 2).sum(-1)
+    scale = np.maximum(sq[:, None] + sq[got[:, 1:]], sq[:, None] + sq[got[:, :-1]])
+    assert (np.diff(d, axis=1) >= -8 * np.finfo(np.float32).eps * scale).all()
     monkeypatch.setattr(neighbors, "SIMILAR_CANDIDATES", 1)
     plain = similar_images(x)
     assert np.mean([len(set(a) & set(b)) / SIMILAR_K
