@@ -45,10 +45,14 @@ def test_refine_improves_dpq_and_keeps_a_valid_grid(snapped) -> None:
     assert len(np.unique(out.cells)) == len(v) and out.cells.max() < rows * cols
     before = metrics.dpq(v, cells, cols)
     after = metrics.dpq(v, out.cells, cols)
-    # Measured: DPQ16 0.908 -> 0.913; label agreement 0.601 -> 0.608.
-    assert after > before + 0.003
+    # The snapped grid is one t-SNE map's, and the map moves with the last bits of its
+    # arithmetic (another CPU's BLAS, or the pixels nudged by one float32 ulp, gives another
+    # equally good map). Measured over 41 such roundings: DPQ16 0.901-0.910 before, 0.909-0.916
+    # after, a gain of 0.0019-0.0118; label agreement (which refine does not aim at) moves by
+    # -0.018 to +0.011 around 0.60, where a scrambled grid scores about 0.1.
+    assert after > before
     assert (metrics.neighbour_agreement(y, out.cells, rows, cols)
-            >= metrics.neighbour_agreement(y, cells, rows, cols) - 0.01)
+            >= metrics.neighbour_agreement(y, cells, rows, cols) - 0.03)
     assert 0 < out.moved <= len(v) and out.passes >= 1
 
 
