@@ -45,7 +45,7 @@ def test_add_keeps_old_cells_and_quality_near_a_rebuild(split, tmp_path: Path,
     lay = result.layout
     assert result.added == 10 and len(lay.paths) == 200 and len(np.unique(lay.cells)) == 200
     n_old = len(before.paths)
-    kept = (lay.cells[:n_old] == before.cells).mean()
+    kept = (lay.cells[:n_old] == before.cells).mean()  # at most MAX_MOVED (3%) may move
     assert kept >= 0.95 and result.moved == int((lay.cells[:n_old] != before.cells).sum())
     assert lay.cells.max() < lay.rows * lay.cols and lay.cols == before.cols
     data = json.loads((out / "layout.json").read_text())
@@ -57,15 +57,22 @@ def test_add_keeps_old_cells_and_quality_near_a_rebuild(split, tmp_path: Path,
     assert np.array_equal(similar, lay.neighbors)
 
     full = build([everything], None, settings)
-    # Quality against a full rebuild of the same 200 images. Measured: 99.5% of old images keep
-    # their cell; DPQ16 0.838 vs 0.887 (-5.5%: the 10 new images fill a new bottom row, as no
-    # room opens inside the grid while old images stay put); label agreement 0.412 vs 0.406.
-    dpq_full = full.metrics["dpq16"]
-    assert lay.metrics["dpq16"] >= 0.92 * dpq_full
-    agree_inc = metrics.neighbour_agreement(_labels(lay.paths), lay.cells, lay.rows, lay.cols)
+    # Quality against the layout it extends and against a full rebuild of the 200 images. Each
+    # build is one t-SNE map, which moves with the last bits of its float arithmetic (the model's
+    # and BLAS's differ across CPUs), so these were measured over 32 roundings of the vectors
+    # (each vector nudged by about the float32 rounding that separates two runs of the model):
+    # DPQ16 0.935-0.981 of the base's (the 10 new images fill a new bottom row, as no room opens
+    # inside the grid while old images stay put) and 0.916-0.991 of the rebuild's; label
+    # agreement -0.028 to +0.001 from the base's and -0.102 to +0.025 from the rebuild's (0.35-0.44
+    # in all), where a grid that does not group categories scores about 0.12.
+    dpq = lay.metrics["dpq16"]
+    assert dpq >= 0.90 * before.metrics["dpq16"] and dpq >= 0.88 * full.metrics["dpq16"]
+    agree = metrics.neighbour_agreement(_labels(lay.paths), lay.cells, lay.rows, lay.cols)
+    agree_base = metrics.neighbour_agreement(_labels(before.paths), before.cells, before.rows,
+                                             before.cols)
     agree_full = metrics.neighbour_agreement(_labels(full.paths), full.cells, full.rows,
                                              full.cols)
-    assert agree_inc >= agree_full - 0.05
+    assert agree >= agree_base - 0.05 and agree >= agree_full - 0.15
 
 
 def test_place_grows_the_grid_by_rows_when_full() -> None:
