@@ -46,7 +46,8 @@ def test_las_sorts_random_colours() -> None:
     cells = sort.las(v, 16, 16, seed=0)
     assert sorted(cells) == list(range(256))
     random = np.random.default_rng(1).permutation(256)
-    # Measured on these 256 colours: 0.94x sorted, a random grid ~0.5.
+    # Measured on these 256 colours: 0.9325 sorted (the same cells with every BLAS kernel and
+    # under last-bit nudges of the colours: LAS does not amplify rounding), a random grid ~0.5.
     assert metrics.dpq(v, cells, 16) >= 0.93
     assert metrics.dpq(v, random, 16) < 0.7
 
