@@ -253,10 +253,9 @@ def embed_cmd(ctx: click.Context, sources: tuple[str, ...], out: Path, **options
 
 def _npy_out(out: Path) -> Path:
     """The file ``np.save(out, ...)`` writes (it adds ``.npy`` to a name without it), checked
-    before any work (a folder, a missing parent or one that cannot be written is refused)."""
+    before any work (click's ``dir_okay=False`` has refused a folder already)."""
     from tsnegrid.destination import check_out_file
 
-    check_out_file(out)
     path = out if out.suffix == ".npy" else out.with_name(out.name + ".npy")
     check_out_file(path)
     path.parent.mkdir(parents=True, exist_ok=True)

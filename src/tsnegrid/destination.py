@@ -16,7 +16,7 @@ def _probe(folder: Path) -> None:
         pass
 
 
-def check_out_dir(out: Path) -> None:
+def check_out_dir(out: Path, what: str = "the output folder") -> None:
     """Refuse, before any work, an output folder that cannot be used: an existing file, or a
     folder that cannot be made or written. A folder made to find out is removed again (the
     build makes it when it writes)."""
@@ -28,9 +28,8 @@ def check_out_dir(out: Path) -> None:
         out.mkdir(parents=True, exist_ok=True)
         _probe(out)
     except OSError as exc:
-        what = "write into" if not made else "make"
-        raise InputError(f"{out}: cannot {what} the output folder "
-                         f"({exc.strerror or exc})") from exc
+        verb = "write into" if not made else "make"
+        raise InputError(f"{out}: cannot {verb} {what} ({exc.strerror or exc})") from exc
     finally:
         for p in made:  # innermost first
             try:
@@ -48,7 +47,6 @@ def check_out_file(path: Path) -> None:
     if folder.exists() and not folder.is_dir():
         raise InputError(f"{path}: {folder} is not a folder")
     try:
-        check_out_dir(folder)
+        check_out_dir(folder, f"the folder {folder}")
     except InputError as exc:
-        raise InputError(f"{path}: {str(exc).split(': ', 1)[-1]}".replace(
-            "the output folder", f"the folder {folder}")) from exc
+        raise InputError(f"{path}: {str(exc).split(': ', 1)[1]}") from exc
