@@ -185,10 +185,21 @@ def test_mostly_transparent_images_are_counted_with_a_background_that_shows_them
     assert (tally.count, tally.faint) == (1, 1) and tally.luma == pytest.approx(250, abs=1)
     advice = tally.advice()
     assert advice is not None and "1 image is mostly transparent" in advice
-    assert "1 of them has visible parts about as light as #ffffff" in advice
+    assert "1 of them has visible parts close to #ffffff" in advice
     assert "--background '#333333' would show them" in advice
     dark = AlphaTally((0, 0, 0))
     open_image(tmp_path / "white.png", background=(0, 0, 0), alpha=dark)
     assert (dark.count, dark.faint) == (1, 0)
     assert "stand out from #000000" in (dark.advice() or "")
     assert AlphaTally((255, 255, 255)).advice() is None
+
+
+def test_coloured_marks_on_transparency_stand_out_from_white(tmp_path: Path) -> None:
+    from tsnegrid.load import AlphaTally
+
+    rgba = np.zeros((40, 40, 4), dtype=np.uint8)
+    rgba[15:25, 15:25] = (255, 204, 77, 255)  # an emoji's yellow: light, but plainly visible
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "yellow.png")
+    tally = AlphaTally((255, 255, 255))
+    open_image(tmp_path / "yellow.png", alpha=tally)
+    assert (tally.count, tally.faint) == (1, 0)

@@ -57,7 +57,7 @@ class Layout:
     transparent: int = 0
     """How many placed images are mostly transparent (counted when drawn)."""
     transparent_faint: int = 0
-    """How many of those look empty on the background (visible parts about as light)."""
+    """How many of those look empty on the background (visible parts close to its colour)."""
     transparent_note: str = ""
     """The report's line on them: their visible parts' lightness and a ``--background`` that
     shows them; empty when there are none."""

@@ -210,12 +210,12 @@ def parse_colour(colour: str) -> tuple[int, int, int]:
 
 class AlphaTally:
     """Counts the images that are mostly transparent (over half their pixels), and among them
-    the faint ones, whose visible parts are about as light as the background: composited on it
+    the faint ones, whose visible parts are close to the background's colour: composited on it
     they look like empty cells, and the report says which ``--background`` would show them.
     Thread-safe (the pyramid decodes on several threads)."""
 
     MOSTLY = 0.5  #: share of transparent pixels (alpha below half) that makes "mostly"
-    CONTRAST = 96  #: luminance difference (of 255) below which the parts do not stand out
+    CONTRAST = 64  #: mean RGB distance (of 441) from the background below which parts blend in
 
     def __init__(self, background: tuple[int, int, int]) -> None:
         self.background = background
@@ -224,18 +224,23 @@ class AlphaTally:
         self._faint_luma = 0.0
         self._lock = threading.Lock()
 
-    def add(self, alpha: NDArray[np.uint8], luma: NDArray[np.uint8]) -> None:
-        """One image's alpha and luminance channels (same shape)."""
-        visible = alpha >= 128
+    def add(self, rgba: NDArray[np.uint8]) -> None:
+        """One image's H x W x 4 pixels (a large one is sampled on a coarser lattice)."""
+        step = max(1, int((rgba.shape[0] * rgba.shape[1] / 250_000) ** 0.5))
+        px = rgba[::step, ::step].reshape(-1, 4)
+        visible = px[:, 3] >= 128
         if visible.mean() > 1 - self.MOSTLY:
             return
-        bg = _luma(self.background)
-        lum = float(luma[visible].mean()) if visible.any() else bg
+        bg = np.asarray(self.background, dtype=np.float32)
+        rgb = px[visible, :3].astype(np.float32)
+        # colour distance, not lightness alone: yellow on white stands out, white on white not
+        far = float(np.linalg.norm(rgb - bg, axis=1).mean()) if len(rgb) else 0.0
         with self._lock:
             self.count += 1
-            if abs(lum - bg) < self.CONTRAST:
+            if far < self.CONTRAST:
                 self.faint += 1
-                self._faint_luma += lum
+                self._faint_luma += float((rgb @ _LUMA).mean()) if len(rgb) else _luma(
+                    self.background)
 
     @property
     def luma(self) -> float:
@@ -253,8 +258,11 @@ class AlphaTally:
             return head + f"; their visible parts stand out from {bg}"
         better = "#333333" if self.luma >= 128 else "#ffffff"
         return (head + f"; {self.faint:,} of them {'have' if self.faint != 1 else 'has'} "
-                f"visible parts about as light as {bg} (mean luminance {self.luma:.0f}/255) "
+                f"visible parts close to {bg} (mean luminance {self.luma:.0f}/255) "
                 f"and look empty: --background '{better}' would show them")
+
+
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
 def _luma(rgb: tuple[int, int, int]) -> float:
@@ -275,7 +283,7 @@ def _to_rgb(im: Image.Image, background: tuple[int, int, int],
     if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         im = im.convert("RGBA")
         if alpha is not None:
-            alpha.add(np.asarray(im.getchannel("A")), np.asarray(im.convert("L")))
+            alpha.add(np.asarray(im))
         base = Image.new("RGBA", im.size, (*background, 255))
         return Image.alpha_composite(base, im).convert("RGB")
     return im.convert("RGB") if im.mode != "RGB" else im
