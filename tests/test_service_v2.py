@@ -194,7 +194,8 @@ def test_models_list_get_and_unknown(api: Any) -> None:
     models = client.get("/v2/models", headers=auth).json()["models"]
     lite0 = next(m for m in models if m["id"] == "lite0")
     assert lite0["name"] == "EfficientNet-Lite0" and lite0["output_info"]["type"] == "embed"
-    assert lite0["model_version"]["status"]["code"] == 21100 and lite0["app_id"] == "main"
+    assert lite0["model_version"]["status"]["code"] == 21100
+    assert lite0["app_id"] == lite0["model_version"]["app_id"] == "app"  # the caller's app
     concepts = next(m for m in models if m["id"] == "lite0-concepts")
     assert concepts["output_info"]["type"] == "concept"
     assert concepts["model_type_id"] == "visual-classifier"
@@ -202,6 +203,11 @@ def test_models_list_get_and_unknown(api: Any) -> None:
     assert client.get("/v2/models", headers=auth, params={"page": 2}).json()["models"] == []
     assert client.get("/v2/models/pixels", headers=auth).json()["model"]["id"] == "pixels"
     assert code_of(client.get("/v2/models/nope", headers=auth), 404) == 21200
+    for app in ("app", "main"):  # the app a model reports reads it back, as does main
+        r = client.get(f"/v2/users/me/apps/{app}/models/lite0", headers=auth)
+        assert r.status_code == 200 and r.json()["model"]["app_id"] == "app"
+    assert code_of(client.get("/v2/users/me/apps/other/models/lite0", headers=auth), 404) \
+        == 11101
     r = client.post("/v2/models/pixels/versions/9/outputs", headers=auth,
                     json={"inputs": [{"id": "x"}]})
     assert code_of(r, 404) == 21200

@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -21,10 +22,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tsnegrid.service import gc, jobs
 from tsnegrid.service.api import errors as api_errors
-from tsnegrid.service.api.deps import ServiceState
 from tsnegrid.service.api.embedders import EmbedRunner
 from tsnegrid.service.api.paths import UserAppPrefix
-from tsnegrid.service.api.routes import health, inputs, models, visualizations
+from tsnegrid.service.api.routes import apps, health, inputs, models, visualizations
+from tsnegrid.service.api.state import ServiceState
 from tsnegrid.service.config import ServiceConfig
 from tsnegrid.service.db import Database
 from tsnegrid.service.errors import ServerBusyError
@@ -100,10 +101,29 @@ def ensure_unlocked(config: ServiceConfig) -> None:
     os.close(_take_lock(config))
 
 
+def _start_grpc(state: ServiceState, app: FastAPI) -> Any:
+    from tsnegrid.service.api.grpc import server
+
+    return server.start(state, app.url_path_for)
+
+
+def _check_port(host: str, port: int, what: str) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise ServerBusyError(f"cannot bind {what} to {host}:{port}: "
+                                  f"{exc.strerror or exc}") from None
+
+
 def check_backends(config: ServiceConfig) -> None:
-    """Fail now, with a clear error, if the data folder is taken or the database or blob
-    store cannot be used (rather than after uvicorn started)."""
+    """Fail now, with a clear error, if the data folder is taken, a port is in use or the
+    database or blob store cannot be used (rather than after uvicorn started)."""
     ensure_unlocked(config)
+    if config.grpc_port:
+        _check_port(config.host, config.grpc_port, "--grpc-port (0: no gRPC)")
     Database(config.db_url).close()
     BlobStore(config.blob_url)
 
@@ -130,10 +150,13 @@ def create_app(config: ServiceConfig) -> FastAPI:
                              min(max(config.blob_grace_s / 2, 1.0), 300.0)).start()
         pool = WorkerPool(config, state.db)
         pool.start()
+        rpc = _start_grpc(state, app) if config.grpc_port else None
         app.state.service, app.state.workers = state, pool
         try:
             yield
         finally:
+            if rpc is not None:
+                rpc.stop(grace=5).wait()
             janitor.stop()
             pool.stop()
             state.db.close()
@@ -144,7 +167,7 @@ def create_app(config: ServiceConfig) -> FastAPI:
                           "inputs, start a visualization, poll it, fetch the grid.",
                   lifespan=lifespan)
     api_errors.install(app)
-    for module in (inputs, visualizations, models, health):
+    for module in (inputs, visualizations, models, apps, health):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     app.add_middleware(UserAppPrefix)
@@ -155,5 +178,8 @@ def run(config: ServiceConfig, **uvicorn_options: Any) -> None:
     """Serve ``config`` with uvicorn until interrupted."""
     import uvicorn
 
+    if config.tls_cert is not None:
+        uvicorn_options.setdefault("ssl_certfile", str(config.tls_cert))
+        uvicorn_options.setdefault("ssl_keyfile", str(config.tls_key))
     uvicorn.run(create_app(config), host=config.host, port=config.port,
                 log_level=uvicorn_options.pop("log_level", "info"), **uvicorn_options)

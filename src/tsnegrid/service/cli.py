@@ -45,13 +45,25 @@ def _config(data_dir: Path, **values: Any) -> Any:
                    "s3://bucket/prefix)  [default: DATA/blobs]")
 @click.option("--host", default=None, help="Address to bind  [default: 127.0.0.1]")
 @click.option("--port", default=None, type=int, help="Port to bind  [default: 8080]")
+@click.option("--grpc-port", default=None, type=int,
+              help="Port of the gRPC API (clarifai.api.V2, for the current Clarifai SDK); "
+                   "0: none  [default: 18080]")
+@click.option("--tls-cert", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="TLS certificate (PEM): serve HTTPS and secure gRPC  [default: none]")
+@click.option("--tls-key", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="The TLS certificate's private key (PEM)")
+@click.option("--public-url", default=None, metavar="URL",
+              help="The address clients reach the service at, for urls in answers  "
+                   "[default: as requested]")
 @click.option("--workers", default=None, type=int,
               help="Job worker processes  [default: 1]")
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="Dask scheduler (tcp://host:8786) on which jobs embed  [default: none]")
 def serve(data_dir: Path, db: str | None, blobs: str | None, host: str | None,
-          port: int | None, workers: int | None, scheduler: str | None) -> None:
-    """Run the visualization HTTP API (Clarifai v2 shaped) on DATA.
+          port: int | None, grpc_port: int | None, tls_cert: Path | None,
+          tls_key: Path | None, public_url: str | None, workers: int | None,
+          scheduler: str | None) -> None:
+    """Run the visualization API (Clarifai's v2: REST, and gRPC for the current SDK) on DATA.
 
     Other limits are read from TSNEGRID_SERVICE_* environment variables (see docs/service.md).
     """
@@ -59,8 +71,9 @@ def serve(data_dir: Path, db: str | None, blobs: str | None, host: str | None,
 
     _logs()
     try:
-        config = _config(data_dir, db=db, blobs=blobs, host=host, port=port, workers=workers,
-                         scheduler=scheduler)
+        config = _config(data_dir, db=db, blobs=blobs, host=host, port=port,
+                         grpc_port=grpc_port, tls_cert=tls_cert, tls_key=tls_key,
+                         public_url=public_url, workers=workers, scheduler=scheduler)
         check_backends(config)
     except TsnegridError as exc:
         raise click.ClickException(str(exc)) from exc

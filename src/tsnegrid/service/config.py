@@ -15,7 +15,7 @@ import socket
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from tsnegrid.errors import InputError
@@ -40,6 +40,16 @@ class ServiceConfig(BaseSettings):
                                            "jobs embed (empty: in the worker process).")
     host: str = Field("127.0.0.1", description="Address to bind.")
     port: int = Field(8080, ge=0, le=65535, description="Port to bind.")
+    grpc_port: int = Field(18080, ge=0, le=65535, description="Port of the gRPC service "
+                           "(clarifai.api.V2, for the current Clarifai clients), on the same "
+                           "address (0: no gRPC). 18080 is clarifai-grpc's own default.")
+    tls_cert: Path | None = Field(None, description="TLS certificate (PEM) for both HTTP and "
+                                  "gRPC; with tls_key, the service answers https:// only.")
+    tls_key: Path | None = Field(None, description="The certificate's private key (PEM).")
+    public_url: str = Field("", description="The service's address as clients reach it "
+                            "(https://images.example.org): urls in answers start with it "
+                            "(default: as the request came, or for gRPC this server's own "
+                            "HTTP address).")
     workers: int = Field(1, ge=0, le=64, description="Job worker processes (0: none; tests "
                                                      "drain jobs in-process).")
     threads: int = Field(Settings.threads, ge=0, description="CPU threads per job for "
@@ -106,6 +116,38 @@ class ServiceConfig(BaseSettings):
                     raise ValueError(f"{entry!r} is not a network (CIDR)") from None
         return value
 
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        if value and not re.match(r"^https?://[^/\s]+(/\S*)?$", value):
+            raise ValueError(f"must be an http(s) url such as https://images.example.org, not "
+                             f"{value!r}")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ServiceConfig:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("--tls-cert and --tls-key go together: give both or neither")
+        for name, path in (("--tls-cert", self.tls_cert), ("--tls-key", self.tls_key)):
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name}: {path}: no such file")
+        if self.grpc_port and self.grpc_port == self.port:
+            raise ValueError(f"--grpc-port and --port are both {self.port}; give two ports "
+                             f"(--grpc-port 0: no gRPC)")
+        return self
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls_cert else "http"
+
+    @property
+    def http_base(self) -> str:
+        """Where this server's HTTP side answers, as clients should call it."""
+        if self.public_url:
+            return self.public_url
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "", "::") else self.host
+        return f"{self.scheme}://{'[' + host + ']' if ':' in host else host}:{self.port}"
+
     @field_validator("scheduler")
     @classmethod
     def _scheduler_address(cls, value: str) -> str:
@@ -158,7 +200,10 @@ def load_config(**values: Any) -> ServiceConfig:
     except ValidationError as exc:
         parts = []
         for err in exc.errors():
-            field = str(err["loc"][0]) if err["loc"] else "?"
+            if not err["loc"]:  # a rule across settings: its message names them
+                parts.append(str(err["msg"]).removeprefix("Value error, "))
+                continue
+            field = str(err["loc"][0])
             shown = repr(err["input"]) if isinstance(err.get("input"), str | int | float) else ""
             msg = str(err["msg"]).removeprefix("Value error, ")
             parts.append(f"{_where(field, explicit)}: {msg}" + (f" (got {shown})" if shown

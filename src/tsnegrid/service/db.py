@@ -110,6 +110,20 @@ class BlobCandidate(Base):
     since: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class InputsAddJob(Base):
+    """One ``PostInputs`` batch sent with an ``inputs_add_job_id`` (the current client's
+    uploads): a batch is stored within its request, so a job is complete once recorded, and
+    ``GetInputsAddJob`` answers the sum of its batches' counts."""
+
+    __tablename__ = "inputs_add_jobs"
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id"), index=True)
+    job_id: Mapped[str] = mapped_column(String(128), index=True)
+    succeeded: Mapped[int] = mapped_column(Integer)
+    failed: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")

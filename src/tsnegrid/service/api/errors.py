@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tsnegrid import errors as lib
@@ -18,7 +19,8 @@ from tsnegrid.service import errors as svc
 from tsnegrid.service.api.paths import unrouted
 from tsnegrid.service.api.status_codes import Code
 
-__all__ = ["Code", "error_response", "http_for", "input_code", "install", "status"]
+__all__ = ["Code", "error_response", "http_for", "input_code", "install", "status",
+           "validation_text"]
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +94,8 @@ def error_response(http: int, code: Code, description: str) -> JSONResponse:
     return JSONResponse({"status": status(code, description)}, status_code=http)
 
 
-def _validation_text(exc: RequestValidationError) -> str:
+def validation_text(exc: RequestValidationError | ValidationError) -> str:
+    """A request that does not fit its schema, in a line: where and what, for five errors."""
     parts = []
     for err in exc.errors()[:5]:
         where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
@@ -109,7 +112,7 @@ def install(app: FastAPI) -> None:
 
     async def on_validation(_req: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        return error_response(400, Code.CONN_BAD_REQUEST_FORMAT, _validation_text(exc))
+        return error_response(400, Code.CONN_BAD_REQUEST_FORMAT, validation_text(exc))
 
     async def on_http(req: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)

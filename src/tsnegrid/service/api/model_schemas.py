@@ -18,6 +18,8 @@ class OutputInfo(BaseModel):
 class ModelVersion(BaseModel):
     id: str
     created_at: str
+    app_id: str
+    output_info: OutputInfo
     status: ProtoStatus
 
 
@@ -26,12 +28,37 @@ class ModelOut(BaseModel):
     name: str
     display_name: str
     created_at: str
-    app_id: str = Field(description="main: a model every app can use")
+    app_id: str = Field(description="the caller's app: every app has the built-in models (a "
+                                    "read naming app main is accepted too)")
     model_type_id: str = Field(description="visual-embedder or visual-classifier (the current "
                                            "API's names for the types; the older "
                                            "output_info.type says embed or concept)")
     output_info: OutputInfo
     model_version: ModelVersion
+
+
+class ModelTypeOut(BaseModel):
+    """``ModelType``: what a kind of model takes and answers."""
+
+    id: str
+    title: str
+    description: str
+    input_fields: list[str]
+    output_fields: list[str]
+
+
+class ModelTypeResponse(BaseModel):
+    """``SingleModelTypeResponse``."""
+
+    status: Status
+    model_type: ModelTypeOut
+
+
+class ModelTypesResponse(BaseModel):
+    """``MultiModelTypeResponse``."""
+
+    status: Status
+    model_types: list[ModelTypeOut]
 
 
 class ModelsResponse(BaseModel):
@@ -70,10 +97,16 @@ class OutputInfoIn(BaseModel):
     output_config: OutputConfigIn | None = None
 
 
+class ModelVersionIn(BaseModel):
+    output_info: OutputInfoIn | None = None
+
+
 class ModelIn(BaseModel):
-    """The request's ``model``: only ``output_info.output_config`` is read."""
+    """The request's ``model``: only its ``output_config`` is read, from ``output_info`` (the
+    older clients) or ``model_version.output_info`` (the current one)."""
 
     output_info: OutputInfoIn | None = None
+    model_version: ModelVersionIn | None = None
 
 
 class PostModelOutputsRequest(BaseModel):
@@ -83,8 +116,14 @@ class PostModelOutputsRequest(BaseModel):
 
     @property
     def output_config(self) -> OutputConfigIn:
-        info = self.model.output_info if self.model is not None else None
-        return info.output_config if info is not None and info.output_config else OutputConfigIn()
+        model = self.model
+        if model is None:
+            return OutputConfigIn()
+        for info in (model.model_version.output_info if model.model_version else None,
+                     model.output_info):
+            if info is not None and info.output_config is not None:
+                return info.output_config
+        return OutputConfigIn()
 
 
 class Embedding(BaseModel):

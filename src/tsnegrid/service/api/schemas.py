@@ -69,6 +69,8 @@ class InputIn(BaseModel):
 class PostInputsRequest(BaseModel):
     user_app_id: UserAppIdIn | None = None
     inputs: list[InputIn] = Field(min_length=1)
+    inputs_add_job_id: str | None = Field(None, max_length=128, description=(
+        "Names this upload for GetInputsAddJob (the current client sends one per batch)."))
 
 
 class DeleteInputsRequest(BaseModel):
@@ -131,6 +133,55 @@ class InputCountResponse(BaseModel):
 
     status: Status
     counts: InputCount
+
+
+class AddJobProgress(BaseModel):
+    success_count: int
+    failed_count: int
+    pending_count: int
+    in_progress_count: int
+
+
+class InputsAddJob(BaseModel):
+    """``InputsAddJob``: uploads are stored within their request, so a job is complete."""
+
+    id: str
+    progress: AddJobProgress
+    status: ProtoStatus
+
+
+class InputsAddJobResponse(BaseModel):
+    """``SingleInputsAddJobResponse``."""
+
+    status: Status
+    inputs_add_job: InputsAddJob
+
+
+# ---- apps -----------------------------------------------------------------------------------
+
+
+class AppOut(BaseModel):
+    """``App``: its name is its id."""
+
+    id: str
+    name: str
+    user_id: str | None = None
+    created_at: str
+    default_language: str
+
+
+class AppResponse(BaseModel):
+    """``SingleAppResponse``."""
+
+    status: Status
+    app: AppOut
+
+
+class AppsResponse(BaseModel):
+    """``MultiAppResponse``."""
+
+    status: Status
+    apps: list[AppOut]
 
 
 # ---- visualizations -------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""The v2 API over gRPC (``clarifai.api.V2``), beside the REST routes, for today's clients."""
