@@ -14,13 +14,9 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "demo" / "emoji-1024"
 
-
-@pytest.fixture(autouse=True)
-def _no_default_grpc_port(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Servers under test serve gRPC only on a port the test picks: many run at once, so the
-    fixed default port would collide."""
-    if "TSNEGRID_SERVICE_GRPC_PORT" not in os.environ:
-        monkeypatch.setenv("TSNEGRID_SERVICE_GRPC_PORT", "0")
+# Servers under test serve gRPC only on a port the test picks: many run at once (and several
+# test runs on one machine), so the fixed default port would collide.
+os.environ.setdefault("TSNEGRID_SERVICE_GRPC_PORT", "0")
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ import base64
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -153,25 +154,35 @@ class Server:
     """``python -m tsnegrid.service`` on 127.0.0.1 and a free port, with its own data folder."""
 
     def __init__(self, data_dir: Path, cache_dir: Path, db: str | None = None,
-                 **env: str) -> None:
+                 grpc: bool = False, tls: tuple[Path, Path] | None = None, **env: str) -> None:
+        """``grpc``: serve gRPC too, on a free port; ``tls``: (certificate, key) files."""
         self.data_dir, self.cache_dir, self.db, self.env = data_dir, cache_dir, db, env
+        self.grpc, self.tls = grpc, tls
         self.proc: subprocess.Popen[bytes] | None = None
-        self.port = 0
+        self.port = self.grpc_port = 0
         self.log = data_dir.parent / f"{data_dir.name}-server.log"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    def _options(self) -> list[str]:
+        options = ["--host", "127.0.0.1", "--port", str(self.port), *db_args(self.db),
+                   "--grpc-port", str(self.grpc_port)]
+        if self.tls:
+            options += ["--tls-cert", str(self.tls[0]), "--tls-key", str(self.tls[1])]
+        return options
 
     def start(self) -> Server:
         env = {**os.environ, "TSNEGRID_SERVICE_CACHE_DIR": str(self.cache_dir),
                "TSNEGRID_SERVICE_POLL_INTERVAL_S": "0.2", **self.env}
         for _attempt in range(3):
             self.port = free_port()
+            self.grpc_port = free_port() if self.grpc else 0
             with open(self.log, "ab") as log:
                 self.proc = subprocess.Popen(
                     [sys.executable, "-m", "tsnegrid.service", "--data", str(self.data_dir),
-                     "--host", "127.0.0.1", "--port", str(self.port), *db_args(self.db)],
+                     *self._options()],
                     stdout=log, stderr=subprocess.STDOUT, env=env)
             if self._wait_ready():
                 return self
@@ -185,7 +196,9 @@ class Server:
             if self.proc.poll() is not None:
                 return False
             try:
-                r = httpx.get(self.url + "/healthz", timeout=2)
+                r = httpx.get(self.url + "/healthz", timeout=2,
+                              verify=(ssl.create_default_context(cafile=str(self.tls[0]))
+                                      if self.tls else True))
                 wanted = 0 if self.env.get("TSNEGRID_SERVICE_WORKERS") == "0" else 1
                 if r.status_code == 200 and r.json()["workers"] >= wanted:
                     return True

@@ -137,7 +137,7 @@ def test_an_id_taken_by_a_concurrent_upload_is_a_duplicate_and_the_rest_is_store
         db_api: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """The race made deterministic: another upload stores ``dup`` after this request checked
     its ids and before it wrote its rows."""
-    from tsnegrid.service.api.routes import inputs as route
+    from tsnegrid.service.api.methods import inputs as route
     from tsnegrid.service.db import App, Database, Input
 
     client, headers, config = db_api

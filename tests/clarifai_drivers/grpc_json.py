@@ -1,5 +1,6 @@
-"""Drives a tsnegrid server with Clarifai's current client ``clarifai-grpc==12.6.0`` over its
-JSON channel, unchanged: every call once without ``user_app_id`` and once with it.
+"""Drives a tsnegrid server with Clarifai's current client ``clarifai-grpc==12.6.0``, unchanged,
+over its JSON channel (REST) or its default insecure gRPC channel (``"channel": "grpc"``):
+every call once without ``user_app_id`` and once with it.
 
 Run with that client's own Python (``.venv-clarifai-grpc``, made by
 .ci/install-clarifai-clients); reads a JSON spec on stdin, writes what each call returned as
@@ -22,7 +23,12 @@ def status(resp):
 
 def main():
     spec = json.load(sys.stdin)
-    stub = service_pb2_grpc.V2Stub(ClarifaiChannel.get_json_channel(base_url=spec["base_url"]))
+    if spec.get("channel") == "grpc":
+        channel = ClarifaiChannel.get_insecure_grpc_channel(base=spec["grpc_host"],
+                                                            port=spec["grpc_port"])
+    else:
+        channel = ClarifaiChannel.get_json_channel(base_url=spec["base_url"])
+    stub = service_pb2_grpc.V2Stub(channel)
     auth = (("authorization", "Key " + spec["key"]),)
     files = spec["files"]
     out = {}
