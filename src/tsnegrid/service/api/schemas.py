@@ -79,8 +79,17 @@ class DeleteInputsRequest(BaseModel):
     delete_all: bool = Field(False, description="Delete every input of the app (then no ids).")
 
 
+class ImageInfoOut(BaseModel):
+    """The proto's ``ImageInfo``: what the stored image is."""
+
+    width: int
+    height: int
+    format: str = Field(description="PNG, JPEG, WEBP, ...")
+
+
 class ImageOut(BaseModel):
     url: str
+    image_info: ImageInfoOut
     width: int
     height: int
     mime: str

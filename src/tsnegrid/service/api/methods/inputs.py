@@ -27,6 +27,8 @@ def input_json(row: Input, call: Call) -> dict[str, Any]:
     return {
         "id": row.input_id,
         "data": {"image": {"url": call.links.input_image(row.input_id),
+                           "image_info": {"width": row.width, "height": row.height,
+                                          "format": row.mime.partition("/")[2].upper()},
                            "width": row.width, "height": row.height, "mime": row.mime,
                            "size_bytes": row.size_bytes},
                  "metadata": row.meta or {}},
