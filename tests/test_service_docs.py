@@ -39,3 +39,17 @@ def test_every_route_is_in_the_tables_of_methods() -> None:
     served = {(m.upper(), p) for p, item in spec["paths"].items() for m in item
               if p.startswith("/v2/")}
     assert rows == served
+
+
+def test_the_grpc_column_names_the_methods_the_servicer_serves() -> None:
+    """A method marked gRPC 'yes' is served over gRPC, and each method served is so marked."""
+    from tsnegrid.service.api.grpc.servicer import SERVED
+    from tsnegrid.service.api.rules import methods
+
+    text = DOC.read_text(encoding="utf-8")
+    section = text.split("## The v2 methods served", 1)[1].split("\n## ", 1)[0]
+    marked = {cells[0] for line in section.splitlines()
+              if len(cells := [c.strip().strip("`") for c in line.split("|")[1:-1]]) == 5
+              and cells[4] == "yes"}
+    assert marked == set(SERVED)
+    assert set(SERVED) <= set(methods())  # every name is a method of clarifai.api.V2
