@@ -6,7 +6,14 @@ has ``--clients`` threads upload ``--images`` new images in batches of ``--batch
 the job. Reports throughput, p50/p99 latency and whether every accepted input and the grid came
 back; writes the "service" section of benchmarks/RESULTS.md.
 
+With ``--transports``: the same server's REST and gRPC sides side by side, uploading
+``--images`` 64-px PNGs in batches of ``--batch`` (REST: base64 JSON with httpx; gRPC:
+clarifai-grpc's stub with raw bytes; and, where ``.venv-clarifai-sdk`` exists, today's SDK's
+``Dataset.upload_from_folder``), then PostModelOutputs latency for one image; writes the
+"service-transports" section.
+
     python benchmarks/service.py [--clients 50] [--images 1000] [--batch 32] [--base 256]
+    python benchmarks/service.py --transports [--images 1000] [--batch 32]
 """
 
 from __future__ import annotations
@@ -38,21 +45,22 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def create_key(data: Path) -> str:
+def create_key(data: Path, name: str = "bench") -> str:
     out = subprocess.run([sys.executable, "-c", "from tsnegrid.cli import main; main()",
-                          "apps", "create", "bench", "--data", str(data)],
+                          "apps", "create", name, "--data", str(data)],
                          capture_output=True, text=True, check=True, timeout=120)
     return out.stdout.strip()
 
 
-def start_server(data: Path, cache: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(data: Path, cache: Path, log: Path,
+                 grpc_port: int = 0) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {**os.environ, "TSNEGRID_SERVICE_CACHE_DIR": str(cache),
            "TSNEGRID_SERVICE_POLL_INTERVAL_S": "0.2"}
     with open(log, "wb") as f:
         proc = subprocess.Popen([sys.executable, "-m", "tsnegrid.service", "--data", str(data),
-                                 "--port", str(port)], stdout=f, stderr=subprocess.STDOUT,
-                                env=env)
+                                 "--port", str(port), "--grpc-port", str(grpc_port)],
+                                stdout=f, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -82,7 +90,15 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=1000)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--base", type=int, default=256, help="images in the running grid")
+    ap.add_argument("--transports", action="store_true",
+                    help="REST beside gRPC: uploads and model outputs, one client each")
     args = ap.parse_args()
+    if args.transports:
+        from service_transports import compare
+
+        write_section("service-transports", compare(args.images, args.batch, start_server,
+                                                    create_key, free_port))
+        return
     files = sorted(DEMO.glob("*.png"))
     tmp = Path(tempfile.mkdtemp(prefix="tsnegrid-bench-service-"))
     data, cache = tmp / "data", tmp / "cache"
