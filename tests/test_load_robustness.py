@@ -291,3 +291,32 @@ def test_cli_max_image_pixels_above_pillows_limit(tmp_path: Path, cache_dir: Pat
     assert code == 0, text
     report = (tmp_path / "o" / "report.txt").read_text()
     assert "images placed:  4" in report and "images skipped: 0" in report
+
+
+def test_build_with_long_strips_skips_or_places_them_in_bounded_memory(
+        tmp_path: Path, cache_dir: Path) -> None:
+    """A 1 x 178,000,000 PNG (within --max-image-pixels; 346 KB) is refused from its header: its
+    rows alone need 1.4 GB. A 1 x 20,000,000 one is placed. Before, the first took 4.3 GB and
+    the build exited 70 (MemoryError in colour_descriptor's resize); under this 1.5 GB address
+    space it was a MemoryError in the decoder, found only by trying."""
+    from hostile_images import zeros_png
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(4):
+        solid(src / f"g{i}.png", (60 * i, 20, 30))
+    (src / "long.png").write_bytes(zeros_png(1, 178_000_000))
+    (src / "strip.png").write_bytes(zeros_png(1, 20_000_000))
+    code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (3 << 29, 3 << 29)); "
+            "from tsnegrid.cli import main; sys.argv[0] = 'tsnegrid'; main()")
+    done = subprocess.run(
+        [sys.executable, "-c", code, "--quiet", "build", str(src), "--out", str(tmp_path / "o"),
+         "--cache-dir", str(cache_dir), "--model", "pixels", "--features", "both",
+         "--reducer", "pca", "--refine", "off", "--tile", "8"],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr
+    report = (tmp_path / "o" / "report.txt").read_text()
+    assert "images placed:  5" in report and "images skipped: 1" in report
+    assert (f"{src / 'long.png'}: 1x178000000 L needs about 3,565 MiB to decode, over the "
+            "budget of 1,365 MiB") in report

@@ -24,8 +24,19 @@ from typing import BinaryIO
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image, ImageColor, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageColor, UnidentifiedImageError
 
+from tsnegrid.decode import (
+    DECODE_SECONDS,
+    DECODES,
+    STRIP_PIXELS,
+    check_cost,
+    decode_cost,
+    decode_limit,
+    jpeg_coefficients,
+    opened,
+    reduction,
+)
 from tsnegrid.errors import ImageError, InputError
 
 log = logging.getLogger(__name__)
@@ -224,10 +235,18 @@ class AlphaTally:
         self._faint_luma = 0.0
         self._lock = threading.Lock()
 
+    @staticmethod
+    def step(height: int, width: int) -> int:
+        """The sampling lattice's step for an image of this size (1: every pixel)."""
+        return max(1, int((height * width / 250_000) ** 0.5))
+
     def add(self, rgba: NDArray[np.uint8]) -> None:
         """One image's H x W x 4 pixels (a large one is sampled on a coarser lattice)."""
-        step = max(1, int((rgba.shape[0] * rgba.shape[1] / 250_000) ** 0.5))
-        px = rgba[::step, ::step].reshape(-1, 4)
+        step = self.step(rgba.shape[0], rgba.shape[1])
+        self.add_sample(rgba[::step, ::step].reshape(-1, 4))
+
+    def add_sample(self, px: NDArray[np.uint8]) -> None:
+        """One image's pixels sampled on the lattice of ``step``, as N x 4 RGBA."""
         visible = px[:, 3] >= 128
         if visible.mean() > 1 - self.MOSTLY:
             return
@@ -270,23 +289,74 @@ def _luma(rgb: tuple[int, int, int]) -> float:
     return 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]
 
 
+_ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
+_TURNS = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+          4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+          6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+          8: Image.Transpose.ROTATE_90}
+
+
+def _has_alpha(im: Image.Image) -> bool:
+    return im.mode in _ALPHA_MODES or (im.mode == "P" and "transparency" in im.info)
+
+
 def _to_rgb(im: Image.Image, background: tuple[int, int, int],
             alpha: AlphaTally | None = None) -> Image.Image:
     """Any Pillow mode to 8-bit RGB; alpha composited on the background colour (and, given an
-    ``alpha`` tally, counted there)."""
-    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+    ``alpha`` tally, counted there). Converted strip by strip into one RGB image, so the peak is
+    the frame plus its RGB copy (16-bit grey went through float64 before: 27 bytes a pixel)."""
+    if im.mode == "RGB":
+        return im
+    w, h = im.size
+    hi = 1.0
+    if im.mode in ("I", "F"):  # 32-bit: full range 16 bits when values pass 255, else 8
+        top = im.getextrema()[1]
+        hi = 65535.0 if isinstance(top, (int, float)) and top > 255 else 255.0
+    step = AlphaTally.step(h, w) if alpha is not None and _has_alpha(im) else 1
+    rows = max(step, STRIP_PIXELS // max(1, w) // step * step)  # strips on the lattice
+    out = Image.new("RGB", (w, h))
+    samples: list[NDArray[np.uint8]] = []
+    for y in range(0, h, rows):
+        part = im.crop((0, y, w, min(h, y + rows)))
+        if alpha is not None and _has_alpha(part):
+            part = part.convert("RGBA")
+            samples.append(np.asarray(part)[::step, ::step].reshape(-1, 4))
+        out.paste(_strip_to_rgb(part, background, hi), (0, y))
+        del part
+    if samples:
+        assert alpha is not None
+        alpha.add_sample(np.concatenate(samples))
+    return out
+
+
+def _strip_to_rgb(im: Image.Image, background: tuple[int, int, int],
+                  hi: float) -> Image.Image:
+    if im.mode.startswith("I;16"):  # 0..65535 to 0..255 exactly, in integers
+        grey = (np.asarray(im).astype(np.uint32) // 257).astype(np.uint8)
+        im = Image.fromarray(grey, "L")
+    elif im.mode in ("I", "F"):
         arr = np.asarray(im, dtype=np.float64)
-        hi = 65535.0 if im.mode.startswith("I;16") or arr.max() > 255 else 255.0
         im = Image.fromarray(np.clip(arr / hi * 255.0, 0, 255).astype(np.uint8), "L")
-    if im.mode == "P" and "transparency" in im.info:
-        im = im.convert("RGBA")
-    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        im = im.convert("RGBA")
-        if alpha is not None:
-            alpha.add(np.asarray(im))
+    if _has_alpha(im):
         base = Image.new("RGBA", im.size, (*background, 255))
-        return Image.alpha_composite(base, im).convert("RGB")
-    return im.convert("RGB") if im.mode != "RGB" else im
+        return Image.alpha_composite(base, im.convert("RGBA")).convert("RGB")
+    return im.convert("RGB")
+
+
+def _turn(im: Image.Image) -> Image.Transpose | None:
+    """How ``im``'s EXIF orientation turns it (None: as stored)."""
+    return _TURNS.get(im.getexif().get(0x0112, 1))
+
+
+def _may_turn(im: Image.Image) -> bool:
+    """Whether ``im`` may need turning, from its header alone (a PNG's EXIF after its pixels
+    is not read: asking would decode them)."""
+    if im.format == "PNG" and "exif" not in im.info:
+        return False
+    try:
+        return _turn(im) is not None
+    except Exception:  # an unreadable EXIF block: assume the worst
+        return True
 
 
 _PILLOW_LIMIT_LOCK = threading.Lock()
@@ -323,30 +393,45 @@ def open_image(
     background: tuple[int, int, int] = (255, 255, 255),
     max_pixels: int = 178_956_970,
     alpha: AlphaTally | None = None,
+    seconds: float = DECODE_SECONDS,
 ) -> Image.Image:
     """Decode one image to RGB, oriented by EXIF; raise ``ImageError`` naming the problem.
 
-    ``min_side`` lets large JPEGs decode at reduced size (draft mode) while keeping both sides at
-    least that large. Images above ``max_pixels`` are refused before decoding; ``alpha``
-    counts the mostly transparent ones. Whatever a decoder
+    ``min_side``: a large image comes back reduced (a JPEG in its decoder, draft mode; others by
+    an integer box reduction) with both sides still at least that large. Before any pixel is
+    decoded, a format that is not read here, an image above ``max_pixels`` or one whose decode
+    would pass ``decode_limit(max_pixels)`` bytes (``tsnegrid.decode``) is refused; decodes in
+    this process share that budget and each is abandoned after ``seconds``. ``alpha`` counts the
+    mostly transparent images. Whatever a decoder
     raises for one file (codecs raise ``RuntimeError``, ``struct.error``, ``IndexError``, even
     ``MemoryError``) becomes that file's ``ImageError``, so one bad file never stops a build.
     """
     _allow_in_pillow(max_pixels)
     try:
-        with _opened(path) as fp, Image.open(fp) as im:
+        with _opened(path) as fp, opened(fp, seconds=seconds) as im:
             w, h = im.size
             if w * h > max_pixels:
-                raise ImageError(f"{path}: {w}x{h} = {w * h:,} pixels exceeds the limit of "
+                raise ImageError(f"{w}x{h} = {w * h:,} pixels exceeds the limit of "
                                  f"{max_pixels:,} (possible decompression bomb)")
-            if min_side and im.format == "JPEG":
+            coefficients = jpeg_coefficients(im)  # of the full size, at any draft scale
+            if min_side and im.format in ("JPEG", "MPO"):
                 scale = min(w, h) / min_side
                 if scale >= 2:
                     im.draft("RGB", (max(1, int(w / scale)), max(1, int(h / scale))))
-            im.load()
-            return _to_rgb(ImageOps.exif_transpose(im), background, alpha)
-    except ImageError:
-        raise
+            cost = decode_cost(im.mode, *im.size, min_side=min_side, turned=_may_turn(im),
+                               coefficients=coefficients)
+            check_cost(cost, max_pixels, f"{w}x{h} {im.mode}")
+            with DECODES.reserve(cost, decode_limit(max_pixels)):
+                im.load()
+                turn = _turn(im)
+                out = _to_rgb(im, background, alpha)
+                f = reduction(*out.size, min_side)
+                out = out.reduce(f) if f > 1 else out
+                return out.transpose(turn) if turn is not None else out
+    except ImageError as exc:
+        if str(exc).startswith(f"{path}: "):  # open_regular's own words name the path
+            raise
+        raise ImageError(f"{path}: {exc}") from exc.__cause__
     except FileNotFoundError as exc:
         raise ImageError(f"{path}: no such file") from exc
     except (UnidentifiedImageError, Image.DecompressionBombError,

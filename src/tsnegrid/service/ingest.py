@@ -15,6 +15,7 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
+from tsnegrid.decode import check_cost, decode_cost, frame_bytes, jpeg_coefficients, opened
 from tsnegrid.errors import ImageError, InputError
 from tsnegrid.service.config import ServiceConfig
 from tsnegrid.service.errors import LimitError
@@ -136,28 +137,30 @@ class DecodeBudget:
                 self._cond.notify_all()
 
 
-# Bytes per pixel of a decoded frame, by mode (4 for the rest: RGBA, CMYK, I, F, ...).
-_MODE_BYTES = {"1": 1, "L": 1, "P": 1, "LA": 2, "PA": 2, "La": 2, "I;16": 2, "I;16B": 2,
-               "I;16L": 2, "RGB": 3, "YCbCr": 3, "LAB": 3, "HSV": 3}
 JPEG_REDUCTION = 8  # a JPEG is checked at 1/8 of each side (its decoder scales for free)
 
 
 def check_image(data: bytes, max_pixels: int,
                 budget: DecodeBudget | None = None) -> CheckedImage:
     """Check that ``data`` is an image the pipeline can read, without a full-size decode where
-    the format allows: the header gives format and size (refused above ``max_pixels`` before
-    any pixel is decoded), then the first frame is decoded, a JPEG at 1/8 of each side, within
-    ``budget``. ``ImageError`` names the problem."""
+    the format allows: the header gives format and size (a format not read here, a size over
+    ``max_pixels``, a JPEG scan bomb or a decode over ``decode_limit(max_pixels)`` bytes are
+    refused before any pixel is decoded), then the first frame is decoded, a JPEG at 1/8 of
+    each side, within ``budget`` and ``DECODE_SECONDS``. ``ImageError`` names the problem."""
     try:
-        with Image.open(io.BytesIO(data)) as im:
+        with opened(io.BytesIO(data)) as im:
             fmt, (w, h) = im.format, im.size
             if w * h > max_pixels:
                 raise ImageError(f"{w}x{h} = {w * h:,} pixels exceeds the limit of "
                                  f"{max_pixels:,} (possible decompression bomb)")
-            if fmt == "JPEG" and min(w, h) >= 2 * JPEG_REDUCTION:
+            coefficients = jpeg_coefficients(im)  # of the full size, at any draft scale
+            if fmt in ("JPEG", "MPO") and min(w, h) >= 2 * JPEG_REDUCTION:
                 im.draft(im.mode, (max(1, w // JPEG_REDUCTION), max(1, h // JPEG_REDUCTION)))
             dw, dh = im.size  # after draft: the size the decoder will produce
-            cost = dw * dh * _MODE_BYTES.get(im.mode, 4)
+            # refused here what the pipeline could not decode and make RGB (rows, bit depth)
+            check_cost(decode_cost(im.mode, dw, dh, turned=False, coefficients=coefficients),
+                       max_pixels, f"{w}x{h} {im.mode}")
+            cost = frame_bytes(im.mode, dw, dh) + coefficients
             with budget.reserve(cost) if budget is not None else nullcontext():
                 im.load()
             mime = Image.MIME.get(fmt or "", "application/octet-stream")
