@@ -286,10 +286,9 @@ def _load_npy(path: Path, what: str) -> np.ndarray:
 def assign_cmd(ctx: click.Context, points: Path, grid_text: str, out: Path, method: str,
                metric: str, fit: bool) -> None:
     """Snap N x 2 points to distinct grid cells, minimising total cost."""
-    import numpy as np
-
     from tsnegrid.arrange import assign as assign_mod
     from tsnegrid.arrange.grid import fit_to_grid, parse_grid
+    from tsnegrid.publish import save_npy
 
     shape = parse_grid(grid_text)
     if shape is None:
@@ -300,7 +299,7 @@ def assign_cmd(ctx: click.Context, points: Path, grid_text: str, out: Path, meth
     if fit:
         pts = fit_to_grid(pts, rows, cols)
     cells = assign_mod.assign(pts, rows, cols, method=method, metric=metric)
-    np.save(target, cells)
+    save_npy(target, cells)
     if not ctx.obj["quiet"]:
         click.echo(f"assigned {plural(len(cells), 'point')} to distinct cells of a {rows}x{cols} "
                    f"grid ({method}, {metric}); wrote {target}", err=True)
@@ -316,14 +315,13 @@ def assign_cmd(ctx: click.Context, points: Path, grid_text: str, out: Path, meth
 @click.pass_context
 def reduce_cmd(ctx: click.Context, vectors: Path, out: Path, method: str, seed: int) -> None:
     """Reduce N x D vectors to N x 2 points."""
-    import numpy as np
-
     from tsnegrid import reduce as reduce_mod
+    from tsnegrid.publish import save_npy
 
     target = _npy_out(out)
     data = _load_npy(vectors, "vectors")
     coords = reduce_mod.reduce(data, method=method, seed=seed)
-    np.save(target, coords)
+    save_npy(target, coords)
     if not ctx.obj["quiet"]:
         dim = f"{data.shape[1]}-d " if data.ndim == 2 else ""
         click.echo(f"reduced {plural(len(coords), f'{dim}vector')} to 2-D ({method}, seed "

@@ -1,9 +1,10 @@
 """Write a layout's data files: layout.csv, layout.json, report.txt and neighbors.npy (the images
-are drawn by ``tsnegrid.render``)."""
+are drawn by ``tsnegrid.render``), each published (``tsnegrid.publish``), layout.json last."""
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from tsnegrid.layout import Layout
+from tsnegrid.publish import describe, save_npy, write_text
 
 NEIGHBORS_FILE = "neighbors.npy"
 
@@ -35,10 +37,11 @@ def write_csv(layout: Layout, path: Path) -> None:
             r["region_name"] = layout.regions.regions[r["region"]].name
         if "concepts" in r:
             r["concepts"] = "; ".join(f"{c['name']}:{c['value']:.4f}" for c in r["concepts"])
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=names)
-        w.writeheader()
-        w.writerows(rows)
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=names)
+    w.writeheader()
+    w.writerows(rows)
+    write_text(path, buf.getvalue())
 
 
 def report_text(layout: Layout) -> str:
@@ -98,6 +101,9 @@ def layout_json(doc: dict[str, Any]) -> str:
 def write_outputs(layout: Layout, out_dir: Path) -> dict[str, Path]:
     """Write the data files into ``out_dir``; return their paths by kind.
 
+    layout.json goes last and names every other file of ``out_dir`` (``files``: size and
+    SHA-256 of each file, count and size of each folder), so a reader can tell a whole set
+    (``tsnegrid.publish.check``): a build writes into an empty staging folder, after the images.
     The nearest neighbours go to ``neighbors.npy`` (N x k int32, rows in the order of
     layout.json's ``images``), which layout.json names: as JSON they would be the largest part
     of the file (2 million numbers at 100k images)."""
@@ -109,11 +115,12 @@ def write_outputs(layout: Layout, out_dir: Path) -> dict[str, Path]:
     stale = out_dir / NEIGHBORS_FILE
     if layout.neighbors is not None:
         files["neighbors"] = stale
-        np.save(stale, np.ascontiguousarray(layout.neighbors, dtype=np.int32))
+        save_npy(stale, np.ascontiguousarray(layout.neighbors, dtype=np.int32))
         doc["neighbors"] = {"file": NEIGHBORS_FILE, "k": int(layout.neighbors.shape[1]),
                             "from": layout.neighbors_from}
     elif stale.exists():  # from an earlier build into this folder: no longer true
         stale.unlink()
-    files["json"].write_text(layout_json(doc), encoding="utf-8")
-    files["report"].write_text(report_text(layout), encoding="utf-8")
+    write_text(files["report"], report_text(layout))
+    doc["files"] = describe(out_dir)
+    write_text(files["json"], layout_json(doc))
     return files

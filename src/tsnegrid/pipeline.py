@@ -31,6 +31,7 @@ from tsnegrid.load import Skipped, discover
 from tsnegrid.metadata import Metadata, load_metadata
 from tsnegrid.output import write_outputs
 from tsnegrid.progress import ProgressFn, no_progress
+from tsnegrid.publish import locked, staged
 from tsnegrid.reduce import ReduceConfig, reduce_points
 from tsnegrid.reduce.neighbors import similar_images
 from tsnegrid.regions import Regions, RegionsConfig, find_regions
@@ -135,6 +136,16 @@ def build(
     if out is not None:
         check_out_dir(Path(out))
     meta = load_metadata(metadata) if isinstance(metadata, (str, Path)) else metadata
+    if out is None:
+        return _layout(sources, s, vectors, coords, progress)
+    with locked(Path(out)):  # one build at a time per folder, from before the work
+        return _write(_layout(sources, s, vectors, coords, progress), Path(out), s, progress,
+                      meta)
+
+
+def _layout(sources: Sequence[str | Path], s: Settings, vectors: str | Path | None,
+            coords: str | Path | None, progress: ProgressFn) -> Layout:
+    """``build`` without the files."""
     timings: dict[str, float] = {}
 
     progress("load", 0, 1)
@@ -189,23 +200,23 @@ def build(
     # search takes minutes): in the embedding, or in the given 2-D points.
     similar = _timed(timings, "neighbors", similar_images, space, seed=s.seed) if s.html else None
 
-    layout = Layout(paths=tuple(str(p) for p in paths), cells=placed.cells, coords=pts,
-                    rows=rows, cols=cols, model_id=model_id, settings=s, skipped=tuple(skipped),
-                    n_found=found.found, timings=timings, metrics=quality,
-                    duplicates=duplicates, neighbors=similar,
-                    neighbors_from="" if similar is None else
-                    "vectors" if vecs is not None else "coords", concepts=concepts,
-                    regions=regions)
-    if out is not None:
-        layout = _write(layout, Path(out), s, progress, meta)
-    return layout
+    return Layout(paths=tuple(str(p) for p in paths), cells=placed.cells, coords=pts,
+                  rows=rows, cols=cols, model_id=model_id, settings=s, skipped=tuple(skipped),
+                  n_found=found.found, timings=timings, metrics=quality,
+                  duplicates=duplicates, neighbors=similar,
+                  neighbors_from="" if similar is None else
+                  "vectors" if vecs is not None else "coords", concepts=concepts,
+                  regions=regions)
 
 
 def _write(layout: Layout, out: Path, s: Settings, progress: ProgressFn,
            meta: Metadata | None = None) -> Layout:
-    """Draw the images, then write the text files (which list what failed to draw)."""
-    layout = render_outputs(layout, out, RenderConfig.from_settings(s), progress, metadata=meta)
-    write_outputs(layout, out)
+    """Draw the images, then write the text files (which list what failed to draw), all into a
+    staging folder that is then published as one set (``tsnegrid.publish``)."""
+    with staged(out) as stage:
+        layout = render_outputs(layout, stage, RenderConfig.from_settings(s), progress,
+                                metadata=meta, home=out)
+        write_outputs(layout, stage)
     return layout
 
 
@@ -245,16 +256,25 @@ def add(sources: Sequence[str | Path], out: str | Path, *, max_moved: float | No
     layout's own settings (model, features, tile, ...) are used throughout. At most
     ``max_moved`` (default ``tsnegrid.arrange.incremental.MAX_MOVED``) of the old images move.
     """
-    from scipy.spatial import cKDTree
-
-    from tsnegrid.arrange.incremental import MAX_MOVED, cell_xy, place
+    from tsnegrid.arrange.incremental import MAX_MOVED
 
     max_moved = MAX_MOVED if max_moved is None else max_moved
     if not 0 <= max_moved <= 1:
         raise InputError(f"max_moved must be a fraction in [0, 1], got {max_moved}")
     out = Path(out)
-    data = _read_layout(out)
+    _read_layout(out)  # refuse a folder without a layout before making anything
     check_out_dir(out)
+    with locked(out):  # and read it again under the lock: a build may have replaced it
+        return _add(sources, out, _read_layout(out), max_moved, progress)
+
+
+def _add(sources: Sequence[str | Path], out: Path, data: dict[str, Any], max_moved: float,
+         progress: ProgressFn) -> Added:
+    """``add`` with the folder locked and its layout read."""
+    from scipy.spatial import cKDTree
+
+    from tsnegrid.arrange.incremental import cell_xy, place
+
     known = {f.name for f in fields(Settings)}
     s = Settings(**{k: v for k, v in data["settings"].items() if k in known})
     rows, cols = int(data["grid"]["rows"]), int(data["grid"]["cols"])

@@ -6,6 +6,7 @@ this package costs little."""
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import replace
@@ -35,18 +36,21 @@ log = logging.getLogger(__name__)
 
 def render_outputs(layout: Layout, out: Path, config: RenderConfig | None = None,
                    progress: ProgressFn = no_progress, *,
-                   metadata: Metadata | Mapping[str, Mapping[str, object]] | None = None
-                   ) -> Layout:
+                   metadata: Metadata | Mapping[str, Mapping[str, object]] | None = None,
+                   home: Path | None = None) -> Layout:
     """Draw the mosaic (and, with ``tiles`` or a large ``html`` grid, the DZI pyramid; with
     ``html``, the viewer) into ``out``. The returned layout lists the placed images that could not
     be drawn (``undrawn``: their cells stay background) and counts the mostly transparent ones.
-    ``config`` defaults to the layout's own settings."""
+    ``config`` defaults to the layout's own settings. ``home``: the folder the files will be
+    published to when ``out`` is a staging folder (the viewer's links and title, and the
+    layout's ``mosaic``, point there)."""
     from tsnegrid.render.mosaic import check_size, render_mosaic, save_image
     from tsnegrid.render.pyramid import write_dzi
     from tsnegrid.render.viewer import needs_pyramid, write_viewer
 
     c = config or RenderConfig.from_settings(layout.settings)
     out.mkdir(parents=True, exist_ok=True)
+    home = home or out
     paths = [Path(p) for p in layout.paths]
     timings = dict(layout.timings)
     mosaic: Image.Image | None = None  # the grid image, once drawn
@@ -81,7 +85,7 @@ def render_outputs(layout: Layout, out: Path, config: RenderConfig | None = None
             assert layout.regions is not None
             draw_labels(mosaic, layout.regions.regions, c.tile)
         save_image(mosaic, out / f"grid.{c.format}", c.format)
-        picture = str(out / f"grid.{c.format}")
+        picture = str(home / f"grid.{c.format}")
         timings["render"] = round(time.perf_counter() - t0, 3)
     pyramid = c.tiles or (c.html and needs_pyramid(layout.rows, layout.cols, c.tile))
     if pyramid:
@@ -94,11 +98,15 @@ def render_outputs(layout: Layout, out: Path, config: RenderConfig | None = None
         failed = failed if mosaic is not None else list(written.failed)
         if not picture:  # the overview level of at most 256 px is one tile
             overview = max(0, min(written.levels - 1, 8))
-            picture = str(out / "grid_files" / str(overview) / f"0_0.{written.tile_format}")
+            picture = str(home / "grid_files" / str(overview) / f"0_0.{written.tile_format}")
     layout = replace(layout, timings=timings, undrawn=tuple(failed), mosaic=picture,
                      transparent=alpha.count, transparent_faint=alpha.faint,
                      transparent_note=alpha.advice() or "")
     if c.html:
+        from tsnegrid.render.viewer import relative_href
+
+        page_dir = os.path.abspath(home)
         write_viewer(layout, out, metadata=metadata, pyramid=pyramid,
-                     title=f"tsnegrid: {out.resolve().name}")
+                     title=f"tsnegrid: {home.resolve().name}",
+                     image_url=lambda p: relative_href(p, page_dir))
     return layout

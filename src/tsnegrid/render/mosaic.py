@@ -74,9 +74,12 @@ def render_mosaic(
 
 
 def save_image(image: Image.Image, path: Path, fmt: str) -> None:
-    """Write the mosaic in jpg, png or webp."""
+    """Write the mosaic in jpg, png or webp (published: a temporary name, then renamed)."""
+    from tsnegrid.publish import atomic_path
+
     options: dict[str, dict[str, object]] = {"jpg": {"quality": 90, "optimize": True},
                                              "webp": {"quality": 90}, "png": {"optimize": False}}
 
     pil_format = {"jpg": "JPEG", "png": "PNG", "webp": "WEBP"}[fmt]
-    image.save(path, format=pil_format, **options[fmt])
+    with atomic_path(path) as tmp:
+        image.save(tmp, format=pil_format, **options[fmt])

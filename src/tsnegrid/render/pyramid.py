@@ -29,6 +29,7 @@ from PIL import Image
 from tsnegrid.errors import ImageError, InputError
 from tsnegrid.load import AlphaTally, Skipped, open_image
 from tsnegrid.progress import ProgressFn, no_progress
+from tsnegrid.publish import write_text
 from tsnegrid.render.mosaic import make_tile
 
 DZI_TILE = 256
@@ -216,5 +217,5 @@ def write_dzi(
             progress("pyramid", done, len(paths))
     writer.finish()
     dzi = out / f"{name}.dzi"
-    dzi.write_text(dzi_xml(width, height, fmt), encoding="utf-8")
+    write_text(dzi, dzi_xml(width, height, fmt))  # last: it names the tiles
     return Pyramid(dzi, width, height, levels, fmt, tuple(failed[i] for i in sorted(failed)))

@@ -12,7 +12,6 @@ import base64
 import html
 import json
 import os
-import shutil
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
@@ -27,6 +26,7 @@ from numpy.typing import NDArray
 from tsnegrid.errors import InputError
 from tsnegrid.layout import Layout
 from tsnegrid.metadata import Metadata
+from tsnegrid.publish import copy_file, write_text
 from tsnegrid.render.pyramid import DZI_XMLNS
 
 ASSETS = ("openseadragon.min.js", "openseadragon.LICENSE.txt", "viewer.js", "concepts.js",
@@ -194,8 +194,7 @@ def write_viewer(
         if len(neighbors) != len(data["paths"]):
             raise InputError(f"neighbors: {len(neighbors)} rows for {len(data['paths'])} images")
         packed = encode_neighbors(neighbors, neighbors_from)
-        script_path.write_text("window.TSNEGRID_NEIGHBORS = " + json.dumps(packed) + ";\n",
-                               encoding="utf-8")
+        write_text(script_path, "window.TSNEGRID_NEIGHBORS = " + json.dumps(packed) + ";\n")
         data["neighbors"] = {"k": packed["k"], "from": neighbors_from,
                              "script": NEIGHBORS_SCRIPT}
     elif script_path.exists():  # left by an earlier build into this folder
@@ -204,10 +203,10 @@ def write_viewer(
     (out / "viewer").mkdir(parents=True, exist_ok=True)
     for name in ASSETS:
         with resources.as_file(assets / name) as src:
-            shutil.copyfile(src, out / "viewer" / name)
+            copy_file(src, out / "viewer" / name)
     script = "window.TSNEGRID = " + json.dumps(data, separators=(",", ":")) + ";\n"
-    (out / "layout.js").write_text(script, encoding="utf-8")
+    write_text(out / "layout.js", script)
     page = Template((assets / "index.html").read_text(encoding="utf-8"))
     index = out / "index.html"
-    index.write_text(page.substitute(title=html.escape(title)), encoding="utf-8")
+    write_text(index, page.substitute(title=html.escape(title)))
     return index
