@@ -147,7 +147,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
         gc.clean_at_startup(config, state.store)
         gc.sweep(state.db, state.store, config.blob_grace_s)
         janitor = gc.Janitor(state.db, state.store, config.blob_grace_s,
-                             min(max(config.blob_grace_s / 2, 1.0), 300.0)).start()
+                             min(max(config.blob_grace_s / 2, 1.0), 300.0),
+                             state.orphans).start()
         pool = WorkerPool(config, state.db)
         pool.start()
         rpc = _start_grpc(state, app) if config.grpc_port else None
@@ -178,6 +179,9 @@ def run(config: ServiceConfig, **uvicorn_options: Any) -> None:
     """Serve ``config`` with uvicorn until interrupted."""
     import uvicorn
 
+    from tsnegrid.service.slowclients import protocol
+
+    uvicorn_options.setdefault("http", protocol(config.header_timeout_s, config.body_timeout_s))
     if config.tls_cert is not None:
         uvicorn_options.setdefault("ssl_certfile", str(config.tls_cert))
         uvicorn_options.setdefault("ssl_keyfile", str(config.tls_key))

@@ -59,6 +59,9 @@ class ServiceConfig(BaseSettings):
     max_body_bytes: int = Field(32 * 2**20, ge=1024, description="Largest request body.")
     max_inputs_per_request: int = Field(128, ge=1, description="Inputs per POST /v2/inputs.")
     max_image_bytes: int = Field(10 * 2**20, ge=1, description="Largest encoded image.")
+    max_metadata_bytes: int = Field(16 * 2**10, ge=2, description="Largest metadata of one "
+                                    "input, as compact UTF-8 JSON (a full page of "
+                                    "ListInputs holds at most PAGE_SIZE_MAX times this).")
     max_image_pixels: int = Field(40_000_000, ge=1, description="Largest decoded image "
                                                                 "(width x height).")
     decode_budget_bytes: int = Field(256 * 2**20, ge=2**20, description="Memory for the "
@@ -66,6 +69,8 @@ class ServiceConfig(BaseSettings):
                                      "further uploads wait (one larger image runs alone).")
     max_jobs_per_app: int = Field(2, ge=1, description="Pending + running visualizations "
                                                        "per app.")
+    max_jobs: int = Field(20, ge=1, description="Pending + running visualizations of all "
+                                                "apps together.")
     max_inputs_per_visualization: int = Field(10_000, ge=1, description="Images in one grid.")
     max_attempts: int = Field(3, ge=1, description="Times a job is started before it is "
                                                    "failed (a worker that dies mid-job "
@@ -84,6 +89,16 @@ class ServiceConfig(BaseSettings):
                                 "visualization is collected once nothing uses it and it was "
                                 "not written again for this long; also the age of a leftover "
                                 ".tmp- file in a shared blob store that start-up removes.")
+    header_timeout_s: float = Field(10.0, gt=0, description="Time a client has to send a "
+                                    "request's headers (from its first byte, or from the "
+                                    "connection); then 408 and the connection is closed.")
+    body_timeout_s: float = Field(60.0, gt=0, description="Time a client has to send a "
+                                  "request's body once its headers are in; then 408 and the "
+                                  "connection is closed.")
+    auth_failures_per_min: int = Field(20, ge=0, description="Failed authentications a "
+                                       "client address may make a minute (as a burst, then "
+                                       "at this rate); beyond, it is answered 429 "
+                                       "(0: no limit).")
     page_size_max: int = Field(1000, ge=1, description="Largest per_page on list endpoints.")
     poll_interval_s: float = Field(0.5, gt=0, description="How often an idle worker looks for "
                                                           "jobs.")

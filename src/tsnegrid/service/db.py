@@ -1,5 +1,8 @@
 """Metadata in SQLite (WAL, the default) or PostgreSQL: apps and their keys, inputs, jobs.
 
+SQLite runs with ``synchronous=FULL``: a commit returns once it is on disk (WAL and all), so
+an acknowledged upload survives a power loss, not only a crash of the process.
+
 ``Database`` owns the engine; callers get sessions from it and pass them on, never a global.
 The schema is created the same way on both (``create_all``); PostgreSQL lets several API nodes
 and workers share one database.
@@ -127,7 +130,7 @@ class InputsAddJob(Base):
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA synchronous=FULL")  # a commit is on disk: it survives a power loss
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 from tsnegrid.errors import GridTooSmallError, InputError, TsnegridError
 
 
@@ -26,7 +28,19 @@ class LimitError(InputError):
 
 
 class TooManyJobsError(ServiceError):
-    """The app already has as many pending or running jobs as it may."""
+    """The app (or the server) already has as many pending or running jobs as it may."""
+
+
+class TooManyAuthFailuresError(ServiceError):
+    """This client address failed to authenticate too often; it may retry after a while."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class StorageFullError(ServiceError):
+    """The blob store or the database has no space left: nothing of the request was kept."""
 
 
 class UrlRefusedError(InputError):
@@ -39,6 +53,29 @@ class ServerBusyError(ServiceError):
 
 class BackendError(ServiceError):
     """The database or the blob store cannot be reached or used as configured."""
+
+
+_FULL_ERRNOS = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded"}
+
+
+def storage_exhausted(exc: BaseException) -> str | None:
+    """What ran out, in words, when ``exc`` (or an error it wraps) says the disk or the
+    database is full: ENOSPC or EDQUOT, SQLite's SQLITE_FULL, PostgreSQL's disk_full (53100);
+    None for any other error."""
+    seen: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and cur not in seen:
+        seen.append(cur)
+        if isinstance(cur, StorageFullError):
+            return str(cur)
+        if isinstance(cur, OSError) and cur.errno in _FULL_ERRNOS:
+            return _FULL_ERRNOS[cur.errno]
+        if type(cur).__module__ == "sqlite3" and "database or disk is full" in str(cur):
+            return "the database or its disk is full"
+        if getattr(cur, "sqlstate", None) == "53100":
+            return "the database server's disk is full"
+        cur = getattr(cur, "orig", None) or cur.__cause__ or cur.__context__
+    return None
 
 
 def api_message(exc: BaseException) -> str:

@@ -30,6 +30,8 @@ from tsnegrid.service.storage import BlobStore
 
 log = logging.getLogger(__name__)
 
+MARK_CHUNK = 500
+
 
 def clean_at_startup(config: ServiceConfig, store: BlobStore) -> tuple[int, int]:
     """Remove the job work folders (no worker of this folder runs yet: the server holds its
@@ -63,11 +65,46 @@ def clean_at_startup(config: ServiceConfig, store: BlobStore) -> tuple[int, int]
 
 def mark(session: Session, keys: Iterable[str | None]) -> None:
     """Record blobs that lost a reference (call in the deleting transaction)."""
-    wanted = {k for k in keys if k}
-    if not wanted:
-        return
-    have = set(session.scalars(select(BlobCandidate.key).where(BlobCandidate.key.in_(wanted))))
-    session.add_all(BlobCandidate(key=k, since=utcnow()) for k in sorted(wanted - have))
+    wanted = sorted({k for k in keys if k})
+    for start in range(0, len(wanted), MARK_CHUNK):  # bounded IN lists, however many
+        chunk = wanted[start:start + MARK_CHUNK]
+        have = set(session.scalars(select(BlobCandidate.key)
+                                   .where(BlobCandidate.key.in_(chunk))))
+        session.add_all(BlobCandidate(key=k, since=utcnow()) for k in chunk if k not in have)
+        session.flush()
+
+
+class Orphans:
+    """Blobs written for rows that were never stored (the request failed after writing them:
+    the database was full, an id was taken meanwhile). ``adopt`` records them for collection at
+    once; when even that fails (a full database), they wait here and the collector records
+    them on its next round."""
+
+    def __init__(self) -> None:
+        self._keys: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def adopt(self, db: Database, keys: Iterable[str | None]) -> None:
+        with self._lock:
+            self._keys.update(k for k in keys if k)
+        self.flush(db)
+
+    def flush(self, db: Database) -> None:
+        with self._lock:
+            keys, self._keys = self._keys, set()
+        if not keys:
+            return
+        try:
+            with db.session() as s:
+                mark(s, keys)
+        except Exception as exc:
+            log.warning("cannot record %d unused blob(s) for collection yet (%s); will retry",
+                        len(keys), type(exc).__name__)
+            with self._lock:
+                self._keys.update(keys)
 
 
 def visualization_keys(job: Visualization, store: BlobStore) -> list[str]:
@@ -127,14 +164,17 @@ class Janitor:
     """Sweeps from a thread every ``interval_s`` until stopped."""
 
     def __init__(self, db: Database, store: BlobStore, grace_s: float,
-                 interval_s: float) -> None:
+                 interval_s: float, orphans: Orphans | None = None) -> None:
         self.db, self.store, self.grace_s, self.interval_s = db, store, grace_s, interval_s
+        self.orphans = orphans
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="blob-janitor", daemon=True)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
             try:
+                if self.orphans is not None:
+                    self.orphans.flush(self.db)
                 sweep(self.db, self.store, self.grace_s)
             except Exception:  # the database briefly unreachable: try again next time
                 log.exception("blob sweep failed")

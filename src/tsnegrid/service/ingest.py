@@ -41,18 +41,48 @@ def check_id(input_id: str) -> str:
     return input_id
 
 
-def check_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
-    """The metadata if it is strict JSON (no NaN or Infinity, not absurdly deep), so that it
-    can be stored and answered; ``InputError`` naming the field otherwise."""
+# Objects and lists inside one another that metadata may hold: what protobuf's decoder (a
+# gRPC client's) reads of a Struct inside an input (33 levels fail there); far below the
+# depth at which JSON encoders give up (pydantic's 255, Python's recursion limit).
+MAX_METADATA_DEPTH = 32
+
+
+def metadata_depth(value: Any, stop: int = MAX_METADATA_DEPTH + 1) -> int:
+    """How deep objects and lists nest in ``value`` (a scalar: 0), counted without recursion
+    and no further than ``stop``."""
+    deepest, level = 0, [value]
+    while level and deepest < stop:
+        nested = [v for c in level if isinstance(c, dict | list)
+                  for v in (c.values() if isinstance(c, dict) else c)]
+        if any(isinstance(c, dict | list) for c in level):
+            deepest += 1
+        level = nested
+    return deepest
+
+
+def check_metadata(metadata: dict[str, Any] | None,
+                   max_bytes: int | None = None) -> dict[str, Any]:
+    """The metadata if it can be stored and answered by both transports: strict JSON (no NaN
+    or Infinity), nested at most ``MAX_METADATA_DEPTH`` deep, at most ``max_bytes`` as
+    compact UTF-8 JSON; ``InputError`` (``LimitError`` for the size) naming the field
+    otherwise."""
     if not metadata:
         return {}
+    depth = metadata_depth(metadata)
+    if depth > MAX_METADATA_DEPTH:
+        raise InputError(f"data.metadata is nested too deeply (objects and lists more than "
+                         f"{MAX_METADATA_DEPTH} levels deep)")
     try:
-        json.dumps(metadata, allow_nan=False)
+        text = json.dumps(metadata, allow_nan=False, ensure_ascii=False,
+                          separators=(",", ":"))
     except ValueError as exc:
         raise InputError("data.metadata holds NaN or Infinity, which JSON does not "
                          "allow") from exc
-    except RecursionError as exc:
-        raise InputError("data.metadata is nested too deeply") from exc
+    if max_bytes is not None:
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size > max_bytes:
+            raise LimitError(f"data.metadata is {size:,} bytes as JSON; the limit is "
+                             f"{max_bytes:,} bytes per input")
     return metadata
 
 

@@ -16,7 +16,7 @@ import secrets
 import uuid
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from tsnegrid.service.db import Visualization, utcnow
@@ -64,11 +64,13 @@ def enqueue(session: Session, app_id: int, params: dict[str, Any],
     return job
 
 
-def active_count(session: Session, app_id: int) -> int:
-    """Pending and running jobs of an app."""
-    return session.scalar(select(func.count()).select_from(Visualization).where(
-        Visualization.app_id == app_id,
-        Visualization.status.in_([JobStatus.PENDING.value, JobStatus.RUNNING.value]))) or 0
+def active_count(session: Session, app_id: int | None = None) -> int:
+    """Pending and running jobs of an app (None: of every app)."""
+    where: list[ColumnElement[bool]] = [
+        Visualization.status.in_([JobStatus.PENDING.value, JobStatus.RUNNING.value])]
+    if app_id is not None:
+        where.append(Visualization.app_id == app_id)
+    return session.scalar(select(func.count()).select_from(Visualization).where(*where)) or 0
 
 
 def _move(session: Session, pk: int, frm: JobStatus, to: JobStatus, attempt: int | None = None,

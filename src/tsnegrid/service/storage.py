@@ -2,11 +2,15 @@
 folder or on any fsspec filesystem (``s3://bucket/prefix``, ``gs://...``, ``memory://...``).
 
 Image uploads and job outputs both live here; the database refers to them by key. Local writes
-are atomic (a temporary file renamed into place, also on NFS); object stores write whole objects.
+are atomic (a temporary file renamed into place, also on NFS) and durable once ``put`` returns:
+the file and the folder entries naming it are fsynced, so a blob whose row was committed
+survives a power loss. Object stores write whole objects. A full disk is a
+``StorageFullError``, not an ``OSError``.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -18,7 +22,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from tsnegrid.errors import InputError, MissingDependencyError
-from tsnegrid.service.errors import BackendError
+from tsnegrid.service.errors import BackendError, StorageFullError, storage_exhausted
 
 _KEY = re.compile(r"^[0-9a-f]{64}$")
 CHUNK = 1 << 20
@@ -32,6 +36,22 @@ def _check(key: str) -> str:
 
 def _relative(key: str) -> str:
     return f"{key[:2]}/{key[2:4]}/{_check(key)}"
+
+
+def sync_dir(path: Path) -> None:
+    """fsync a folder, so that the entries just made or renamed in it are on disk (a
+    filesystem that cannot sync a folder is left as it is)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO):
+            raise
+    finally:
+        os.close(fd)
 
 
 def local_root(url: str | Path) -> Path | None:
@@ -116,7 +136,20 @@ class BlobStore:
                 self._made.add(parent)
             self._fs.pipe_file(dest, data)
             return key
-        path = self.path(key)
+        try:
+            self._write_local(self.path(key), data)
+        except OSError as exc:
+            full = storage_exhausted(exc)
+            if full:
+                raise StorageFullError(f"{full} in the blob store") from exc
+            raise
+        return key
+
+    def _write_local(self, path: Path, data: bytes) -> None:
+        """Write ``path`` atomically and durably: a temporary file, fsynced, renamed into
+        place, then the folders whose entries changed fsynced (new folders' parents too)."""
+        assert self.root is not None
+        made = [d for d in (path.parent.parent, path.parent) if not d.is_dir()]
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
@@ -128,7 +161,9 @@ class BlobStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        return key
+        sync_dir(path.parent)
+        for folder in reversed(made):
+            sync_dir(folder.parent)
 
     def _touch(self, key: str) -> None:
         """Mark a local blob as just written (the collector spares recently written blobs, so

@@ -26,10 +26,10 @@ from sqlalchemy import select
 
 from tsnegrid.errors import ClusterError, InputError, TsnegridError
 from tsnegrid.layout import Layout
-from tsnegrid.service import incremental, jobs
+from tsnegrid.service import gc, incremental, jobs
 from tsnegrid.service.config import ServiceConfig
 from tsnegrid.service.db import App, Database, Input, Visualization
-from tsnegrid.service.errors import api_message
+from tsnegrid.service.errors import api_message, storage_exhausted
 from tsnegrid.service.storage import BlobStore
 from tsnegrid.settings import Settings
 
@@ -139,6 +139,7 @@ class Worker:
         self.config = config
         self.db = db or Database(config.db_url)
         self.store = BlobStore(config.blob_url)
+        self._written: list[str] = []  # the running job's output blobs so far
 
     @property
     def owner(self) -> str:
@@ -185,6 +186,7 @@ class Worker:
         work = self.config.work_dir / job.viz_id
         shutil.rmtree(work, ignore_errors=True)
         (work / "in").mkdir(parents=True)
+        self._written = []
         log.info("job %s: %d inputs, attempt %d", job.viz_id, len(job.inputs), job.attempts)
         try:
             with LeaseKeeper(self.db, job, self.config.lease_s) as lease:
@@ -194,8 +196,10 @@ class Worker:
                     log.info("job %s done", job.viz_id)
                 else:
                     log.info("job %s was deleted or taken over before it finished", job.viz_id)
+                    self._collect_written(job)
         except JobGone:
             log.info("job %s was deleted or taken over while running", job.viz_id)
+            self._collect_written(job)
         except Exception as exc:
             lost = scheduler_lost(exc, self.config.scheduler)
             if lost is None:
@@ -209,7 +213,16 @@ class Worker:
 
     def _fail_with(self, job: Visualization, exc: Exception, work: Path) -> None:
         """Fail the job: a library error with its message, anything else (a bug) as an
-        internal error, logged with its traceback, so that it fails the job, not the worker."""
+        internal error, logged with its traceback, so that it fails the job, not the worker.
+        A full disk or database is said as such, and the outputs stored so far are recorded
+        for collection."""
+        self._collect_written(job)
+        full = storage_exhausted(exc)
+        if full:
+            log.error("job %s: storage exhausted: %s", job.viz_id, full)
+            self._fail(job, f"the server's storage is full ({full}) while building the grid; "
+                            "start the visualization again once space is freed")
+            return
         if isinstance(exc, TsnegridError):
             self._fail(job, api_message(exc).replace(str(work / "in") + "/", ""))
             return
@@ -234,9 +247,9 @@ class Worker:
                            job_settings(job.params, self.config),
                            progress=self._progress(job, lease))
         fmt = layout.settings.format
-        image_key = self.store.put_file(work / "out" / f"grid.{fmt}")
+        image_key = self._put((work / "out" / f"grid.{fmt}").read_bytes())
         doc = {**layout_document(layout.to_dict(), ids_by_path), **extra}
-        layout_key = self.store.put(json.dumps(doc).encode("utf-8"))
+        layout_key = self._put(json.dumps(doc).encode("utf-8"))
         viewer_key = self._store_viewer(job, layout, ids_by_path, work / "out")
         return image_key, layout_key, viewer_key
 
@@ -292,9 +305,27 @@ class Worker:
         write_viewer(view, out, metadata=metadata or None, title=title,
                      image_url=lambda input_id: "inputs/" + quote(input_id, safe=""),
                      neighbors=layout.neighbors, neighbors_from=layout.neighbors_from)
-        manifest = {f.relative_to(out).as_posix(): self.store.put_file(f)
+        manifest = {f.relative_to(out).as_posix(): self._put(f.read_bytes())
                     for f in sorted(out.rglob("*")) if f.is_file() and f.name not in VIEWER_SKIP}
-        return self.store.put(json.dumps(manifest, sort_keys=True).encode("utf-8"))
+        return self._put(json.dumps(manifest, sort_keys=True).encode("utf-8"))
+
+    def _put(self, data: bytes) -> str:
+        """Store an output blob, remembering it until the job is done."""
+        key = self.store.put(data)
+        self._written.append(key)
+        return key
+
+    def _collect_written(self, job: Visualization) -> None:
+        """Record the failed job's output blobs for collection (best effort: the database may
+        be what is full)."""
+        if not self._written:
+            return
+        try:
+            with self.db.session() as s:
+                gc.mark(s, self._written)
+        except Exception as exc:
+            log.warning("job %s: cannot record its %d output blob(s) for collection (%s)",
+                        job.viz_id, len(self._written), type(exc).__name__)
 
     def _fail(self, job: Visualization, reason: str) -> None:
         log.info("job %s failed: %s", job.viz_id, reason)

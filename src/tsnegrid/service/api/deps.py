@@ -47,7 +47,9 @@ def get_caller(request: Request, session: SessionDep,
     ``/v2/users/{user_id}/apps/{app_id}/...`` must name that app (its name) in ``app_id``, as
     must a query's ``user_app_id.app_id`` (the clients repeat it in GET queries); any other
     answers 404, as an app that does not exist would (a model may also be read in ``main``)."""
-    app = authenticate(session, authorization)
+    state = get_state(request)
+    app = authenticate(session, authorization, state.auth_failures,
+                       request.client.host if request.client else "")
     named = path_app(request.state)
     app_ids = [named[1] if named else None, request.query_params.get("user_app_id.app_id")]
     if request.url.path.startswith("/v2/models"):  # the built-in models' public app

@@ -20,7 +20,7 @@ from tsnegrid.service.api.paths import unrouted
 from tsnegrid.service.api.status_codes import Code
 
 __all__ = ["Code", "error_response", "http_for", "input_code", "install", "status",
-           "validation_text"]
+           "describe", "unexpected", "validation_text"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ class NotImplementedMethodError(svc.ServiceError):
 
 # Most specific first.
 ERROR_MAP: list[tuple[type[BaseException], int, Code]] = [
+    (svc.TooManyAuthFailuresError, 429, Code.CONN_THROTTLED),
     (KeyNotFoundError, 401, Code.CONN_KEY_NOT_FOUND),
     (svc.AuthError, 401, Code.CONN_KEY_INVALID),
     (MissingAppVisualizationError, 404, Code.MISSING_APP_VISUALIZATION),
@@ -61,6 +62,7 @@ ERROR_MAP: list[tuple[type[BaseException], int, Code]] = [
     (lib.ImageError, 400, Code.INPUT_UNSUPPORTED_FORMAT),
     (lib.InputError, 400, Code.CONN_INVALID_REQUEST),
     (lib.MissingDependencyError, 400, Code.CONN_INVALID_REQUEST),
+    (svc.StorageFullError, 507, Code.INTERNAL_RESOURCE_EXHAUSTED),
     (svc.ServerBusyError, 503, Code.FAILURE),
     (svc.BackendError, 503, Code.FAILURE),
     (lib.TsnegridError, 400, Code.FAILURE),
@@ -83,7 +85,41 @@ def http_for(exc: BaseException) -> tuple[int, Code]:
     for cls, http, code in ERROR_MAP:
         if isinstance(exc, cls):
             return http, code
+    if svc.storage_exhausted(exc):
+        return 507, Code.INTERNAL_RESOURCE_EXHAUSTED
     return 500, Code.INTERNAL_SERVER_ISSUE
+
+
+def unexpected(exc: BaseException) -> tuple[int, Code, str]:
+    """The answer to an error no method raised on purpose: storage exhaustion (a full disk or
+    database: 507, the reason in words, the client may retry later), else a bug (500, logged
+    with its traceback)."""
+    full = svc.storage_exhausted(exc)
+    if full:
+        log.error("storage exhausted: %s (%s)", full, type(exc).__name__)
+        return 507, Code.INTERNAL_RESOURCE_EXHAUSTED, storage_text(full)
+    log.exception("unexpected error", exc_info=exc)
+    return 500, Code.INTERNAL_SERVER_ISSUE, "internal server error"
+
+
+def describe(exc: BaseException) -> tuple[int, Code, str]:
+    """A library or service error's HTTP status, code and description."""
+    http, code = http_for(exc)
+    description = svc.api_message(exc)
+    if isinstance(exc, svc.StorageFullError):
+        description = storage_text(description)
+    return http, code, description
+
+
+def storage_text(reason: str) -> str:
+    return (f"the server's storage is full ({reason}); nothing of this request was kept: "
+            "try again later, or delete inputs or visualizations you no longer need")
+
+
+def retry_headers(exc: BaseException) -> dict[str, str]:
+    """``Retry-After`` for an error that says when to come back."""
+    after = getattr(exc, "retry_after_s", None)
+    return {"Retry-After": str(after)} if after is not None else {}
 
 
 def input_code(exc: BaseException) -> Code:
@@ -107,8 +143,9 @@ def install(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
 
     async def on_library(_req: Request, exc: Exception) -> JSONResponse:
-        http, code = http_for(exc)
-        return error_response(http, code, svc.api_message(exc))
+        resp = error_response(*describe(exc))
+        resp.headers.update(retry_headers(exc))
+        return resp
 
     async def on_validation(_req: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -128,8 +165,7 @@ def install(app: FastAPI) -> None:
         return resp
 
     async def on_unexpected(_req: Request, exc: Exception) -> JSONResponse:
-        log.exception("unexpected error", exc_info=exc)
-        return error_response(500, Code.INTERNAL_SERVER_ISSUE, "internal server error")
+        return error_response(*unexpected(exc))
 
     app.add_exception_handler(lib.TsnegridError, on_library)
     app.add_exception_handler(RequestValidationError, on_validation)

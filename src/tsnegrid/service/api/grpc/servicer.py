@@ -19,7 +19,7 @@ from google.protobuf import json_format
 from pydantic import BaseModel, ValidationError
 
 from tsnegrid.errors import TsnegridError
-from tsnegrid.service.api.errors import Code, http_for, status, validation_text
+from tsnegrid.service.api.errors import Code, describe, status, unexpected, validation_text
 from tsnegrid.service.api.methods import apps, inputs, models
 from tsnegrid.service.api.methods.auth import authenticate, check_app
 from tsnegrid.service.api.methods.call import Answer, Call, Links
@@ -28,7 +28,6 @@ from tsnegrid.service.api.model_schemas import PostModelOutputsRequest
 from tsnegrid.service.api.rules import methods
 from tsnegrid.service.api.schemas import DeleteInputsRequest, PostInputsRequest
 from tsnegrid.service.api.state import ServiceState
-from tsnegrid.service.errors import api_message
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +79,15 @@ def _authorization(context: grpc.ServicerContext) -> str | None:
     return None
 
 
+def _peer(context: grpc.ServicerContext) -> str:
+    """The client's address from ``ipv4:1.2.3.4:5678`` or ``ipv6:[::1]:5678``."""
+    peer = context.peer() or ""
+    kind, _, rest = peer.partition(":")
+    if kind in ("ipv4", "ipv6"):
+        return rest.rsplit(":", 1)[0].strip("[]")
+    return peer
+
+
 def _request_id(context: grpc.ServicerContext) -> str:
     """The client's ``x-clarifai-request-id-prefix`` (if any) and a new id."""
     prefix = next((v for k, v in context.invocation_metadata() or ()
@@ -106,17 +114,17 @@ class V2Servicer(service_pb2_grpc.V2Servicer):
         try:
             body = json_format.MessageToDict(request, preserving_proto_field_name=True)
             with self.state.db.session() as session:
-                caller = authenticate(session, _authorization(context))
+                caller = authenticate(session, _authorization(context),
+                                      self.state.auth_failures, _peer(context))
                 if name not in OWN_APP_CHECK:
                     check_app(caller, [_app_id(request)])
                 return adapter(Call(self.state, session, caller, self.links), request, body)[0]
         except TsnegridError as exc:
-            return {"status": status(http_for(exc)[1], api_message(exc))}
+            return {"status": status(*describe(exc)[1:])}
         except ValidationError as exc:
             return {"status": status(Code.CONN_BAD_REQUEST_FORMAT, validation_text(exc))}
-        except Exception:
-            log.exception("unexpected error in %s", name)
-            return {"status": status(Code.INTERNAL_SERVER_ISSUE, "internal server error")}
+        except Exception as exc:
+            return {"status": status(*unexpected(exc)[1:])}
 
     def _served(self, name: str, adapter: Adapter, response: Any) -> Callable[..., Any]:
         def handle(request: Any, context: grpc.ServicerContext) -> Any:

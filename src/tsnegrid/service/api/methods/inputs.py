@@ -19,7 +19,12 @@ from tsnegrid.service.api.methods.call import OK, Answer, Call, iso, summary
 from tsnegrid.service.api.methods.pages import Page
 from tsnegrid.service.api.schemas import DeleteInputsRequest, PostInputsRequest
 from tsnegrid.service.db import Input, InputsAddJob, insert_new_inputs
-from tsnegrid.service.errors import ConflictError, LimitError, NotFoundError
+from tsnegrid.service.errors import (
+    ConflictError,
+    LimitError,
+    NotFoundError,
+    StorageFullError,
+)
 from tsnegrid.service.ingest import CheckedImage, check_id, check_image, check_metadata, image_bytes
 
 
@@ -70,7 +75,7 @@ def post_inputs(call: Call, body: PostInputsRequest) -> Answer:
     for input_id, item in zip(ids, body.inputs, strict=True):
         try:
             check_id(input_id)
-            check_metadata(item.data.metadata)
+            check_metadata(item.data.metadata, cfg.max_metadata_bytes)
             if input_id in seen or input_id in taken:
                 raise ConflictError(f"input id {input_id!r} already exists in this app")
             seen.add(input_id)
@@ -81,6 +86,20 @@ def post_inputs(call: Call, body: PostInputsRequest) -> Answer:
     with ThreadPoolExecutor(max_workers=4) as pool:  # blobs are written before the rows
         futures = [pool.submit(prepare, item) if p is None else None
                    for item, p in zip(body.inputs, problems, strict=True)]
+    written = [f.result()[1] for f in futures if f is not None and f.exception() is None]
+    try:
+        return _store(call, body, ids, futures, problems)
+    except BaseException:  # nothing of the request is kept: its blobs are collected
+        session.rollback()
+        state.orphans.adopt(state.db, written)
+        raise
+
+
+def _store(call: Call, body: PostInputsRequest, ids: list[str], futures: list[Any],
+           problems: list[TsnegridError | None]) -> Answer:
+    """Write the rows of the inputs that were fetched, checked and stored as blobs; each
+    input's status. A full blob store fails the whole request (``StorageFullError``)."""
+    session, caller_id = call.session, call.caller.id
     rows: list[Input | None] = []
     errors: list[dict[str, Any]] = []
     for item, input_id, fut, problem in zip(body.inputs, ids, futures, problems, strict=True):
@@ -93,12 +112,15 @@ def post_inputs(call: Call, body: PostInputsRequest) -> Answer:
                               mime=checked.mime, width=checked.width, height=checked.height,
                               size_bytes=len(checked.data), meta=item.data.metadata or {}))
             errors.append({})
+        except StorageFullError:
+            raise
         except TsnegridError as exc:
             rows.append(None)
             errors.append({"id": item.id, "status": status(input_code(exc), str(exc))})
     stored = insert_new_inputs(session, [r for r in rows if r is not None])
     for i, row in enumerate(rows):  # taken meanwhile by a concurrent upload of the same id
         if row is not None and row.input_id not in stored:
+            gc.mark(session, [row.blob_key])
             rows[i] = None
             errors[i] = {"id": row.input_id, "status": status(Code.INPUT_DUPLICATE, (
                 f"input id {row.input_id!r} already exists in this app"))}
@@ -167,7 +189,9 @@ def delete_inputs(call: Call, body: DeleteInputsRequest) -> Answer:
     if body.delete_all == (body.ids is not None):
         raise InputError("give either ids or \"delete_all\": true")
     if body.delete_all:
-        session.execute(delete(Input).where(Input.app_id == caller.id))
+        every = Input.app_id == caller.id
+        gc.mark(session, session.scalars(select(Input.blob_key).where(every).distinct()))
+        session.execute(delete(Input).where(every))
         session.commit()
         return {"status": OK, "inputs": []}, 200
     assert body.ids is not None

@@ -6,6 +6,7 @@ import hmac
 import importlib.util
 import json
 import mimetypes
+import secrets
 from typing import Any
 from urllib.parse import unquote
 
@@ -27,6 +28,7 @@ from tsnegrid.service.api.deps import (
     SessionDep,
     StateDep,
     check_body_app,
+    links,
 )
 from tsnegrid.service.api.errors import (
     Code,
@@ -35,6 +37,7 @@ from tsnegrid.service.api.errors import (
     status,
 )
 from tsnegrid.service.api.files import blob_response
+from tsnegrid.service.api.methods.call import Links
 from tsnegrid.service.api.schemas import (
     ERRORS,
     StatusOnly,
@@ -60,7 +63,7 @@ def _iso(value: Any) -> str:
     return value.isoformat(timespec="milliseconds") + "Z"
 
 
-def output_json(job: Visualization, request: Request) -> dict[str, Any]:
+def output_json(job: Visualization, urls: Links) -> dict[str, Any]:
     state = jobs.JobStatus(job.status)
     if state == jobs.JobStatus.FAILED:
         description = job.error or "Failed"
@@ -77,13 +80,12 @@ def output_json(job: Visualization, request: Request) -> dict[str, Any]:
     }
     if state == jobs.JobStatus.DONE:
         out["data"] = {
-            "image": {"url": str(request.url_for("get_visualization_image", viz_id=job.viz_id))},
-            "layout": {"url": str(request.url_for("get_visualization_layout",
-                                                  viz_id=job.viz_id))}}
+            "image": {"url": urls.url_for("get_visualization_image", viz_id=job.viz_id)},
+            "layout": {"url": urls.url_for("get_visualization_layout", viz_id=job.viz_id)}}
         if job.viewer_key and job.viewer_token:
-            out["data"]["viewer"] = {"url": str(request.url_for(
+            out["data"]["viewer"] = {"url": urls.url_for(
                 "get_viewer_file", viz_id=job.viz_id, token=job.viewer_token,
-                path="index.html"))}
+                path="index.html")}
     return out
 
 
@@ -91,7 +93,7 @@ EMBED_STAGES = ("", "load", "embed")
 PROTO_TYPE = "tsne_grid"
 
 
-def visualization_output(job: Visualization, request: Request, app: App) -> dict[str, Any]:
+def visualization_output(job: Visualization, urls: Links, app: App) -> dict[str, Any]:
     """The job as ``clarifai.api.VisualizationOutput``: proto status codes (42001 pending or
     running, 42000 done, 42002 failed, 42007 failed while embedding), the grid image's url
     once done, and the inputs laid out."""
@@ -103,7 +105,7 @@ def visualization_output(job: Visualization, request: Request, app: App) -> dict
                 else Code.VISUALIZATION_FAILED)
     else:
         code = Code.VISUALIZATION_PENDING
-    legacy = output_json(job, request)
+    legacy = output_json(job, urls)
     out: dict[str, Any] = {
         "id": job.viz_id,
         "status": {**status(code, legacy["status"]["description"]),
@@ -115,10 +117,10 @@ def visualization_output(job: Visualization, request: Request, app: App) -> dict
     return out
 
 
-def answer(job: Visualization, request: Request, app: App) -> dict[str, Any]:
+def answer(job: Visualization, urls: Links, app: App) -> dict[str, Any]:
     """``SingleVisualizationResponse`` plus ``output``, the same job with our extras."""
-    return {"status": OK, "visualization_output": visualization_output(job, request, app),
-            "output": output_json(job, request)}
+    return {"status": OK, "visualization_output": visualization_output(job, urls, app),
+            "output": output_json(job, urls)}
 
 
 def find_job(session: Session, app_id: int, viz_id: str) -> Visualization:
@@ -130,23 +132,26 @@ def find_job(session: Session, app_id: int, viz_id: str) -> Visualization:
 
 
 def select_inputs(session: Session, app_id: int, body: VisualizationRequest) -> list[list[str]]:
-    """``[input_id, blob_key]`` of the chosen inputs, in upload order."""
-    query = select(Input.input_id, Input.blob_key, Input.meta).where(Input.app_id == app_id)
+    """``[input_id, blob_key]`` of the chosen inputs, in upload order. Metadata is read only
+    to filter by it, a few hundred rows at a time (never every input's at once)."""
+    columns = [Input.input_id, Input.blob_key] + ([Input.meta] if body.metadata else [])
+    query = select(*columns).where(Input.app_id == app_id).order_by(Input.pk)
+    wanted: list[str] = []
     if body.input_ids is not None:
         wanted = list(dict.fromkeys(body.input_ids))
-        rows = list(session.execute(query.where(Input.input_id.in_(wanted))
-                                    .order_by(Input.pk)))
-        missing = set(wanted) - {r[0] for r in rows}
-        if missing:
-            raise NotFoundError(f"no such inputs: {', '.join(sorted(missing)[:10])}")
-    else:
-        rows = list(session.execute(query.order_by(Input.pk)))
-    if body.metadata:
-        rows = [r for r in rows if all((r[2] or {}).get(k) == v
-                                       for k, v in body.metadata.items())]
+        query = query.where(Input.input_id.in_(wanted))
+    rows: list[list[str]] = []
+    found: set[str] = set()
+    for r in session.execute(query.execution_options(yield_per=200)):
+        found.add(r[0])
+        if not body.metadata or all((r[2] or {}).get(k) == v for k, v in body.metadata.items()):
+            rows.append([r[0], r[1]])
+    missing = set(wanted) - found
+    if missing:
+        raise NotFoundError(f"no such inputs: {', '.join(sorted(missing)[:10])}")
     if not rows:
         raise NoImagesError("no inputs to lay out (the app has none, or none match)")
-    return [[r[0], r[1]] for r in rows]
+    return rows
 
 
 @router.post("", response_model=VisualizationResponse, response_model_exclude_none=True)
@@ -163,7 +168,7 @@ def start_visualization(request: Request, caller: CallerDep, session: SessionDep
         raise
     except InputError as exc:
         raise VisualizationRequestError(api_message(exc)) from exc
-    return answer(job, request, caller)
+    return answer(job, links(request, state), caller)
 
 
 def _start(body: VisualizationRequest, caller: App, session: Session,
@@ -194,6 +199,9 @@ def _start(body: VisualizationRequest, caller: App, session: Session,
     if jobs.active_count(session, caller.id) >= state.config.max_jobs_per_app:
         raise TooManyJobsError(f"this app already has {state.config.max_jobs_per_app} "
                                "visualizations pending or running; wait for one to finish")
+    if jobs.active_count(session) >= state.config.max_jobs:
+        raise TooManyJobsError(f"the server already has {state.config.max_jobs} "
+                               "visualizations pending or running; try again later")
     job = jobs.enqueue(session, caller.id, params, chosen)
     session.commit()
     return job
@@ -207,32 +215,33 @@ def _check_count(n: int, state: ServiceState) -> None:
 
 @router.get("", response_model=VisualizationsPage)
 def list_visualizations(request: Request, caller: CallerDep, session: SessionDep,
-                        page: PageDep) -> dict[str, Any]:
+                        state: StateDep, page: PageDep) -> dict[str, Any]:
     """The app's visualizations, newest first."""
     rows, pagination = page.fetch(session, Visualization, caller.id, Visualization.pk.desc())
-    return {"status": OK, "outputs": [output_json(j, request) for j in rows],
+    urls = links(request, state)
+    return {"status": OK, "outputs": [output_json(j, urls) for j in rows],
             "pagination": pagination}
 
 
 @router.get("/app", response_model=VisualizationResponse, response_model_exclude_none=True,
             responses={404: {"model": StatusOnly, "description": "The app has no "
                              "visualization yet (42004)"}})
-def get_app_visualization(request: Request, caller: CallerDep,
-                          session: SessionDep) -> dict[str, Any]:
+def get_app_visualization(request: Request, caller: CallerDep, session: SessionDep,
+                          state: StateDep) -> dict[str, Any]:
     """The app's newest visualization, whatever its state (``GetAppVisualization``)."""
     job = session.scalar(select(Visualization).where(Visualization.app_id == caller.id)
                          .order_by(Visualization.pk.desc()).limit(1))
     if job is None:
         raise MissingAppVisualizationError("this app has no visualization yet; start one with "
                                            "POST /v2/visualizations")
-    return answer(job, request, caller)
+    return answer(job, links(request, state), caller)
 
 
 @router.get("/{viz_id}", response_model=VisualizationResponse,
             response_model_exclude_none=True)
 def get_visualization(viz_id: str, request: Request, caller: CallerDep,
-                      session: SessionDep) -> dict[str, Any]:
-    return answer(find_job(session, caller.id, viz_id), request, caller)
+                      session: SessionDep, state: StateDep) -> dict[str, Any]:
+    return answer(find_job(session, caller.id, viz_id), links(request, state), caller)
 
 
 def _output_key(session: Session, app_id: int, viz_id: str,
@@ -274,10 +283,12 @@ def get_viewer_file(viz_id: str, token: str, path: str, session: SessionDep,
                     state: StateDep) -> Response:
     """The zoomable viewer of a finished visualization. The link's token (from the
     authenticated ``GET /v2/visualizations/{id}``, ``output.data.viewer.url``) is the
-    credential, so the page and everything it loads open in a browser without headers."""
+    credential, so the page and everything it loads open in a browser without headers; it
+    stops working when the app's key is revoked, or its owner withdraws or replaces it."""
     job = session.scalar(select(Visualization).where(Visualization.viz_id == viz_id))
     if (job is None or not job.viewer_key or not job.viewer_token
-            or not hmac.compare_digest(job.viewer_token.encode(), token.encode())):
+            or not hmac.compare_digest(job.viewer_token.encode(), token.encode())
+            or session.scalar(select(App.revoked_at).where(App.id == job.app_id)) is not None):
         raise NotFoundError(f"visualization {viz_id!r} has no viewer at this link")
     if path.startswith("inputs/"):
         input_id = unquote(path.removeprefix("inputs/"))
@@ -293,6 +304,30 @@ def get_viewer_file(viz_id: str, token: str, path: str, session: SessionDep,
         raise NotFoundError(f"the viewer has no file {path!r}")
     media = mimetypes.guess_type(path)[0] or "application/octet-stream"
     return blob_response(state.store, key, media)
+
+
+@router.post("/{viz_id}/viewer", response_model=VisualizationResponse,
+             response_model_exclude_none=True)
+def renew_viewer_link(viz_id: str, request: Request, caller: CallerDep, session: SessionDep,
+                      state: StateDep) -> dict[str, Any]:
+    """Give the viewer a new link (a fresh token): the old link stops working at once; the
+    answer carries the new one in ``output.data.viewer.url``."""
+    job = find_job(session, caller.id, viz_id)
+    if job.status != jobs.JobStatus.DONE.value or not job.viewer_key:
+        raise NotFoundError(f"visualization {viz_id!r} has no viewer (status {job.status})")
+    job.viewer_token = secrets.token_urlsafe(24)
+    session.commit()
+    return answer(job, links(request, state), caller)
+
+
+@router.delete("/{viz_id}/viewer", response_model=StatusOnly)
+def withdraw_viewer_link(viz_id: str, caller: CallerDep, session: SessionDep) -> dict[str, Any]:
+    """Withdraw the viewer's link: it stops working at once, and the visualization answers
+    without one until ``POST .../viewer`` makes a new one."""
+    job = find_job(session, caller.id, viz_id)
+    job.viewer_token = None
+    session.commit()
+    return {"status": OK}
 
 
 @router.delete("/{viz_id}", response_model=StatusOnly)
