@@ -208,7 +208,7 @@ def test_a_second_build_into_a_folder_being_written_is_refused(
                                 capture_output=True, text=True, timeout=60)
         assert second.returncode == 2
         assert second.stderr == (f"Error: {out}: another tsnegrid build is writing this folder; "
-                                 "wait for it to finish or give another --out\n")
+                                 "wait for it to finish, or give another output folder\n")
         assert which(out) == "old"
     finally:
         (gate / "go").touch()
@@ -241,7 +241,7 @@ def test_the_lock_refuses_in_one_line_in_process(images: tuple[Path, Path],
     with publish.locked(out):
         code, text = run("build", str(images[0]), "--out", str(out), *FAST)
     assert code == 2 and text == (f"Error: {out}: another tsnegrid build is writing this "
-                                  "folder; wait for it to finish or give another --out\n")
+                                  "folder; wait for it to finish, or give another output folder\n")
     assert not out.exists()  # the folder the lock made is gone with it
 
 

@@ -93,7 +93,7 @@ def temp_name(path: Path) -> Path:
 def fsync_path(path: Path, folder: bool = False) -> None:
     """Flush a file (or a folder's entries) to disk; a file system that cannot is let be."""
     try:
-        fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if folder else 0))
+        fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if folder else 0))
     except OSError:
         return
     try:
@@ -186,7 +186,7 @@ def _lock(out: Path, lock: Path) -> int:
         except BlockingIOError:
             os.close(fd)
             raise OutputBusyError(f"{out}: another tsnegrid build is writing this folder; wait "
-                                  "for it to finish or give another --out") from None
+                                  "for it to finish, or give another output folder") from None
         try:
             current = os.stat(lock).st_ino == os.fstat(fd).st_ino
         except FileNotFoundError:
