@@ -1,6 +1,7 @@
 """Robustness fuzz: bad files of many kinds beside good ones, through ``tsnegrid build``.
 
 Usage: python benchmarks/robustness.py [--variants 25] [--good 200] [--builds 5] [--timeout 600]
+       python benchmarks/robustness.py --hostile [--against OLD/src] [--timeout 150]
 
 Makes ``--variants`` files of each of the kinds in ``KINDS`` (corrupt, truncated, bit-flipped and
 mislabelled images of every supported format, decompression bombs, special files: FIFOs, sockets,
@@ -11,6 +12,13 @@ loader is under test, not the model), with its peak RSS. Counts: crashes (an exi
 0, or a traceback), hangs (past ``--timeout``), good images not placed, bad files neither placed
 nor listed in report.txt. Writes the ``robustness-cli`` section of benchmarks/RESULTS.md; other
 parts of the robustness fuzz (the service) keep sections of their own.
+
+``--hostile``: files small on disk that are costly to decode (``HOSTILE``: a 12000x12000 PNG
+in a 256x256 ICO, a progressive JPEG of 1,000 repeated scans, 16-bit grey, 1 x N strips), each
+in a child process through the build's decode (``open_image`` at the lite0 model's 224 plus
+``colour_descriptor``) and the service's upload check (``check_image``, 40,000,000 pixels),
+with time and peak RSS; ``--against`` runs the same on another source tree (an older commit's
+``src``) for the column before. Writes the ``robustness-decode`` section.
 """
 
 from __future__ import annotations
@@ -333,14 +341,97 @@ def summarise(builds: list[Build], variants: int) -> str:
     return text
 
 
+sys.path.insert(0, str(ROOT / "tests"))
+from hostile_images import ico_of, scan_bomb, zeros_png  # noqa: E402
+
+HOSTILE: dict[str, tuple[str, Callable[[], bytes]]] = {
+    "12000x12000 RGBA PNG in a 256x256 ICO": (
+        ".jpg", lambda: ico_of(zeros_png(12_000, 12_000, colour=6))),
+    "progressive JPEG 6144x6144, 1,000 scans": (".jpg", lambda: scan_bomb(6144, 1000)),
+    "16-bit grey PNG 10000x10000": (".png", lambda: zeros_png(10_000, 10_000, bits=16)),
+    "PNG 1 x 178,000,000": (".png", lambda: zeros_png(1, 178_000_000)),
+    "PNG 1 x 20,000,000": (".png", lambda: zeros_png(1, 20_000_000)),
+    "EPS named .jpg": (".jpg", lambda: b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 9 9\n"),
+}
+_PROBE = """
+import sys, time
+t = time.monotonic()
+try:
+    if sys.argv[1] == "build":
+        from tsnegrid.embed.features import colour_descriptor
+        from tsnegrid.load import open_image
+        im = open_image(sys.argv[2], min_side=224)
+        colour_descriptor(im)
+        outcome = f"decoded, {im.size[0]}x{im.size[1]}"
+    else:
+        from tsnegrid.service.ingest import DecodeBudget, check_image
+        c = check_image(open(sys.argv[2], "rb").read(), 40_000_000, DecodeBudget(256 << 20))
+        outcome = f"accepted, {c.width}x{c.height}"
+except Exception as exc:
+    outcome = f"{type(exc).__name__}: {str(exc).replace(sys.argv[2] + ': ', '')[:90]}"
+# VmHWM, not ru_maxrss: that one keeps the forking parent's peak across exec
+hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM"))
+rss = int(hwm.split()[1]) / 1024
+print(f"{time.monotonic() - t:.1f}|{rss:.0f}|{outcome}")
+"""
+
+
+def _probe(path: Path, where: str, src: str | None, timeout: float) -> str:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    if src:
+        env["PYTHONPATH"] = src
+    try:
+        done = subprocess.run([sys.executable, "-c", _PROBE, where, str(path)], env=env,
+                              capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return f"over {timeout:.0f} s | - | still decoding: killed"
+    if done.returncode:
+        return f"- | - | exit {done.returncode}: {done.stderr.strip().splitlines()[-1][:90]}"
+    seconds, rss, outcome = done.stdout.strip().splitlines()[-1].split("|", 2)
+    return f"{seconds} s | {rss} MiB | {outcome.replace('|', '/')}"
+
+
+def hostile(against: str | None, timeout: float) -> str:
+    """The hostile files through the build's decode and the upload check, now and before."""
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="tsnegrid-hostile-") as tmp:
+        for name, (suffix, make) in HOSTILE.items():
+            path = Path(tmp) / f"hostile{suffix}"
+            path.write_bytes(make())
+            size = f"{path.stat().st_size / 1024:,.0f} KB"
+            for where in ("build", "upload"):
+                cells = [_probe(path, where, str(ROOT / "src"), timeout)]
+                if against:
+                    cells.insert(0, _probe(path, where, against, timeout))
+                rows.append(f"| {name} ({size}) | {where} | " + " | ".join(cells) + " |")
+                print(rows[-1], file=sys.stderr)
+    cols = ["time | peak RSS | outcome"] * (2 if against else 1)
+    head = ("| file | path | " + (" before: " if against else " ") + " | now: ".join(cols)
+            + " |\n|---|---|" + "---|---|---|" * len(cols))
+    return ("## Robustness: hostile files through the decoders (`benchmarks/robustness.py "
+            "--hostile`)\n\nEach file in its own child process: `build` is the build's decode "
+            "(`open_image` at min_side 224, then `colour_descriptor`; --max-image-pixels "
+            "178,956,970), `upload` the service's check (`check_image`, 40,000,000 pixels, "
+            "256 MiB decode budget). Peak RSS (VmHWM) includes the interpreter and imports "
+            "(about 40 MiB)." + (f" Before: `{against}`." if against else "") + "\n\n" + head + "\n"
+            + "\n".join(rows) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--hostile", action="store_true", help="costly files, not the fuzz")
+    parser.add_argument("--against", help="with --hostile: another tree's src, for 'before'")
     parser.add_argument("--variants", type=int, default=25, help="files of each bad kind")
     parser.add_argument("--good", type=int, default=200, help="good demo images")
     parser.add_argument("--builds", type=int, default=5, help="folders, one build each")
     parser.add_argument("--timeout", type=float, default=600, help="seconds per build")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    if args.hostile:
+        text = hostile(args.against, args.timeout)
+        print(text)
+        write_section("robustness-decode", text)
+        return
     with tempfile.TemporaryDirectory(prefix="tsnegrid-fuzz-") as tmp:
         root = Path(tmp)
         builds = make_builds(root, args.variants, args.good, args.builds, args.seed)
