@@ -79,6 +79,9 @@ class Layout:
         if self.regions is not None:
             for rec, k in zip(out, self.regions.labels.tolist(), strict=True):
                 rec["region"] = k
+            if self.regions.coarse_labels is not None:
+                for rec, k in zip(out, self.regions.coarse_labels.tolist(), strict=True):
+                    rec["coarse_region"] = k
         return out
 
     def duplicate_records(self) -> list[dict[str, Any]]:
@@ -106,7 +109,8 @@ class Layout:
             **({"concepts": {"model": self.concepts.model_id,
                              "top": int(self.concepts.ids.shape[1]),
                              "classes": "ImageNet-1k"}} if self.concepts is not None else {}),
-            **({"regions": [r.to_dict(k) for k, r in enumerate(self.regions.regions)]}
+            **({"regions": [r.to_dict(k) for k, r in enumerate(self.regions.regions)]
+                + [r.to_dict(k) for k, r in enumerate(self.regions.coarse)]}
                if self.regions is not None else {}),
         }
 

@@ -13,14 +13,16 @@ import numpy as np
 
 from tsnegrid.layout import Layout
 from tsnegrid.publish import describe, save_npy, write_text
+from tsnegrid.regions import Regions
 
 NEIGHBORS_FILE = "neighbors.npy"
 
 
 def write_csv(layout: Layout, path: Path) -> None:
     """Header ``path,row,col,x,y``, one row per placed image; with concepts a ``concepts``
-    column (``name:probability`` pairs joined by ``; ``, most probable first) and the named
-    region's index and name (``region``, ``region_name``); with
+    column (``name:probability`` pairs joined by ``; ``, most probable first); with regions,
+    each image's fine and coarse region and their names (``region``, ``region_name``,
+    ``coarse_region``, ``coarse_region_name``; empty where a region has no name); with
     ``--dedupe`` a ``duplicate_of`` column too, and a row per near-duplicate at its original's
     cell."""
     names = ["path", "row", "col", "x", "y"]
@@ -28,13 +30,14 @@ def write_csv(layout: Layout, path: Path) -> None:
     if layout.concepts is not None:
         names.append("concepts")
     if layout.regions is not None:
-        names += ["region", "region_name"]
+        names += ["region", "region_name", "coarse_region", "coarse_region_name"]
     if layout.settings.dedupe > 0:
         names.append("duplicate_of")
         rows = [{**r, "duplicate_of": ""} for r in rows] + layout.duplicate_records()
     for r in rows:  # a near-duplicate row carries its original's concepts and region
         if layout.regions is not None:
-            r["region_name"] = layout.regions.regions[r["region"]].name
+            r["region_name"] = layout.regions.regions[r["region"]].name or ""
+            r["coarse_region_name"] = layout.regions.coarse[r["coarse_region"]].name or ""
         if "concepts" in r:
             r["concepts"] = "; ".join(f"{c['name']}:{c['value']:.4f}" for c in r["concepts"])
     buf = io.StringIO(newline="")
@@ -42,6 +45,18 @@ def write_csv(layout: Layout, path: Path) -> None:
     w.writeheader()
     w.writerows(rows)
     write_text(path, buf.getvalue())
+
+
+def _regions_line(regions: Regions) -> str:
+    """How many regions, how many named and from what, the largest coarse ones' names."""
+    fine, coarse = regions.regions, regions.coarse
+    named = [r for r in (*coarse, *fine) if r.name]
+    source = sorted({r.source for r in named}) or ["none"]
+    big = ", ".join(f"{r.name or '(unnamed: ' + str(r.candidate) + '?)'} ({r.size})"
+                    for r in coarse[:5])
+    return (f"regions:  {len(fine)} fine in {len(coarse)} coarse; named "
+            f"{sum(1 for r in fine if r.name)} fine and {sum(1 for r in coarse if r.name)} "
+            f"coarse, from {', '.join(source)} (largest coarse: {big})")
 
 
 def report_text(layout: Layout) -> str:
@@ -66,9 +81,7 @@ def report_text(layout: Layout) -> str:
         *(f"  {k:<24} {v:.4f}" for k, v in layout.metrics.items()),
     ]
     if layout.regions is not None and layout.regions.regions:
-        regions = layout.regions.regions
-        lines += ["", f"named regions:  {len(regions)} (largest: "
-                      + ", ".join(f"{r.name} ({r.size})" for r in regions[:5]) + ")"]
+        lines += ["", _regions_line(layout.regions)]
     if layout.duplicates:
         lines += ["", f"near-duplicates (cosine >= {layout.settings.dedupe:g}, sharing the cell "
                       f"of the image after '='): {len(layout.duplicates)}",

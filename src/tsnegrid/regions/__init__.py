@@ -1,5 +1,8 @@
-"""Named regions: the grid cut into contiguous areas of like content, each named by its
-dominant concept (or a broader name covering most of it), like place names on a map.
+"""Named regions: the grid cut into contiguous areas of like content, at two nested levels
+(coarse regions of a few hundred images, fine ones of about ``size``), each named like a place
+on a map: by the user's own words when they tell regions apart (a metadata field, folders, file
+names), else by WordNet's most specific synset that carries enough of the region's concept
+probability, and not at all when the evidence is weak (``tsnegrid.regions.naming``).
 
 A stage of its own between arrange and render: it needs the placed cells and the concepts, and
 its output is data (``layout.json``'s ``regions``) that the viewer and the mosaic draw. The cut
@@ -9,7 +12,9 @@ position, which keeps regions compact; without vectors, of their concept profile
 probabilities and broader-name masses). Measured (benchmarks/RESULTS.md, "Named regions"), the
 vectors give purer regions than the profiles, and merging touching regions of the same name
 made them less pure, so regions are not merged (the viewer and the mosaic write a repeated name
-once where the copies are close).
+once where the copies are close). The coarse level is the same Ward merge tree cut at fewer
+clusters (``COARSE`` x the square root of the fine count), so each fine region lies in one
+coarse region.
 ``find_regions`` is the stage.
 """
 
@@ -23,14 +28,19 @@ from numpy.typing import NDArray
 
 from tsnegrid.concepts import Concepts
 from tsnegrid.errors import InputError
-from tsnegrid.regions.naming import COVER, choose_name
-from tsnegrid.regions.ward import Graph, connected_parts, graph_lists, ward
+from tsnegrid.regions.naming import Name, Naming, Words, choose_names, name_regions, naming_for
+from tsnegrid.regions.ward import Graph, connected_parts, graph_lists, ward_levels
 from tsnegrid.settings import Settings
 
-__all__ = ["Region", "Regions", "RegionsConfig", "find_regions"]
+__all__ = ["Naming", "Region", "Regions", "RegionsConfig", "Words", "find_regions",
+           "naming_for"]
 
+COARSE = 1.5
+"""Coarse regions: this times the square root of the number of fine ones (1,024 images: 7
+coarse over 21 fine; 100,000: 68 over 2,083)."""
 GROUP_WEIGHT = 0.5
-"""Weight of the broader-name masses beside the class probabilities in a concept profile."""
+"""Weight of the WordNet synsets' masses beside the class probabilities in a concept
+profile."""
 PCS = 32
 """Principal components of the vectors that the clustering sees."""
 _PLACEMENT_ROWS = 512  # region cells per block of the distance computation
@@ -41,10 +51,9 @@ which have unit mean square norm."""
 
 @dataclass(frozen=True)
 class RegionsConfig:
-    """Mean images per region before same-named neighbours merge, and the share a name needs."""
+    """Mean images per fine region."""
 
     size: int = Settings.region_size
-    cover: float = COVER
 
     def __post_init__(self) -> None:
         if self.size < 1:
@@ -57,31 +66,45 @@ class RegionsConfig:
 
 @dataclass(frozen=True)
 class Region:
-    """One named region: its images' count, the name's share of them, where to write the name
-    (``anchor``: the cell farthest inside, ``radius`` cells from the region's edge) and its
-    bounding box of cells (inclusive)."""
+    """One region: its name (None when the evidence is weak) with its source, score and best
+    candidate (and, for folders, the full path), its images' count, where to write the name
+    (``anchor``: the cell farthest inside, ``radius`` cells from the region's edge), its
+    bounding box of cells (inclusive), its level and, for a fine region, its coarse one."""
 
-    name: str
+    name: str | None
     size: int
-    share: float
-    broader: bool
+    score: float
+    source: str
+    candidate: str | None
+    detail: str | None
     anchor: tuple[int, int]
     radius: float
     bbox: tuple[int, int, int, int]
+    level: str = "fine"
+    parent: int | None = None
 
     def to_dict(self, index: int) -> dict[str, Any]:
-        return {"id": index, "name": self.name, "size": self.size,
-                "share": round(self.share, 4), "broader": self.broader,
-                "anchor": list(self.anchor), "radius": round(self.radius, 2),
-                "bbox": list(self.bbox)}
+        out: dict[str, Any] = {
+            "id": index, "level": self.level, "name": self.name, "source": self.source,
+            "score": round(self.score, 4), "candidate": self.candidate, "size": self.size,
+            "anchor": list(self.anchor), "radius": round(self.radius, 2),
+            "bbox": list(self.bbox)}
+        if self.detail is not None:
+            out["path"] = self.detail
+        if self.parent is not None:
+            out["parent"] = self.parent
+        return out
 
 
 @dataclass(frozen=True, eq=False)
 class Regions:
-    """``labels[i]``: the region of image i (an index into ``regions``, largest first)."""
+    """``labels[i]``: the fine region of image i (an index into ``regions``, largest first);
+    ``coarse_labels[i]`` its coarse region (into ``coarse``)."""
 
     labels: NDArray[np.int32]
     regions: tuple[Region, ...]
+    coarse_labels: NDArray[np.int32] | None = None
+    coarse: tuple[Region, ...] = ()
 
 
 def _adjacency(cells: NDArray[np.int64], rows: int, cols: int) -> Graph:
@@ -100,9 +123,9 @@ def _adjacency(cells: NDArray[np.int64], rows: int, cols: int) -> Graph:
 
 
 def _profiles(concepts: Concepts) -> NDArray[np.float32]:
-    """Per image: its top class probabilities over the classes in use, then the probability
-    mass of each broader name."""
-    from tsnegrid.regions.naming import _group_table
+    """Per image: its top class probabilities over the classes in use, then its probability
+    mass on each WordNet synset above them that is not abstract."""
+    from tsnegrid.concepts.wordnet import hierarchy
 
     ids, values = concepts.ids.astype(np.int64), concepts.values
     used, inverse = np.unique(ids, return_inverse=True)
@@ -110,30 +133,38 @@ def _profiles(concepts: Concepts) -> NDArray[np.float32]:
     classes = np.zeros((n, len(used)), dtype=np.float32)
     np.add.at(classes, (np.repeat(np.arange(n), ids.shape[1]), inverse.reshape(-1)),
               values.reshape(-1))
-    _, member, _ = _group_table()
-    groups = classes @ member[:, used].T.astype(np.float32)
+    h = hierarchy()
+    member = h.member[~h.abstract][:, used]
+    member = member[member.any(axis=1)]
+    groups = classes @ member.T.astype(np.float32)
     return np.hstack([classes, GROUP_WEIGHT * groups])
 
 
-def _cluster(x: NDArray[np.float32], graph: Graph, size: int) -> NDArray[np.int64]:
-    """Ward clusters of about ``size`` images, each connected in ``graph``, per connected part
-    of the grid (holes can cut it)."""
+def _cluster(x: NDArray[np.float32], graph: Graph, size: int,
+             coarse_size: float) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Ward clusters of about ``size`` images (fine) and of about ``coarse_size`` (coarse,
+    unions of fine ones), each connected in ``graph``, per connected part of the grid (holes
+    can cut it)."""
     part = connected_parts(graph)
     local = np.empty(len(x), dtype=np.int64)
-    labels = np.zeros(len(x), dtype=np.int64)
-    next_label = 0
+    fine = np.zeros(len(x), dtype=np.int64)
+    coarse = np.zeros(len(x), dtype=np.int64)
+    next_fine = next_coarse = 0
     for p in range(int(part.max()) + 1 if len(part) else 0):
         members = np.flatnonzero(part == p)
         k = max(1, round(len(members) / size))
+        kc = max(1, min(k, round(len(members) / coarse_size)))
         if k == 1 or len(members) < 3:
-            labels[members] = next_label
-            next_label += 1
+            fine[members], coarse[members] = next_fine, next_coarse
+            next_fine, next_coarse = next_fine + 1, next_coarse + 1
             continue
         local[members] = np.arange(len(members))
         sub = [local[graph[m]].tolist() for m in members.tolist()]
-        labels[members] = next_label + ward(x[members], sub, k)
-        next_label += k
-    return labels
+        f, c = ward_levels(x[members], sub, (k, kc))
+        fine[members], coarse[members] = next_fine + f, next_coarse + c
+        next_fine += int(f.max()) + 1
+        next_coarse += int(c.max()) + 1
+    return fine, coarse
 
 
 def _placement(cells: NDArray[np.int64], cols: int) -> tuple[tuple[int, int], float,
@@ -161,7 +192,7 @@ def _placement(cells: NDArray[np.int64], cols: int) -> tuple[tuple[int, int], fl
     return (ar + r0 - 1, ac + c0 - 1), float(np.sqrt(best_d2)), (r0, c0, r1, c1)
 
 
-def _features(cells: NDArray[np.int64], cols: int, concepts: Concepts,
+def _features(cells: NDArray[np.int64], cols: int, concepts: Concepts | None,
               vectors: NDArray[np.floating] | None, size: int) -> NDArray[np.float32]:
     """What the clustering compares: content (vector components or concept profiles) at unit
     mean square norm, then the cell position scaled to a region's side times ``SPATIAL``."""
@@ -172,6 +203,7 @@ def _features(cells: NDArray[np.int64], cols: int, concepts: Concepts,
     elif vectors is not None:
         content = np.asarray(vectors, dtype=np.float64) - np.mean(vectors, axis=0)
     else:
+        assert concepts is not None
         content = _profiles(concepts).astype(np.float64)
     content = content / max(float(np.sqrt((content ** 2).sum(axis=1).mean())), 1e-12)
     r, c = np.divmod(cells, cols)
@@ -179,32 +211,61 @@ def _features(cells: NDArray[np.int64], cols: int, concepts: Concepts,
     return np.hstack([content, SPATIAL * where]).astype(np.float32)
 
 
-def find_regions(cells: NDArray[np.int64], rows: int, cols: int, concepts: Concepts,
-                 config: RegionsConfig | None = None,
-                 vectors: NDArray[np.floating] | None = None) -> Regions:
-    """Cut the grid into contiguous named regions (``cells[i]`` is image i's cell; ``vectors``
-    the images' embedding, row for row, or None to cut by the concepts alone)."""
-    from tsnegrid.concepts.names import class_names
-
-    config = config or RegionsConfig()
-    cells = np.asarray(cells, dtype=np.int64)
-    if len(cells) != len(concepts) or (vectors is not None and len(vectors) != len(cells)):
-        raise InputError(f"regions: {len(cells)} cells for {len(concepts)} images' concepts"
-                         + ("" if vectors is None else f" and {len(vectors)} vectors"))
-    if not len(cells):
-        return Regions(np.zeros(0, np.int32), ())
-    names_table = class_names()
-    graph = _adjacency(cells, rows, cols)
-    labels = _cluster(_features(cells, cols, concepts, vectors, config.size), graph, config.size)
-    names = [choose_name(concepts.ids[labels == k], names_table, config.cover,
-                         concepts.values[labels == k]) for k in range(int(labels.max()) + 1)]
+def _ranked(labels: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Regions renumbered largest first (ties by number): the new labels and the old order."""
     sizes = np.bincount(labels)
-    order = np.lexsort((np.arange(len(sizes)), -sizes))  # largest first
+    order = np.lexsort((np.arange(len(sizes)), -sizes))
     rank = np.empty_like(order)
     rank[order] = np.arange(len(order))
-    regions = []
-    for k in order:
+    return rank[labels], order
+
+
+def _regions(cells: NDArray[np.int64], cols: int, labels: NDArray[np.int64],
+             names: list[Name], level: str,
+             parents: NDArray[np.int64] | None = None) -> tuple[Region, ...]:
+    out = []
+    for k in range(int(labels.max()) + 1):
         anchor, radius, bbox = _placement(cells[labels == k], cols)
         n = names[k]
-        regions.append(Region(n.text, int(sizes[k]), n.share, n.broader, anchor, radius, bbox))
-    return Regions(rank[labels].astype(np.int32), tuple(regions))
+        out.append(Region(n.text, int((labels == k).sum()), n.score, n.source, n.candidate,
+                          n.detail, anchor, radius, bbox, level,
+                          None if parents is None else int(parents[k])))
+    return tuple(out)
+
+
+def find_regions(cells: NDArray[np.int64], rows: int, cols: int, concepts: Concepts | None,
+                 config: RegionsConfig | None = None,
+                 vectors: NDArray[np.floating] | None = None,
+                 naming: Naming | None = None) -> Regions:
+    """Cut the grid into contiguous named regions at two levels (``cells[i]`` is image i's
+    cell; ``vectors`` the images' embedding, row for row, or None to cut by the concepts
+    alone; ``naming`` where the names come from: by default the concepts)."""
+    config = config or RegionsConfig()
+    cells = np.asarray(cells, dtype=np.int64)
+    n_concepts = len(concepts) if concepts is not None else len(cells)
+    if len(cells) != n_concepts or (vectors is not None and len(vectors) != len(cells)):
+        raise InputError(f"regions: {len(cells)} cells for {n_concepts} images' concepts"
+                         + ("" if vectors is None else f" and {len(vectors)} vectors"))
+    if concepts is None and vectors is None:
+        raise InputError("regions: need the images' vectors or their concepts")
+    if not len(cells):
+        return Regions(np.zeros(0, np.int32), (), np.zeros(0, np.int32), ())
+    graph = _adjacency(cells, rows, cols)
+    k_fine = max(1, round(len(cells) / config.size))
+    coarse_size = len(cells) / max(1.0, round(COARSE * np.sqrt(k_fine)))
+    fine, coarse = _cluster(_features(cells, cols, concepts, vectors, config.size), graph,
+                            config.size, coarse_size)
+    fine, fine_order = _ranked(fine)
+    coarse, _ = _ranked(coarse)
+    ids = concepts.ids if concepts is not None else None
+    values = concepts.values if concepts is not None else None
+    fine_names, used = choose_names(fine, int(fine.max()) + 1, naming or Naming(), ids, values)
+    coarse_names = name_regions(coarse, int(coarse.max()) + 1, used, ids, values)
+    if used is None and not (naming or Naming()).concepts:
+        coarse_names = [Name(None, 0.0, "none", None) for _ in coarse_names]
+    parent_of = np.zeros(int(fine.max()) + 1, dtype=np.int64)
+    parent_of[fine] = coarse
+    return Regions(fine.astype(np.int32),
+                   _regions(cells, cols, fine, fine_names, "fine", parent_of),
+                   coarse.astype(np.int32), _regions(cells, cols, coarse, coarse_names,
+                                                     "coarse"))

@@ -55,8 +55,31 @@ def connected_parts(graph: Graph) -> NDArray[np.int64]:
 def ward(x: NDArray[np.floating], graph: Graph, k: int) -> NDArray[np.int64]:
     """Labels of ``x``'s rows in ``k`` clusters, each connected in ``graph`` (which must be
     connected, or have at most k parts), numbered by their lowest row."""
+    return ward_levels(x, graph, (k,))[0]
+
+
+def _cut(parent: list[int], n: int, total: int) -> NDArray[np.int64]:
+    """Each row's cluster under the merges so far, numbered by their lowest row."""
+    heads = np.arange(n)
+    for i in range(n):
+        h = i
+        while parent[h] != h:
+            h = parent[h]
+        heads[i] = h
+    _, first = np.unique(heads, return_index=True)
+    rank = np.empty(total, dtype=np.int64)
+    rank[heads[np.sort(first)]] = np.arange(len(first))
+    return rank[heads]
+
+
+def ward_levels(x: NDArray[np.floating], graph: Graph,
+                ks: tuple[int, ...]) -> list[NDArray[np.int64]]:
+    """``ward`` cut at each of ``ks`` clusters from one merge tree, so a cut with fewer
+    clusters is a union of the clusters of each cut with more (nested levels)."""
     n = len(x)
-    k = max(1, min(k, n))
+    wanted = [max(1, min(k, n)) for k in ks]
+    k = min(wanted)
+    cuts: dict[int, NDArray[np.int64]] = {}
     total = 2 * n - k
     means = np.zeros((total, x.shape[1]), dtype=np.float64)
     means[:n] = x
@@ -78,6 +101,8 @@ def ward(x: NDArray[np.floating], graph: Graph, k: int) -> NDArray[np.int64]:
     heap = list(zip(cost(row, col), row.tolist(), col.tolist(), strict=True))
     heapq.heapify(heap)
     for node in range(n, total):
+        if total - node + k in wanted and total - node + k not in cuts:  # clusters now
+            cuts[total - node + k] = _cut(parent, n, total)
         while heap:
             _, i, j = heapq.heappop(heap)
             if alive[i] and alive[j]:
@@ -103,13 +128,5 @@ def ward(x: NDArray[np.floating], graph: Graph, k: int) -> NDArray[np.int64]:
             for c, other in zip(cost(node, np.array(joined, dtype=np.int64)), joined,
                                 strict=True):
                 heapq.heappush(heap, (c, node, other))
-    heads = np.arange(n)
-    for i in range(n):
-        h = i
-        while parent[h] != h:
-            h = parent[h]
-        heads[i] = h
-    _, first = np.unique(heads, return_index=True)
-    rank = np.empty(total, dtype=np.int64)
-    rank[heads[np.sort(first)]] = np.arange(len(first))
-    return rank[heads]
+    last = _cut(parent, n, total)  # k clusters, or more where the graph has more parts
+    return [cuts.get(w, last) for w in wanted]

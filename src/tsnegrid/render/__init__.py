@@ -83,7 +83,7 @@ def render_outputs(layout: Layout, out: Path, config: RenderConfig | None = None
             from tsnegrid.render.labels import draw_labels
 
             assert layout.regions is not None
-            draw_labels(mosaic, layout.regions.regions, c.tile)
+            draw_labels(mosaic, (*layout.regions.coarse, *layout.regions.regions), c.tile)
         save_image(mosaic, out / f"grid.{c.format}", c.format)
         picture = str(home / f"grid.{c.format}")
         timings["render"] = round(time.perf_counter() - t0, 3)

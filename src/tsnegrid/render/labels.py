@@ -1,8 +1,9 @@
 """Region names burnt into the mosaic (``--labels``), like place names on a map.
 
-Largest regions first, each name centred on its region's innermost cell at a size that grows
-with the region and fits its width; a name that would overlap one already written, or repeat a
-name written close by, is left out. White text with a dark outline reads on any tile.
+Coarse regions' names first, then the fine ones' where they fit, largest first; each name
+centred on its region's innermost cell at a size that grows with the region and fits its width;
+a name that would overlap one already written, or repeat a name written close by, is left out,
+as is a region without a name. White text with a dark outline reads on any tile.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ def label_boxes(regions: Sequence[Region], tile: int,
     placed: list[tuple[int, int, tuple[int, int, int, int]]] = []
     probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     for k, r in enumerate(regions):
+        if r.name is None:  # not sure enough of a name: none is written
+            continue
         r0, c0, r1, c1 = r.bbox
         width = (c1 - c0 + 1) * tile
         size = SCALE * (r.size ** 0.5) * tile
@@ -66,6 +69,6 @@ def draw_labels(image: Image.Image, regions: Sequence[Region], tile: int) -> Ima
     draw = ImageDraw.Draw(image)
     for k, size, box in label_boxes(regions, tile, image.size):
         cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-        draw.text((cx, cy), regions[k].name, font=_font(size), anchor="mm",
+        draw.text((cx, cy), str(regions[k].name), font=_font(size), anchor="mm",
                   fill=(255, 255, 255), stroke_width=max(2, size // 12), stroke_fill=(0, 0, 0))
     return image

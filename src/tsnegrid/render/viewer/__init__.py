@@ -154,10 +154,13 @@ def viewer_data(layout: Mapping[str, Any], out_dir: Path, *, metadata: Metadata 
         "cells": [int(im["row"]) * cols + int(im["col"]) for im in images],
         "fields": encode_fields(metadata, paths),
         "concepts": encode_concepts(images),
-        "regions": [{k: r[k] for k in ("name", "size", "anchor", "radius", "bbox")}
+        "regions": [{k: r[k] for k in ("name", "size", "anchor", "radius", "bbox", "level",
+                                       "path") if k in r}
                     for r in layout.get("regions", [])],
         "regionOf": ([int(im.get("region", -1)) for im in images]
                      if layout.get("regions") else None),
+        "coarseOf": ([int(im.get("coarse_region", -1)) for im in images]
+                     if any("coarse_region" in im for im in images) else None),
     }
 
 

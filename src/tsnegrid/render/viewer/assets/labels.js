@@ -1,8 +1,10 @@
-// tsnegrid viewer: region names over the grid like place names on a map (data.regions, largest
-// first). A name's size grows with its region and the zoom; it shows once it is at least MIN_PX
-// tall and fits its region's width, so large regions are named at low zoom and smaller ones as
-// you zoom in. Names never overlap (largest placed first), a name is not repeated close by, and
-// clicking a name zooms to its region.
+// tsnegrid viewer: region names over the grid like place names on a map (data.regions: the
+// fine regions, largest first, then the coarse ones that hold them, each with its level). A
+// name's size grows with its region and the zoom; it shows once it is at least MIN_PX tall and
+// fits its region's width. Zoomed out, the coarse regions are named; once a typical fine
+// region's name would be MIN_PX tall, the fine ones are instead. Names never overlap (largest
+// placed first), a name is not repeated close by, a region without a name (not sure enough)
+// shows none, and clicking a name zooms to its region.
 (function () {
   "use strict";
 
@@ -10,6 +12,10 @@
   const state = window.tsnegrid;
   const viewer = state.viewer;
   const regions = data.regions || [];
+  const fineAt = [], coarseAt = [];
+  regions.forEach((r, k) => (r.level === "coarse" ? coarseAt : fineAt).push(k));
+  const coarseIndex = (c) => coarseAt[c]; // a coarse region's number to its place in regions
+  const fineMean = fineAt.reduce((t, k) => t + regions[k].size, 0) / Math.max(fineAt.length, 1);
   const MIN_PX = 11;
   const MAX_PX = 32;
   const SCALE = 0.3; // font px per (cells on the region's side x cell px)
@@ -26,8 +32,10 @@
     ctx.textAlign = "center";
     ctx.textBaseline = "middle";
     ctx.lineJoin = "round";
-    for (let k = 0; k < regions.length; k++) {
+    const fine = !coarseAt.length || SCALE * Math.sqrt(fineMean) * s >= MIN_PX;
+    for (const k of fine ? fineAt : coarseAt) {
       const r = regions[k];
+      if (r.name === null || r.name === undefined) continue;
       const [r0, c0, r1, c1] = r.bbox;
       let cx = o.x + (r.anchor[1] + 0.5) * s;
       let cy = o.y + (r.anchor[0] + 0.5) * s;
@@ -91,11 +99,18 @@
     if (k >= 0) state.zoomToRegion(k);
   });
 
-  // Hover: the region's name in the tip.
+  // Hover: the region's name (with its folder path) and the coarse region's, in the tip.
+  const nameOf = (r) => (r.name === null || r.name === undefined ? null :
+    r.name + (r.path && r.path !== r.name ? " (" + r.path + ")" : ""));
   if (data.regionOf) {
     state.tipParts.push((i) => {
       const k = data.regionOf[i];
-      return k >= 0 ? state.el("div", "region: " + regions[k].name, "region") : null;
+      const c = data.coarseOf ? coarseIndex(data.coarseOf[i]) : undefined;
+      const parts = [k >= 0 ? nameOf(regions[k]) : null,
+                     c !== undefined ? nameOf(regions[c]) : null];
+      if (parts[0] === parts[1]) parts[1] = null;
+      const text = parts.filter((x) => x).join(" \u00b7 in ");
+      return text ? state.el("div", "region: " + text, "region") : null;
     });
   }
 }());
