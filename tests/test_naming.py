@@ -3,9 +3,15 @@ most specific synset with enough concept mass next, silence when the evidence is
 
 from __future__ import annotations
 
+import csv
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
+from tsnegrid.cli import cli
 from tsnegrid.concepts.names import class_ids
 from tsnegrid.errors import InputError
 from tsnegrid.regions import RegionsConfig, find_regions
@@ -142,3 +148,51 @@ def test_names_choices_are_checked() -> None:
         naming_for("kind", ["/a/x.jpg"], None)
     with pytest.raises(InputError, match="names"):
         naming_for("", ["/a/x.jpg"])
+
+
+def _by_category(root: Path, n: int) -> tuple[list[Path], dict[str, str]]:
+    """n demo emoji filed in folders named by their Unicode category; their categories."""
+    from conftest import emoji_labels, emoji_subset
+
+    labels = emoji_labels()
+    files = []
+    for f in emoji_subset(root / "flat", n):
+        folder = root / "sorted" / labels[f.name].split(" ")[0].lower()
+        folder.mkdir(parents=True, exist_ok=True)
+        files.append(f.rename(folder / f.name))
+    return files, labels
+
+
+def test_build_names_regions_by_folder_and_by_a_metadata_field(tmp_path: Path,
+                                                                cache_dir: Path) -> None:
+    """The command as a user runs it: folders by default; ``--names category`` from a labels
+    file; the names agree with the images' categories; a wrong field is one line, exit 2."""
+    files, labels = _by_category(tmp_path, 160)
+    runner = CliRunner()
+    args = ["-q", "build", str(tmp_path / "sorted"), "--cache-dir", str(cache_dir),
+            "--tile", "16", "--region-size", "16", "--format", "png"]
+    res = runner.invoke(cli, [*args, "--out", str(tmp_path / "a")])
+    assert res.exit_code == 0, res.output
+    doc = json.loads((tmp_path / "a" / "layout.json").read_text())
+    fine = [r for r in doc["regions"] if r["level"] == "fine"]
+    assert {r["source"] for r in fine} == {"folders"}
+    truth = {im["path"]: Path(im["path"]).parent.name for im in doc["images"]}
+    right = sum(r["size"] for r in fine if r["name"] and sum(
+        truth[im["path"]] == r["name"] for im in doc["images"] if im["region"] == r["id"])
+        >= r["size"] / 2)
+    assert right / sum(r["size"] for r in fine if r["name"]) >= 0.9
+    meta = tmp_path / "labels.csv"
+    meta.write_text("file,category\n" + "".join(f"{f.name},{labels[f.name]}\n" for f in files))
+    res = runner.invoke(cli, [*args, "--out", str(tmp_path / "b"), "--metadata", str(meta),
+                              "--names", "category"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads((tmp_path / "b" / "layout.json").read_text())
+    assert {r["source"] for r in doc["regions"] if r["name"]} == {"category"}
+    assert {r["name"] for r in doc["regions"] if r["name"]} <= set(labels.values())
+    with open(tmp_path / "b" / "layout.csv", newline="") as f:
+        row = next(csv.DictReader(f))
+    assert {"region_name", "coarse_region_name"} <= set(row)
+    res = runner.invoke(cli, [*args, "--out", str(tmp_path / "c"), "--metadata", str(meta),
+                              "--names", "species"])
+    assert res.exit_code == 2 and "'species'" in res.output and "category" in res.output
+    assert not (tmp_path / "c" / "layout.json").exists()

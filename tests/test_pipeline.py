@@ -34,7 +34,8 @@ def test_build_writes_all_outputs(emoji_dir: Path, cache_dir: Path, tmp_path: Pa
     with open(out / "layout.csv", newline="") as f:
         lines = list(csv.reader(f))
     assert lines[0] == ["path", "row", "col", "x", "y", "concepts", "region",
-                        "region_name"] and len(lines) == 25
+                        "region_name", "coarse_region", "coarse_region_name"]
+    assert len(lines) == 25
     cells = {(int(r[1]), int(r[2])) for r in lines[1:]}
     assert len(cells) == 24 and all(0 <= r < rows and 0 <= c < cols for r, c in cells)
     meta = json.loads((out / "layout.json").read_text())

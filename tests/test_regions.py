@@ -185,14 +185,18 @@ def test_labels_option_burns_the_names_into_the_mosaic(tmp_path: Path, cache_dir
     assert '"url":"grid.png"' in (tmp_path / "named" / "layout.js").read_text()
 
 
-def test_labels_need_concepts(tmp_path: Path) -> None:
+def test_labels_need_names(tmp_path: Path) -> None:
+    """--labels with no names to write (--names none, or concepts a build has none of) is
+    refused before any work; --names auto may still find folder names, so it is not."""
     emoji_subset(tmp_path / "img", 4)
-    res = CliRunner().invoke(cli, ["build", str(tmp_path / "img"), "--out", str(tmp_path / "o"),
-                                   "--model", "pixels", "--labels"])
-    assert res.exit_code == 2 and "--labels" in res.output
+    for extra in (["--model", "pixels", "--names", "concepts"], ["--names", "none"]):
+        res = CliRunner().invoke(cli, ["build", str(tmp_path / "img"), "--out",
+                                       str(tmp_path / "o"), "--labels", *extra])
+        assert res.exit_code == 2 and "--labels" in res.output, res.output
     np.save(tmp_path / "c.npy", np.zeros((4, 2)))
     with pytest.raises(InputError, match="--labels"):
-        build([tmp_path / "img"], None, Settings(labels=True), coords=tmp_path / "c.npy")
+        build([tmp_path / "img"], None, Settings(labels=True, names="concepts"),
+              coords=tmp_path / "c.npy")
 
 
 def _random_grid(seed: int, rows: int, cols: int, n: int) -> np.ndarray:

@@ -5,6 +5,7 @@ counts and the models. (The official clients themselves: test_service_clarifai_c
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -307,8 +308,9 @@ def test_visualizations_record_each_inputs_concepts(api: Any, config: ServiceCon
     assert Worker(config).drain() == 1
     layout = client.get(f"/v2/visualizations/{viz_id}/layout", headers=auth).json()
     assert layout["concepts"]["top"] == 5
-    assert sum(r["size"] for r in layout["regions"]) == 4
-    assert all(0 <= im["region"] < len(layout["regions"]) for im in layout["images"])
+    fine = [r for r in layout["regions"] if r["level"] == "fine"]
+    assert sum(r["size"] for r in fine) == 4
+    assert all(0 <= im["region"] < len(fine) for im in layout["images"])
     for image in layout["images"]:
         concepts = image["concepts"]
         assert len(concepts) == 5 and concepts[0]["value"] >= concepts[-1]["value"] > 0
@@ -317,3 +319,34 @@ def test_visualizations_record_each_inputs_concepts(api: Any, config: ServiceCon
                           "model": {"output_info": {"output_config": {"max_concepts": 5}}}})
     by_id = {im["input_id"]: im["concepts"] for im in layout["images"]}
     assert_same_concepts(r.json()["outputs"][0]["data"]["concepts"], by_id[files[0].stem])
+
+
+def test_visualizations_name_regions_by_a_metadata_field(api: Any,
+                                                          config: ServiceConfig) -> None:
+    """``names``: a field of the inputs' metadata names the regions (its majority value, with
+    its source); folders and files mean nothing here and are refused; a field no input has
+    fails the job saying so."""
+    client, auth = api
+    files = demo_images(8)
+    inputs = [{**item, "data": {**item["data"], "metadata": {"kind": "a" if k < 4 else "b"}}}
+              for k, item in enumerate(image_inputs(files))]
+    assert code_of(client.post("/v2/inputs", headers=auth, json={"inputs": inputs}), 200) \
+        == 10000
+    r = client.post("/v2/visualizations", headers=auth,
+                    json={"model": "pixels", "tile": 8, "names": "kind"})
+    viz_id = r.json()["visualization_output"]["id"]
+    assert Worker(config).drain() == 1
+    layout = client.get(f"/v2/visualizations/{viz_id}/layout", headers=auth).json()
+    named = [r for r in layout["regions"] if r["name"] is not None]
+    assert named and {r["source"] for r in named} == {"kind"}
+    assert {r["name"] for r in named} <= {"a", "b"}
+    for bad in ("folders", "files", ""):
+        r = client.post("/v2/visualizations", headers=auth, json={"names": bad})
+        assert code_of(r, 400) in (11100, 11102, 42003), r.text
+    r = client.post("/v2/visualizations", headers=auth,
+                    json={"model": "pixels", "tile": 8, "names": "species"})
+    viz_id = r.json()["visualization_output"]["id"]
+    Worker(config).drain()
+    viz = client.get(f"/v2/visualizations/{viz_id}", headers=auth).json()
+    assert viz["visualization_output"]["status"]["code"] != 42000
+    assert "species" in json.dumps(viz)

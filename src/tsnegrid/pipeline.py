@@ -34,7 +34,7 @@ from tsnegrid.progress import ProgressFn, no_progress
 from tsnegrid.publish import locked, staged
 from tsnegrid.reduce import ReduceConfig, reduce_points
 from tsnegrid.reduce.neighbors import similar_images
-from tsnegrid.regions import Regions, RegionsConfig, find_regions
+from tsnegrid.regions import Regions, RegionsConfig, find_regions, naming_for
 from tsnegrid.render import RenderConfig, render_outputs
 from tsnegrid.settings import Settings
 
@@ -71,11 +71,31 @@ def precheck(n: int, settings: Settings) -> tuple[int, int] | None:
     automatic grid would be near) before any heavy work; the given grid, or None for auto."""
     shape = ArrangeConfig.from_settings(settings).shape
     RenderConfig.from_settings(settings).check_size(*(shape or auto_shape(max(n, 1))))
-    if settings.labels and not has_concepts(settings):
-        raise InputError("--labels writes the names of regions, which come from concepts: "
-                         "only --model lite0 with --features semantic or both and --concepts "
-                         "above 0 has them")
+    if settings.labels and (settings.names == "none" or settings.names == "concepts"
+                            and not has_concepts(settings)):
+        raise InputError("--labels writes the names of regions: with --names none there are "
+                         "none, and names from concepts need --model lite0 with --features "
+                         "semantic or both and --concepts above 0")
     return shape
+
+
+def check_names(settings: Settings, meta: Metadata | None) -> None:
+    """A ``--names`` metadata field must be a field of the ``--metadata`` file (checked before
+    any work)."""
+    from tsnegrid.regions.naming import NAME_SOURCES
+
+    field = settings.names
+    if field in NAME_SOURCES:
+        return
+    if not field:
+        raise InputError("names: give auto, concepts, folders, files, none or a metadata "
+                         "field's name")
+    if meta is None:
+        raise InputError(f"names {field!r}: names from a metadata field need metadata (the "
+                         f"CLI's --metadata FILE), or one of {', '.join(NAME_SOURCES)}")
+    if field not in meta.fields:
+        raise InputError(f"names {field!r}: the metadata has no field {field!r}; its fields: "
+                         f"{', '.join(meta.fields) or 'none'}")
 
 
 def has_concepts(settings: Settings) -> bool:
@@ -107,13 +127,21 @@ def _dedupe(vecs: NDArray[np.floating], paths: list[Path], threshold: float, see
 
 
 def _regions(cells: NDArray[np.int64], rows: int, cols: int, concepts: Concepts | None,
-             vectors: NDArray[np.floating] | None, s: Settings,
-             timings: dict[str, float]) -> Regions | None:
-    """The named regions of the placed grid; None without concepts."""
-    if concepts is None:
+             vectors: NDArray[np.floating] | None, s: Settings, timings: dict[str, float],
+             paths: Sequence[str | Path], meta: Metadata | None = None) -> Regions | None:
+    """The named regions of the placed grid (``--names``); None with ``--names none``, or
+    without concepts and without the user's words."""
+    if s.names == "none":
         return None
-    return _timed(timings, "regions", find_regions, cells, rows, cols, concepts,
-                  RegionsConfig.from_settings(s), vectors)
+    naming = naming_for(s.names, [str(p) for p in paths],
+                        meta.join([str(p) for p in paths]) if meta is not None else None)
+    if concepts is None and not naming.words or concepts is None and vectors is None:
+        return None
+    regions = _timed(timings, "regions", find_regions, cells, rows, cols, concepts,
+                     RegionsConfig.from_settings(s), vectors, naming)
+    if concepts is None and not any(r.name for r in (*regions.regions, *regions.coarse)):
+        return None  # the user's words named nothing, and there are no concepts to try
+    return regions
 
 
 def build(
@@ -136,15 +164,17 @@ def build(
     if out is not None:
         check_out_dir(Path(out))
     meta = load_metadata(metadata) if isinstance(metadata, (str, Path)) else metadata
+    check_names(s, meta)
     if out is None:
-        return _layout(sources, s, vectors, coords, progress)
+        return _layout(sources, s, vectors, coords, progress, meta)
     with locked(Path(out)):  # one build at a time per folder, from before the work
-        return _write(_layout(sources, s, vectors, coords, progress), Path(out), s, progress,
-                      meta)
+        return _write(_layout(sources, s, vectors, coords, progress, meta), Path(out), s,
+                      progress, meta)
 
 
 def _layout(sources: Sequence[str | Path], s: Settings, vectors: str | Path | None,
-            coords: str | Path | None, progress: ProgressFn) -> Layout:
+            coords: str | Path | None, progress: ProgressFn,
+            meta: Metadata | None = None) -> Layout:
     """``build`` without the files."""
     timings: dict[str, float] = {}
 
@@ -159,11 +189,11 @@ def _layout(sources: Sequence[str | Path], s: Settings, vectors: str | Path | No
     vecs: NDArray[np.floating] | None = None
     pts: NDArray[np.float64] | None = None
     concepts: Concepts | None = None
-    if s.labels and (coords is not None or vectors is not None and not concepts_file(
-            Path(vectors)).is_file()):
-        raise InputError("--labels needs concepts, which a --coords build, or a --vectors build "
-                         "without the concepts file tsnegrid embed writes beside the vectors, "
-                         "has none of; build from the images")
+    if s.labels and s.names == "concepts" and (coords is not None or vectors is not None
+                                               and not concepts_file(Path(vectors)).is_file()):
+        raise InputError("--labels --names concepts needs concepts, which a --coords build, or "
+                         "a --vectors build without the concepts file tsnegrid embed writes "
+                         "beside the vectors, has none of; build from the images")
     if coords is not None:
         pts, model_id = _load_array(coords, "--coords", len(paths), 2), "coords"
     elif vectors is not None:
@@ -192,7 +222,8 @@ def _layout(sources: Sequence[str | Path], s: Settings, vectors: str | Path | No
         RenderConfig.from_settings(s).check_size(rows, cols)
     placed = arrange(pts, vecs, arrange_config, shape=(rows, cols), progress=progress)
     timings.update(placed.timings)
-    regions = _regions(placed.cells, rows, cols, concepts, vecs, s, timings)
+    regions = _regions(placed.cells, rows, cols, concepts, vecs if vecs is not None else pts,
+                       s, timings, paths, meta)
     space = vecs if vecs is not None else pts
     quality = _timed(timings, "metrics", metrics.grid_quality, space, placed.cells, cols,
                      placed.fitted)
@@ -246,6 +277,16 @@ def _read_layout(out: Path) -> dict[str, Any]:
         raise InputError(f"{path}: built from --{data['model']}; adding images needs a layout "
                          "built from the images themselves")
     return dict(data)
+
+
+def _names_for_add(s: Settings) -> Settings:
+    """``add`` has no metadata file: a layout named from a metadata field is named again
+    from the images themselves (``--names auto``)."""
+    from dataclasses import replace
+
+    from tsnegrid.regions.naming import NAME_SOURCES
+
+    return s if s.names in NAME_SOURCES else replace(s, names="auto")
 
 
 def add(sources: Sequence[str | Path], out: str | Path, *, max_moved: float | None = None,
@@ -327,7 +368,9 @@ def _add(sources: Sequence[str | Path], out: Path, data: dict[str, Any], max_mov
                     duplicates={d["path"]: d["duplicate_of"] for d in data.get("duplicates", [])},
                     neighbors=similar, neighbors_from="vectors" if similar is not None else "",
                     concepts=emb.concepts,
-                    regions=_regions(cells, placed.rows, cols, emb.concepts, vecs, s, timings))
+                    regions=_regions(cells, placed.rows, cols, emb.concepts, vecs,
+                                     _names_for_add(s), timings,
+                                     list(old_paths) + [str(p) for p in kept_new]))
     layout = _write(layout, out, s, progress)
     return Added(layout, len(kept_new), placed.moved, placed.rows - rows,
                  tuple(found.skipped) + tuple(emb.skipped))

@@ -46,10 +46,13 @@ class Settings:
     concepts: int = _opt(5, "ImageNet concepts kept per image, with their probabilities, from "
                             "the lite0 model's own classifier (other models have none); 0: "
                             "none.")
-    region_size: int = _opt(48, "Named regions: mean images per region before touching regions "
-                                "of the same name merge (needs concepts).")
+    region_size: int = _opt(48, "Regions: mean images per fine region (coarse ones hold several; "
+                                "needs concepts or names from --names).")
+    names: str = _opt("auto", "Where region names come from: auto (folders, else words of the "
+                              "file names, whichever tells regions apart, else concepts), "
+                              "concepts, folders, files, none, or a --metadata field.")
     labels: bool = _opt(False, "Also write the region names into the mosaic image, like place "
-                               "names on a map (needs concepts).")
+                               "names on a map (needs region names).")
     grid: str = _opt("auto", "Grid shape ROWSxCOLS, or auto (rows*cols >= N, near the point "
                              "cloud's aspect).")
     tile: int = _opt(64, "Tile size in pixels.")

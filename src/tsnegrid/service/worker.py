@@ -26,6 +26,7 @@ from sqlalchemy import select
 
 from tsnegrid.errors import ClusterError, InputError, TsnegridError
 from tsnegrid.layout import Layout
+from tsnegrid.metadata import Metadata
 from tsnegrid.service import gc, incremental, jobs
 from tsnegrid.service.config import ServiceConfig
 from tsnegrid.service.db import App, Database, Input, Visualization
@@ -243,8 +244,9 @@ class Worker:
         if job.params.get("incremental"):
             layout, extra = self._add(job, work, ids_by_path, lease)
         else:
-            layout = build([Path(p) for p in ids_by_path], work / "out",
-                           job_settings(job.params, self.config),
+            settings = job_settings(job.params, self.config)
+            layout = build([Path(p) for p in ids_by_path], work / "out", settings,
+                           metadata=self._names_metadata(job, settings, ids_by_path),
                            progress=self._progress(job, lease))
         fmt = layout.settings.format
         image_key = self._put((work / "out" / f"grid.{fmt}").read_bytes())
@@ -281,6 +283,24 @@ class Worker:
                    "rows_added": added.rows_added,
                    "dropped": len(placed - set(kept.values()))}
         return added.layout, {"incremental": summary}
+
+    def _names_metadata(self, job: Visualization, settings: Settings,
+                        ids_by_path: dict[str, str]) -> Metadata | None:
+        """The inputs' metadata, keyed by their work paths, when the regions are named by a
+        metadata field (read only then, a few hundred rows at a time)."""
+        from tsnegrid.regions.naming import NAME_SOURCES
+
+        if settings.names in NAME_SOURCES:
+            return None
+        path_of = {i: p for p, i in ids_by_path.items()}
+        records: dict[str, dict[str, Any]] = {}
+        ids = list(path_of)
+        with self.db.session() as s:
+            for start in range(0, len(ids), 500):
+                rows = s.execute(select(Input.input_id, Input.meta).where(
+                    Input.app_id == job.app_id, Input.input_id.in_(ids[start:start + 500])))
+                records.update({path_of[i]: meta for i, meta in rows if meta})
+        return Metadata.from_mapping(records)
 
     def _store_viewer(self, job: Visualization, layout: Layout, ids_by_path: dict[str, str],
                       out: Path) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tsnegrid.embed import MODELS
 from tsnegrid.reduce import REDUCERS
@@ -212,6 +212,10 @@ class VisualizationRequest(BaseModel):
         Settings.format, description=HELP["format"])
     fit: bool = Field(Settings.fit, description=HELP["fit"])
     background: str = Field(Settings.background, max_length=32, description=HELP["background"])
+    names: str = Field(Settings.names, min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$",
+                       description="Where region names come from: auto (here: the concepts), "
+                       "concepts, none, or a field of the inputs' metadata (the value most of "
+                       "a region has).")
     input_ids: list[str] | None = Field(None, min_length=1, description="Lay out these inputs.")
     metadata: dict[str, Any] | None = Field(None, description="Lay out the inputs whose "
                                             "metadata has all these key/value pairs.")
@@ -223,6 +227,14 @@ class VisualizationRequest(BaseModel):
                              "the visualization to add to (default: the app's newest DONE one).")
     user_app_id: UserAppIdIn | None = Field(None, description="As Clarifai's clients send it; "
                                             "app_id, if given, must be the key's app.")
+
+    @field_validator("names")
+    @classmethod
+    def _names(cls, value: str) -> str:
+        if value in ("folders", "files"):
+            raise ValueError(f"{value!r} names regions by the images' file paths, which inputs "
+                             "do not have; use auto, concepts, none or a metadata field")
+        return value
 
     def settings_params(self) -> dict[str, Any]:
         """The fields that are ``Settings`` fields."""

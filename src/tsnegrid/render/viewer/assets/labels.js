@@ -84,7 +84,7 @@
     viewer.viewport.fitBounds(viewer.viewport.imageToViewportRectangle(rect));
   };
 
-  if (regions.length) {
+  if (regions.some((r) => r.name !== null && r.name !== undefined)) {
     const toggle = document.getElementById("labels-shown");
     document.getElementById("labels-row").hidden = false;
     toggle.addEventListener("change", () => {
