@@ -51,7 +51,8 @@ def main() -> None:
     _thumbnail(plain / "grid.jpg", DOCS / "demo-grid.jpg")
     # the README's viewer command, with the names burnt into grid.jpg too
     subprocess.run([tsnegrid, "-q", "build", str(DEMO / "images"), "--out", str(named),
-                    "--html", "--labels", "--metadata", str(DEMO / "labels.csv")], check=True)
+                    "--html", "--labels", "--metadata", str(DEMO / "labels.csv"),
+                    "--names", "category"], check=True)
     _thumbnail(named / "grid.jpg", DOCS / "demo-labels.jpg")
     from playwright.sync_api import sync_playwright
 

@@ -161,6 +161,8 @@ def test_names_never_overlap_and_stay_on_the_mosaic(emoji_layout: Layout) -> Non
 
 
 def test_labels_option_burns_the_names_into_the_mosaic(tmp_path: Path, cache_dir: Path) -> None:
+    from conftest import DEMO
+
     emoji_subset(tmp_path / "img", 60)
     runner = CliRunner()
     for name, extra in (("plain", []), ("named", ["--labels", "--html"]),
@@ -168,7 +170,8 @@ def test_labels_option_burns_the_names_into_the_mosaic(tmp_path: Path, cache_dir
         res = runner.invoke(cli, ["-q", "build", str(tmp_path / "img"), "--out",
                                   str(tmp_path / name), "--cache-dir", str(cache_dir),
                                   "--format", "png", "--tile", "32", "--region-size", "12",
-                                  *extra])
+                                  "--metadata", str(DEMO / "labels.csv"), "--names",
+                                  "category", *extra])
         assert res.exit_code == 0, res.output
         if name == "named" and "--labels" in extra:
             named = np.asarray(Image.open(tmp_path / name / "grid.png"), dtype=np.int16)

@@ -64,14 +64,20 @@ def clean_at_startup(config: ServiceConfig, store: BlobStore) -> tuple[int, int]
 
 
 def mark(session: Session, keys: Iterable[str | None]) -> None:
-    """Record blobs that lost a reference (call in the deleting transaction)."""
+    """Record blobs that lost a reference (call in the deleting transaction). One statement
+    per chunk that skips keys already recorded (``ON CONFLICT DO NOTHING``), so two requests
+    marking the same blob at once both succeed."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
     wanted = sorted({k for k in keys if k})
-    for start in range(0, len(wanted), MARK_CHUNK):  # bounded IN lists, however many
-        chunk = wanted[start:start + MARK_CHUNK]
-        have = set(session.scalars(select(BlobCandidate.key)
-                                   .where(BlobCandidate.key.in_(chunk))))
-        session.add_all(BlobCandidate(key=k, since=utcnow()) for k in chunk if k not in have)
-        session.flush()
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else \
+        sqlite.insert
+    for start in range(0, len(wanted), MARK_CHUNK):  # bounded statements, however many
+        now = utcnow()
+        session.execute(insert(BlobCandidate)
+                        .values([{"key": k, "since": now}
+                                 for k in wanted[start:start + MARK_CHUNK]])
+                        .on_conflict_do_nothing(index_elements=["key"]))
 
 
 class Orphans:
