@@ -934,3 +934,81 @@ def test_the_page_asks_for_no_favicon_and_no_request_fails(browser: Any, map_sit
 def test_a_layout_without_regions_has_no_names_switch(demo_page: Any) -> None:
     assert not demo_page.locator("#labels-row").is_visible()
     assert demo_page.evaluate("tsnegrid.labelRects()") == []
+
+
+# ---- two levels of region names ---------------------------------------------------------------
+
+LEVELS_SIDE, LEVELS_TILE = 40, 16
+COARSE_NAMES = ["north-west", "north-east", "south-west", "south-east"]
+
+
+@pytest.fixture(scope="module")
+def levels_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 40 x 40 map in four coarse quadrants, each of four fine 10 x 10 regions (named
+    f0..f15), one fine region unnamed; as layout.json writes them (fine, then coarse)."""
+    out = tmp_path_factory.mktemp("levels-site")
+    side, half, q = LEVELS_SIDE, LEVELS_SIDE // 2, LEVELS_SIDE // 4
+    rr, cc = np.divmod(np.arange(side * side), side)
+    coarse = (rr // half) * 2 + cc // half
+    fine = (rr // q) * 4 + cc // q
+    fine_regions = [{"id": k, "level": "fine", "name": None if k == 5 else f"f{k}",
+                     "source": "test", "score": 1.0, "candidate": f"f{k}", "size": q * q,
+                     "anchor": [(k // 4) * q + q // 2, (k % 4) * q + q // 2], "radius": 4.0,
+                     "bbox": [(k // 4) * q, (k % 4) * q, (k // 4) * q + q - 1,
+                              (k % 4) * q + q - 1],
+                     "parent": (k // 8) * 2 + (k % 4) // 2} for k in range(16)]
+    coarse_regions = [{"id": k, "level": "coarse", "name": COARSE_NAMES[k], "source": "test",
+                       "score": 1.0, "candidate": COARSE_NAMES[k], "size": half * half,
+                       "anchor": [(k // 2) * half + q, (k % 2) * half + q], "radius": 9.0,
+                       "bbox": [(k // 2) * half, (k % 2) * half, (k // 2) * half + half - 1,
+                                (k % 2) * half + half - 1]} for k in range(4)]
+    (out / "img").mkdir()
+    Image.new("RGB", (8, 8), (90, 140, 200)).save(out / "img" / "0.png")
+    images = [{"path": str(out / "img" / "0.png"), "row": int(r), "col": int(c),
+               "region": int(f), "coarse_region": int(k)}
+              for r, c, f, k in zip(rr, cc, fine, coarse, strict=True)]
+    palette = np.random.default_rng(1).integers(40, 255, size=(16, 3))
+    pixels = palette[fine.reshape(side, side)].repeat(LEVELS_TILE, 0).repeat(LEVELS_TILE, 1)
+    Image.fromarray(pixels.astype(np.uint8)).save(out / "grid.png")
+    doc = {"grid": {"rows": side, "cols": side},
+           "settings": {"tile": LEVELS_TILE, "format": "png"}, "images": images,
+           "regions": fine_regions + coarse_regions}
+    (out / "layout.json").write_text(json.dumps(doc), encoding="utf-8")
+    write_viewer(doc, out)
+    return out
+
+
+@needs_chromium
+def test_coarse_names_zoomed_out_fine_names_zoomed_in(browser: Any, levels_site: Path) -> None:
+    page = browser.new_page(viewport={"width": 1000, "height": 700})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto((levels_site / "index.html").as_uri())
+    _wait_loaded(page)
+    home = _labels(page)
+    assert page.evaluate("tsnegrid.labelLevel") == "coarse"
+    assert {r["name"] for r in home} == set(COARSE_NAMES)
+    page.evaluate(f"""() => {{
+        const t = {LEVELS_TILE}, vp = tsnegrid.viewer.viewport;
+        vp.fitBounds(vp.imageToViewportRectangle(
+            new OpenSeadragon.Rect(0, 0, 20 * t, 20 * t)), true); }}""")
+    near = _labels(page)
+    assert page.evaluate("tsnegrid.labelLevel") == "fine"
+    names = {r["name"] for r in near}
+    assert names and names <= {f"f{k}" for k in range(16)} - {"f5"}  # f5 has no name
+    assert {"f0", "f1", "f4"} <= names
+    for i, a in enumerate(near):
+        for b in near[i + 1:]:
+            assert not (a["x0"] < b["x1"] and b["x0"] < a["x1"] and a["y0"] < b["y1"]
+                        and b["y0"] < a["y1"])
+    # the hover names the fine region and the coarse one that holds it
+    page.mouse.move(*_cell_centre(page, 2, 2))
+    tip = page.locator("#tip")
+    tip.wait_for(state="visible", timeout=WAIT_MS)
+    assert "region: f0 · in north-west" in tip.inner_text()
+    page.mouse.move(*_cell_centre(page, 12, 12))  # the unnamed fine region: the coarse name
+    page.wait_for_function("document.getElementById('tip').innerText.includes('north-west') "
+                           "&& !document.getElementById('tip').innerText.includes('f0')",
+                           timeout=WAIT_MS)
+    page.close()
+    assert not errors

@@ -1,8 +1,8 @@
 // tsnegrid viewer: region names over the grid like place names on a map (data.regions: the
 // fine regions, largest first, then the coarse ones that hold them, each with its level). A
 // name's size grows with its region and the zoom; it shows once it is at least MIN_PX tall and
-// fits its region's width. Zoomed out, the coarse regions are named; once a typical fine
-// region's name would be MIN_PX tall, the fine ones are instead. Names never overlap (largest
+// fits its region's width. Zoomed out (up to FINE_ZOOM times the home view), the coarse
+// regions are named; zoomed in further, the fine ones are instead. Names never overlap (largest
 // placed first), a name is not repeated close by, a region without a name (not sure enough)
 // shows none, and clicking a name zooms to its region.
 (function () {
@@ -15,10 +15,10 @@
   const fineAt = [], coarseAt = [];
   regions.forEach((r, k) => (r.level === "coarse" ? coarseAt : fineAt).push(k));
   const coarseIndex = (c) => coarseAt[c]; // a coarse region's number to its place in regions
-  const fineMean = fineAt.reduce((t, k) => t + regions[k].size, 0) / Math.max(fineAt.length, 1);
   const MIN_PX = 11;
   const MAX_PX = 32;
   const SCALE = 0.3; // font px per (cells on the region's side x cell px)
+  const FINE_ZOOM = 2; // the fine regions' names from this many times the home view's zoom
   let placed = []; // {k, x0, y0, x1, y1} in viewer-element pixels, as last drawn
   state.labelRects = () => placed.map((p) => ({ ...p, name: regions[p.k].name }));
 
@@ -32,7 +32,9 @@
     ctx.textAlign = "center";
     ctx.textBaseline = "middle";
     ctx.lineJoin = "round";
-    const fine = !coarseAt.length || SCALE * Math.sqrt(fineMean) * s >= MIN_PX;
+    const vp = viewer.viewport;
+    const fine = !coarseAt.length || vp.getZoom(true) >= FINE_ZOOM * vp.getHomeZoom();
+    state.labelLevel = fine ? "fine" : "coarse";
     for (const k of fine ? fineAt : coarseAt) {
       const r = regions[k];
       if (r.name === null || r.name === undefined) continue;
