@@ -237,21 +237,26 @@ def _count_scans(data: bytes | memoryview | mmap.mmap, pos: int, stop: int) -> i
     return scans
 
 
-class SharedBudget:
-    """Bytes of the decodes running at once in this process: each reserves its estimate and
-    waits while the reservations would pass the budget. The budget only rises (to the largest
-    ``decode_limit`` asked for), so a decode within its own limit always fits alone."""
+class ByteBudget:
+    """Bytes of the decodes running at once: each reserves its estimate and waits while the
+    reservations would pass the budget (a reservation larger than the whole budget runs
+    alone). ``total`` 0 starts empty and rises to the largest ``limit`` a reservation names
+    (this process's shared budget: a decode within its own limit always fits alone); with
+    ``wait_s``, a reservation that waits longer raises ``TimeoutError``."""
 
-    def __init__(self) -> None:
-        self.total = self.in_use = self.peak = 0
+    def __init__(self, total: int = 0, wait_s: float | None = None) -> None:
+        self.total, self.wait_s = total, wait_s
+        self.in_use = self.peak = 0
         self._cond = threading.Condition()
 
     @contextmanager
-    def reserve(self, nbytes: int, limit: int) -> Iterator[None]:
+    def reserve(self, nbytes: int, limit: int = 0) -> Iterator[None]:
         with self._cond:
             self.total = max(self.total, limit)
             need = max(1, min(nbytes, self.total))
-            self._cond.wait_for(lambda: self.in_use + need <= self.total)
+            if not self._cond.wait_for(lambda: self.in_use + need <= self.total, self.wait_s):
+                raise TimeoutError(f"waited {self.wait_s} s for {need:,} bytes of the decode "
+                                   f"budget")
             self.in_use += need
             self.peak = max(self.peak, self.in_use)
         try:
@@ -262,5 +267,5 @@ class SharedBudget:
                 self._cond.notify_all()
 
 
-DECODES = SharedBudget()
+DECODES = ByteBudget()
 """The process's decodes (the embed stage's decoding threads, the pyramid's tile threads)."""

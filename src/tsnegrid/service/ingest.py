@@ -15,7 +15,14 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from tsnegrid.decode import check_cost, decode_cost, frame_bytes, jpeg_coefficients, opened
+from tsnegrid.decode import (
+    ByteBudget,
+    check_cost,
+    decode_cost,
+    frame_bytes,
+    jpeg_coefficients,
+    opened,
+)
 from tsnegrid.errors import ImageError, InputError
 from tsnegrid.service.config import ServiceConfig
 from tsnegrid.service.errors import LimitError
@@ -141,30 +148,26 @@ def image_bytes(b64: str | None, url: str | None, config: ServiceConfig,
     return data
 
 
-class DecodeBudget:
-    """Bounds the memory of the decodes running at once: each reserves the bytes of its
-    decoded pixels and waits while the reservations would pass ``total_bytes`` (a decode
-    larger than the whole budget runs alone)."""
+class DecodeBudget(ByteBudget):
+    """Bounds the memory of the upload checks' decodes running at once: each reserves the
+    bytes of its decoded pixels and waits (up to ``wait_s``) while the reservations would pass
+    ``total_bytes``; a request that waits longer is told the server is busy."""
 
     def __init__(self, total_bytes: int, wait_s: float = 60.0) -> None:
-        self.total, self.wait_s = total_bytes, wait_s
-        self.in_use = self.peak = 0
-        self._cond = threading.Condition()
+        super().__init__(total_bytes, wait_s)
 
     @contextmanager
-    def reserve(self, nbytes: int) -> Iterator[None]:
-        need = max(1, min(nbytes, self.total))
-        with self._cond:
-            if not self._cond.wait_for(lambda: self.in_use + need <= self.total, self.wait_s):
-                raise LimitError("the server is busy decoding other images; try again later")
-            self.in_use += need
-            self.peak = max(self.peak, self.in_use)
+    def reserve(self, nbytes: int, limit: int = 0) -> Iterator[None]:
+        held = super().reserve(nbytes, limit)
+        try:
+            held.__enter__()
+        except TimeoutError as exc:
+            raise LimitError("the server is busy decoding other images; try again later") \
+                from exc
         try:
             yield
         finally:
-            with self._cond:
-                self.in_use -= need
-                self._cond.notify_all()
+            held.__exit__(None, None, None)
 
 
 JPEG_REDUCTION = 8  # a JPEG is checked at 1/8 of each side (its decoder scales for free)
