@@ -52,7 +52,8 @@ def _regions_line(regions: Regions) -> str:
     fine, coarse = regions.regions, regions.coarse
     named = [r for r in (*coarse, *fine) if r.name]
     source = sorted({r.source for r in named}) or ["none"]
-    big = ", ".join(f"{r.name or '(unnamed: ' + str(r.candidate) + '?)'} ({r.size})"
+    big = ", ".join(f"{r.name} ({r.size})" if r.name else
+                    f"unnamed ({r.size}; best guess {r.candidate}, {r.score:.2f})"
                     for r in coarse[:5])
     return (f"regions:  {len(fine)} fine in {len(coarse)} coarse; named "
             f"{sum(1 for r in fine if r.name)} fine and {sum(1 for r in coarse if r.name)} "
