@@ -168,15 +168,16 @@ def concept_name(ids: NDArray[np.integer], values: NDArray[np.floating]) -> Name
     flat, vals = ids.reshape(-1), values.reshape(-1).astype(np.float64)
     ok = flat >= 0
     per_class = np.bincount(flat[ok], weights=vals[ok], minlength=h.member.shape[1]) / n
-    member = h.member.astype(np.float64)
-    mass = member @ per_class
+    used = np.flatnonzero(per_class)  # the few classes the region's top concepts name
+    member = h.member[:, used].astype(np.float64)
+    mass = member @ per_class[used]
     mass[h.abstract] = 0.0
     if not mass.any():
         return Name(None, 0.0, "concepts", None)
-    top = (member * per_class[None, :]).max(axis=1) / np.maximum(mass, 1e-12)
+    top = (member * per_class[None, used]).max(axis=1) / np.maximum(mass, 1e-12)
     names = h.display
     strong = ((mass >= MASS) & (top <= DOMINANT)) | (mass >= MASS_ALONE)
-    enough = np.flatnonzero(strong & (mass >= MAJORITY * per_class.sum()))
+    enough = np.flatnonzero(strong & (mass >= MAJORITY * per_class[used].sum()))
     if len(enough):
         s = int(enough[np.lexsort((-mass[enough], -h.depth[enough]))[0]])
         return Name(names[s], float(mass[s]), "concepts", names[s])
