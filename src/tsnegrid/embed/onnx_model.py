@@ -25,11 +25,8 @@ DEFAULT_SIZE = 224
 
 def file_digest(path: Path) -> str:
     """sha256 of a file's bytes, hex."""
-    h = hashlib.sha256()
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 class OnnxEmbedder:
