@@ -7,10 +7,8 @@ Run with that client's own Python (``.venv-clarifai-grpc``, made by
 JSON on stdout. The checks are in tests/test_service_clarifai_clients.py.
 """
 
-import json
-import sys
-import traceback
 
+from _run import run
 from clarifai_grpc.channel.clarifai_channel import ClarifaiChannel
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2, service_pb2_grpc
 from google.protobuf import json_format
@@ -21,8 +19,7 @@ def status(resp):
     return {"code": resp.status.code, "description": resp.status.description}
 
 
-def main():
-    spec = json.load(sys.stdin)
+def main(spec):
     if spec.get("channel") == "grpc":
         channel = ClarifaiChannel.get_insecure_grpc_channel(base=spec["grpc_host"],
                                                             port=spec["grpc_port"])
@@ -113,12 +110,8 @@ def main():
     refused["unimplemented"] = status(stub.ListConcepts(service_pb2.ListConceptsRequest(),
                                                         metadata=auth))
     out["refused"] = refused
-    json.dump(out, sys.stdout)
+    return out
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception:
-        traceback.print_exc()
-        sys.exit(1)
+    run(main)

@@ -6,12 +6,10 @@ tests/test_service_clarifai_clients.py; this script only calls the client and re
 """
 
 import base64
-import json
-import sys
 import time
-import traceback
 
 import requests
+from _run import run
 from clarifai.errors import ApiError
 from clarifai.rest import ClarifaiApp, Image
 from clarifai.rest.grpc.proto.clarifai.api.visualization_pb2 import (
@@ -37,8 +35,7 @@ def image_json(img):
             "metadata": img.metadata}
 
 
-def main():
-    spec = json.load(sys.stdin)
+def main(spec):
     out = {}
     files = spec["files"]
     app = ClarifaiApp(api_key=spec["key"], base_url=spec["base_url"])
@@ -110,12 +107,8 @@ def main():
     out["wrong_key"] = refused(lambda: ClarifaiApp(api_key="0" * 40, base_url=spec["base_url"]))
     out["revoked_key"] = refused(lambda: ClarifaiApp(api_key=spec["revoked_key"],
                                                      base_url=spec["base_url"]))
-    json.dump(out, sys.stdout)
+    return out
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception:
-        traceback.print_exc()
-        sys.exit(1)
+    run(main)

@@ -6,14 +6,12 @@ reads a JSON spec on stdin, writes what each call returned as JSON on stdout. Th
 tests/test_service_clarifai_clients.py.
 """
 
-import json
-import sys
 import time
-import traceback
+
+from _run import run
 
 
-def main():
-    spec = json.load(sys.stdin)
+def main(spec):
     from clarifai.client.app import App
     from clarifai.client.dataset import Dataset
     from clarifai.client.model import Model
@@ -68,12 +66,8 @@ def main():
     except Exception as exc:
         out["wrong_key"] = {"refused": True, "seconds": time.monotonic() - started,
                             "message": str(exc)[:2000]}
-    json.dump(out, sys.stdout)
+    return out
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception:
-        traceback.print_exc()
-        sys.exit(1)
+    run(main)
