@@ -111,18 +111,14 @@ SETS: dict[str, tuple[str, Callable[[argparse.Namespace, Path], Labelled]]] = {
 
 
 class WordNet:
-    """Hypernym closure over WordNet's data.noun (for judging names, not for making them)."""
+    """Hypernym closure over all of WordNet's data.noun (for judging names, not for making
+    them: the shipped table holds only the synsets above the classes)."""
 
     def __init__(self) -> None:
-        self.parents: dict[str, list[str]] = {}
+        from tsnegrid.concepts.wordnet import noun_synsets
+
         with open(DATA_NOUN, encoding="utf-8") as f:
-            for line in f:
-                if line.startswith(" "):
-                    continue
-                fields = line.split(" | ", 1)[0].split()
-                at = 4 + 2 * int(fields[3], 16)
-                ptrs = [fields[at + 1 + 4 * i: at + 5 + 4 * i] for i in range(int(fields[at]))]
-                self.parents[fields[0]] = [p[1] for p in ptrs if p[0] in ("@", "@i")]
+            self.parents = {o: hypernyms for o, (_, hypernyms) in noun_synsets(f).items()}
 
     def above(self, offset: str) -> set[str]:
         out, todo = set(), [offset]

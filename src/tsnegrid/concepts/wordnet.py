@@ -93,10 +93,9 @@ class Hierarchy:
         return s[np.argsort(-self.depth[s], kind="stable")]
 
 
-def _parse(lines: Iterable[str], wanted: set[str]) -> dict[str, tuple[list[str], list[str]]]:
-    """Lemmas and hypernym offsets of ``wanted`` and of every hypernym above them, from
-    data.noun's lines (``offset lex_filenum ss_type w_cnt word lex_id ... p_cnt ptrs |
-    gloss``)."""
+def noun_synsets(lines: Iterable[str]) -> dict[str, tuple[list[str], list[str]]]:
+    """Every synset of data.noun's lines (``offset lex_filenum ss_type w_cnt word lex_id ...
+    p_cnt ptrs | gloss``): its lemmas (spaces for underscores) and hypernym offsets."""
     entries: dict[str, tuple[list[str], list[str]]] = {}
     for line in lines:
         if line.startswith(" "):  # the licence header
@@ -108,6 +107,12 @@ def _parse(lines: Iterable[str], wanted: set[str]) -> dict[str, tuple[list[str],
         n_ptrs = int(fields[at])
         ptrs = [fields[at + 1 + 4 * i: at + 5 + 4 * i] for i in range(n_ptrs)]
         entries[fields[0]] = (words, [p[1] for p in ptrs if p[0] in HYPERNYMS and p[2] == "n"])
+    return entries
+
+
+def _above(entries: dict[str, tuple[list[str], list[str]]],
+           wanted: Iterable[str]) -> dict[str, tuple[list[str], list[str]]]:
+    """``wanted`` and every synset above them."""
     out: dict[str, tuple[list[str], list[str]]] = {}
     todo = list(wanted)
     while todo:
@@ -125,7 +130,7 @@ def derive(data_noun: Path, wnids: Sequence[str]) -> dict[str, object]:
     """The table for classes of these WordNet ids (``n02123045``), from ``data_noun``."""
     offsets = [w.lstrip("n") for w in wnids]
     with open(data_noun, encoding="utf-8") as f:
-        synsets = _parse(f, set(offsets))
+        synsets = _above(noun_synsets(f), offsets)
     return {"source": "WordNet 3.0 data.noun (Princeton University; see LICENSE-WordNet.txt)",
             "classes": offsets,
             "synsets": {o: {"lemmas": synsets[o][0], "hypernyms": synsets[o][1]}
