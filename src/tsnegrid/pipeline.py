@@ -82,20 +82,9 @@ def precheck(n: int, settings: Settings) -> tuple[int, int] | None:
 def check_names(settings: Settings, meta: Metadata | None) -> None:
     """A ``--names`` metadata field must be a field of the ``--metadata`` file (checked before
     any work)."""
-    from tsnegrid.regions.naming import NAME_SOURCES
+    from tsnegrid.regions.naming import check_choice
 
-    field = settings.names
-    if field in NAME_SOURCES:
-        return
-    if not field:
-        raise InputError("names: give auto, concepts, folders, files, none or a metadata "
-                         "field's name")
-    if meta is None:
-        raise InputError(f"names {field!r}: names from a metadata field need metadata (the "
-                         f"CLI's --metadata FILE), or one of {', '.join(NAME_SOURCES)}")
-    if field not in meta.fields:
-        raise InputError(f"names {field!r}: the metadata has no field {field!r}; its fields: "
-                         f"{', '.join(meta.fields) or 'none'}")
+    check_choice(settings.names, None if meta is None else meta.fields)
 
 
 def has_concepts(settings: Settings) -> bool:

@@ -92,6 +92,20 @@ def _check(source: str) -> None:
                          "field's name")
 
 
+def check_choice(choice: str, fields: Sequence[str] | None) -> None:
+    """A names choice against the metadata's ``fields`` (None: no metadata), before any work:
+    a field's name must be one of them."""
+    _check(choice)
+    if choice in NAME_SOURCES:
+        return
+    if fields is None:
+        raise InputError(f"names {choice!r}: names from a metadata field need metadata (the "
+                         f"CLI's --metadata FILE), or one of {', '.join(NAME_SOURCES)}")
+    if choice not in fields:
+        raise InputError(f"names {choice!r}: the metadata has no field {choice!r}; its fields: "
+                         f"{', '.join(fields) or 'none'}")
+
+
 def folder_words(paths: Sequence[str | PurePath]) -> Words | None:
     """The images' folders under their common root ("town/roadsigns"), or None when all are
     in one folder."""
@@ -234,10 +248,9 @@ def naming_for(choice: str, paths: Sequence[str | PurePath],
         return Naming((folders,), forced=True, concepts=False)
     if choice == "files":
         return Naming((file_words(paths),), forced=True, concepts=False)
-    if not metadata or not any(choice in rec for rec in metadata):
-        raise InputError(f"--names {choice}: no image has a metadata field {choice!r} (give "
-                         f"--metadata FILE with that column, or one of "
-                         f"{', '.join(NAME_SOURCES)})")
+    check_choice(choice, None if metadata is None else
+                 sorted({f for rec in metadata for f in rec}))
+    assert metadata is not None
     return Naming((metadata_words(choice, [rec.get(choice) for rec in metadata]),),
                   forced=True, concepts=False)
 
