@@ -10,7 +10,6 @@ survives a power loss. Object stores write whole objects. A full disk is a
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import re
@@ -22,6 +21,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from tsnegrid.errors import InputError, MissingDependencyError
+from tsnegrid.publish import fsync_path
 from tsnegrid.service.errors import BackendError, StorageFullError, storage_exhausted
 
 _KEY = re.compile(r"^[0-9a-f]{64}$")
@@ -36,22 +36,6 @@ def _check(key: str) -> str:
 
 def _relative(key: str) -> str:
     return f"{key[:2]}/{key[2:4]}/{_check(key)}"
-
-
-def sync_dir(path: Path) -> None:
-    """fsync a folder, so that the entries just made or renamed in it are on disk (a
-    filesystem that cannot sync a folder is left as it is)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO):
-            raise
-    finally:
-        os.close(fd)
 
 
 def local_root(url: str | Path) -> Path | None:
@@ -161,9 +145,9 @@ class BlobStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        sync_dir(path.parent)
+        fsync_path(path.parent, folder=True)
         for folder in reversed(made):
-            sync_dir(folder.parent)
+            fsync_path(folder.parent, folder=True)
 
     def _touch(self, key: str) -> None:
         """Mark a local blob as just written (the collector spares recently written blobs, so
