@@ -138,7 +138,7 @@ def which(out: Path) -> str:
     assert placed == [(r["path"], r["row"], r["col"]) for r in doc["images"]], "layout.csv"
     report = (out / "report.txt").read_text()
     assert f"seed:           {seed}\n" in report and f"{rows} x {cols}" in report, "report.txt"
-    for name in ("index.html", "layout.js", "neighbors.npy", "neighbors.js", "viewer"):
+    for name in ("index.html", "layout.js", "neighbors.npy", "data", "viewer"):
         assert (out / name).exists() == html, name
     if html:
         page = json.loads((out / "layout.js").read_text().split(" = ", 1)[1].rstrip(";\n"))

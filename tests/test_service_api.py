@@ -389,13 +389,16 @@ def test_finished_visualization_has_a_viewer_link(api: Any, config: ServiceConfi
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     assert '<link rel="icon" href="data:' in page.text  # so no request for /favicon.ico
     script = client.get(base + "layout.js").text
-    assert all(f.stem in script for f in files) and str(config.data_dir) not in script
     assert '"group"' in script  # the inputs' metadata feeds hover and colour-by
+    # what the page knows of each image: the data file of its block of the grid (one here)
+    chunk = client.get(base + "data/c0_0.js").text
+    assert all(f.stem in chunk for f in files)
+    assert str(config.data_dir) not in script + chunk
     assert client.get(base + "viewer/openseadragon.min.js").status_code == 200
     assert client.get(base + "grid.jpg").headers["content-type"] == "image/jpeg"
-    # "more like this": the look-alikes travel as neighbors.js, the .npy stays on the server
-    assert '"script":"neighbors.js"' in script
-    assert client.get(base + "neighbors.js").status_code == 200
+    # "more like this": the look-alikes travel in data/n*.js, the .npy stays on the server
+    assert '"neighbors":{"k":' in script
+    assert client.get(base + "data/n0_0.js").status_code == 200
     assert_error(client.get(base + "neighbors.npy"), 404, "")
     original = client.get(base + f"inputs/{files[0].stem}")
     assert original.status_code == 200 and original.content == files[0].read_bytes()

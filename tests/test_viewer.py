@@ -23,7 +23,9 @@ from tsnegrid.errors import InputError, OutputTooLargeError
 from tsnegrid.layout import Layout
 from tsnegrid.pipeline import build
 from tsnegrid.render import viewer as viewer_mod
+from tsnegrid.render.viewer import data as viewer_data_mod
 from tsnegrid.render.viewer import viewer_data, write_viewer
+from tsnegrid.render.viewer.data import chunk_key, unpack_ints
 from tsnegrid.settings import Settings
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -45,10 +47,47 @@ def _build(source: Path, out: Path, n: int, **kw: Any) -> Layout:
 
 
 def _read_page_data(out: Path) -> dict[str, Any]:
+    """The page's index (layout.js) with what its data files hold put back image by image
+    (``paths``, ``hrefs``, ``cells``, each field's ``codes``, the concepts' ``codes`` and
+    ``values``): what ``viewer_data`` gave, read back from the files the page loads."""
     text = (out / "layout.js").read_text(encoding="utf-8")
     assert text.startswith("window.TSNEGRID = ")
     data: dict[str, Any] = json.loads(text[len("window.TSNEGRID = "):].rstrip().rstrip(";"))
+    n = data["n"]
+    data["cells"] = unpack_ints(data["cells"]).tolist()
+    data["paths"], data["hrefs"] = [""] * n, [""] * n
+    for f in data["fields"]:
+        f["codes"] = [-1] * n
+    concepts = data["concepts"]
+    if concepts:
+        concepts["codes"], concepts["values"] = [-1] * n * concepts["k"], [0] * n * concepts["k"]
+    seen = 0
+    for path in sorted((out / "data").glob("c*.js")):
+        key, chunk = _call_args(path, "tsnegridChunk")
+        assert path.name == f"c{key}.js"
+        for j, i in enumerate(chunk["images"]):
+            assert f"c{chunk_key(data['cells'][i], data['cols'])}.js" == path.name
+            data["paths"][i], data["hrefs"][i] = chunk["paths"][j], chunk["hrefs"][j]
+            for f, codes in zip(data["fields"], chunk["fields"], strict=True):
+                f["codes"][i] = codes[j] if f["values"] is not None else (
+                    -1 if codes[j] is None else f.setdefault("wide", {}).setdefault(
+                        codes[j], len(f["wide"])))
+            if concepts:
+                k = concepts["k"]
+                concepts["codes"][i * k:(i + 1) * k] = chunk["concepts"]["codes"][j * k:(j + 1) * k]
+                concepts["values"][i * k:(i + 1) * k] = chunk["concepts"]["values"][
+                    j * k:(j + 1) * k]
+            seen += 1
+    assert seen == n
     return data
+
+
+def _call_args(path: Path, call: str) -> list[Any]:
+    """The arguments of a data file's one call (``call(a, b);``)."""
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith(call + "(") and text.rstrip().endswith(");")
+    args: list[Any] = json.loads("[" + text[len(call) + 1:].rstrip().rstrip(";")[:-1] + "]")
+    return args
 
 
 # ---- page data and wiring (no browser) --------------------------------------------------------
@@ -86,7 +125,7 @@ def test_tiles_site_uses_the_pyramid_inline(tmp_path: Path) -> None:
 
 
 def test_large_html_grid_gets_a_pyramid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(viewer_mod, "SINGLE_IMAGE_MAX_SIDE", 100)
+    monkeypatch.setattr(viewer_data_mod, "SINGLE_IMAGE_MAX_SIDE", 100)
     emoji_subset(tmp_path / "img", 6)
     layout = _build(tmp_path / "img", tmp_path / "out", 6)
     assert (tmp_path / "out" / "grid.dzi").exists() and "pyramid" in layout.timings
@@ -356,16 +395,17 @@ def test_single_mosaic_page(browser: Any, tmp_path: Path) -> None:
 # ---- more like this: neighbours at build time --------------------------------------------------
 
 def _decode_neighbors(out: Path) -> tuple[dict[str, Any], np.ndarray]:
-    import base64
-
-    text = (out / "neighbors.js").read_text(encoding="utf-8")
-    prefix = "window.TSNEGRID_NEIGHBORS = "
-    assert text.startswith(prefix)
-    packed = json.loads(text[len(prefix):].rstrip().rstrip(";"))
-    raw = np.frombuffer(base64.b64decode(packed["data"]), np.uint8).reshape(-1, packed["bytes"])
-    wide = np.zeros((len(raw), 4), np.uint8)
-    wide[:, :packed["bytes"]] = raw
-    return packed, wide.view("<u4").reshape(-1, packed["k"]).astype(np.int64)
+    """The page's look-alikes: the index's entry and the N x k indices from the blocks'
+    data/n*.js files (each in its block's image order)."""
+    data = _read_page_data(out)
+    meta, k = data["neighbors"], data["neighbors"]["k"]
+    got = np.full((data["n"], k), -1, dtype=np.int64)
+    for path in sorted((out / "data").glob("n*.js")):
+        key, packed = _call_args(path, "tsnegridNear")
+        images = _call_args(out / "data" / f"c{key}.js", "tsnegridChunk")[1]["images"]
+        got[images] = unpack_ints(packed).reshape(-1, k)
+    assert (got >= 0).all()
+    return meta, got
 
 
 @pytest.mark.parametrize(("n", "width"), [(2, 1), (256, 1), (257, 2), (65_537, 3)])
@@ -410,8 +450,7 @@ def test_build_stores_neighbours_for_the_page_and_for_programs(tmp_path: Path) -
     assert layout.neighbors_from == "vectors" and "neighbors" in layout.timings
     packed, decoded = _decode_neighbors(out)
     assert np.array_equal(decoded, layout.neighbors) and packed["from"] == "vectors"
-    assert _read_page_data(out)["neighbors"] == {"k": 20, "from": "vectors",
-                                                 "script": "neighbors.js"}
+    assert _read_page_data(out)["neighbors"] == {"k": 20, "from": "vectors"}
     assert np.array_equal(np.load(out / "neighbors.npy"), layout.neighbors)
     doc = json.loads((out / "layout.json").read_text())
     assert doc["neighbors"] == {"file": "neighbors.npy", "k": 20, "from": "vectors"}
@@ -427,12 +466,15 @@ def test_coords_builds_take_neighbours_from_the_points(tmp_path: Path) -> None:
 
 def test_a_page_without_neighbours_drops_a_stale_script(tmp_path: Path) -> None:
     Image.new("RGB", (8, 8)).save(tmp_path / "grid.png")
-    (tmp_path / "neighbors.js").write_text("old")
+    (tmp_path / "neighbors.js").write_text("old")  # the page format before data/
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "n9_9.js").write_text("old")
     doc = {"grid": {"rows": 1, "cols": 2}, "settings": {"tile": 4, "format": "png"},
            "images": [{"path": "a", "row": 0, "col": 0}, {"path": "b", "row": 0, "col": 1}]}
     write_viewer(doc, tmp_path)
     assert _read_page_data(tmp_path)["neighbors"] is None
     assert not (tmp_path / "neighbors.js").exists()
+    assert not list((tmp_path / "data").glob("n*.js"))
     with pytest.raises(InputError, match="neighbors: 1 rows for 2 images"):
         write_viewer(doc, tmp_path, neighbors=np.zeros((1, 1), np.int64))
 
@@ -467,7 +509,8 @@ def test_shift_drag_selects_a_rectangle_and_downloads_it(demo_page: Any,
     demo_page.mouse.move(*_grid_point(demo_page, 9.8, 12.8), steps=8)
     demo_page.mouse.up()
     demo_page.keyboard.up("Shift")
-    want = [im for im in doc["images"] if 3 <= im["row"] <= 9 and 4 <= im["col"] <= 12]
+    want = sorted((im for im in doc["images"] if 3 <= im["row"] <= 9 and 4 <= im["col"] <= 12),
+                  key=lambda im: (im["row"], im["col"]))  # the CSV is in grid order
     assert len(want) > 30
     demo_page.wait_for_function(f"tsnegrid.selection.count === {len(want)}", timeout=WAIT_MS)
     assert demo_page.evaluate("tsnegrid.viewer.viewport.getCenter(true).x") == centre  # no pan

@@ -56,15 +56,17 @@
   }
   state.writeHash = write;
 
-  function apply(immediately) {
+  // The search, colour and look-alikes load data files: they are awaited while ``applying``,
+  // so what they change is not written back as a new history entry.
+  async function apply(immediately) {
     const p = new URLSearchParams(location.hash.slice(1));
     applying = true;
     try {
       const q = p.get("q") || "";
-      if (q !== state.query) state.search(q);
+      if (q !== state.query) await state.search(q);
       const colour = p.get("colour") || "";
       if (colour !== (state.colourField ? state.colourField.name : "")) {
-        state.setColourField(colour);
+        await state.setColourField(colour);
       }
       const z = parseFloat(p.get("zoom"));
       const x = parseFloat(p.get("x"));
@@ -76,7 +78,7 @@
       }
       const image = p.has("image") ? parseInt(p.get("image"), 10) : -1;
       if (state.similar && image !== state.similar.image) {
-        if (image >= 0 && image < data.cells.length) state.showSimilar(image);
+        if (image >= 0 && image < data.n) await state.showSimilar(image);
         else state.clearSimilar();
       }
     } finally {

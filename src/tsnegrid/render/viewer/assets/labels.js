@@ -105,9 +105,9 @@
   const nameOf = (r) => (r.name === null || r.name === undefined ? null :
     r.name + (r.path && r.path !== r.name ? " (" + r.path + ")" : ""));
   if (data.regionOf) {
-    state.tipParts.push((i) => {
-      const k = data.regionOf[i];
-      const c = data.coarseOf ? coarseIndex(data.coarseOf[i]) : undefined;
+    state.tipParts.push((info) => {
+      const k = info.region;
+      const c = data.coarseOf && info.coarse >= 0 ? coarseIndex(info.coarse) : undefined;
       const parts = [k >= 0 ? nameOf(regions[k]) : null,
                      c !== undefined ? nameOf(regions[c]) : null];
       if (parts[0] === parts[1]) parts[1] = null;

@@ -1,6 +1,6 @@
 // tsnegrid viewer: rectangle or lasso selections on the grid (a tool button, or Shift-drag for
-// a rectangle), downloaded as CSV (path,row,col and the metadata fields). Runs after viewer.js
-// and similar.js, whose state (window.tsnegrid) it extends.
+// a rectangle), downloaded as CSV (path,row,col and the metadata fields, in grid order). Runs
+// after viewer.js and similar.js, whose state (window.tsnegrid) it extends.
 (function () {
   "use strict";
 
@@ -8,7 +8,7 @@
   const state = window.tsnegrid;
   const viewer = state.viewer;
   const $ = (id) => document.getElementById(id);
-  const n = data.cells.length;
+  const n = data.n;
 
   // ---- selections ------------------------------------------------------------------------------
   const sel = { mode: "", picked: new Uint8Array(n), count: 0, drawing: null };
@@ -27,6 +27,12 @@
     sel.picked.fill(0);
     for (const j of list) sel.picked[j] = 1;
     sel.count = list.length;
+    sel.bitmap = list.length ? state.cellBitmap((px) => {
+      for (const j of list) {
+        const o = data.cells[j] * 4;
+        px[o] = 255; px[o + 1] = 214; px[o + 2] = 10; px[o + 3] = 107; // rgba(255,214,10,0.42)
+      }
+    }) : null;
     $("selection-count").textContent = sel.count
       ? `${sel.count.toLocaleString()} selected` : "";
     $("selection-csv").disabled = $("selection-clear").disabled = !sel.count;
@@ -99,18 +105,9 @@
     return odd;
   }
 
-  state.layers.push((ctx, { o, s, r0, r1, c0, c1 }) => {
-    if (sel.count) {
-      const path = new Path2D();
-      for (let r = r0; r <= r1; r++) {
-        for (let c = c0; c <= c1; c++) {
-          const i = state.cellToImage[r * data.cols + c];
-          if (i >= 0 && sel.picked[i]) path.rect(o.x + c * s, o.y + r * s, s, s);
-        }
-      }
-      ctx.fillStyle = "rgba(255,214,10,0.42)";
-      ctx.fill(path);
-    }
+  state.layers.push((ctx, g) => {
+    const { o, s } = g;
+    if (sel.count && sel.bitmap) state.drawCells(ctx, sel.bitmap, g);
     const d = sel.drawing;
     if (d && d.pts.length > 1) {
       const at = (p) => [o.x + p.x * s, o.y + p.y * s];
@@ -135,23 +132,45 @@
     return /[",\r\n]/.test(t) ? `"${t.replace(/"/g, '""')}"` : t;
   };
 
-  // path,row,col and every metadata field (renamed when it clashes with those three).
-  function selectionCsv() {
+  // path,row,col and every metadata field (renamed when it clashes with those three), in grid
+  // order (row by row). The blocks are read one band of block rows at a time, each band's
+  // lines kept as a Blob part, so a selection of every image of a large grid never holds all
+  // its blocks or all its lines in the page's memory.
+  async function selectionBlob() {
     const names = data.fields.map((f) => (["path", "row", "col"].includes(f.name)
       ? `metadata_${f.name}` : f.name));
-    const lines = [["path", "row", "col", ...names].map(csvField).join(",")];
-    for (let i = 0; i < n; i++) {
-      if (!sel.picked[i]) continue;
-      const [r, c] = state.rowCol(i);
-      const meta = data.fields.map((f) => (f.codes[i] < 0 ? "" : f.values[f.codes[i]]));
-      lines.push([data.paths[i], r, c, ...meta].map(csvField).join(","));
+    const parts = [["path", "row", "col", ...names].map(csvField).join(",") + "\r\n"];
+    const S = data.chunk.side;
+    const bands = Math.ceil(data.rows / S);
+    for (let b = 0; b < bands; b++) {
+      const r0 = b * S, r1 = Math.min(data.rows, r0 + S);
+      const keys = new Set();
+      for (let cell = r0 * data.cols; cell < r1 * data.cols; cell++) {
+        const i = state.cellToImage[cell];
+        if (i >= 0 && sel.picked[i]) keys.add(state.keyOf(i));
+      }
+      if (!keys.size) continue;
+      $("selection-count").textContent =
+        `${sel.count.toLocaleString()} selected: reading rows ${r0 + 1}-${r1} of ${data.rows}`;
+      await Promise.all(Array.from(keys, (k) => state.chunk(k)));
+      const lines = [];
+      for (let cell = r0 * data.cols; cell < r1 * data.cols; cell++) {
+        const i = state.cellToImage[cell];
+        if (i < 0 || !sel.picked[i]) continue;
+        const info = state.infoNow(i) || await state.info(i);
+        const [r, c] = state.rowCol(i);
+        lines.push([info.path, r, c, ...info.fields].map(csvField).join(",") + "\r\n");
+      }
+      parts.push(new Blob(lines));
     }
-    return lines.join("\r\n") + "\r\n";
+    $("selection-count").textContent = sel.count ? `${sel.count.toLocaleString()} selected` : "";
+    return new Blob(parts, { type: "text/csv" });
   }
-  state.selectionCsv = selectionCsv;
+  state.selectionBlob = selectionBlob;
+  state.selectionCsv = async () => (await selectionBlob()).text();
 
-  $("selection-csv").addEventListener("click", () => {
-    const url = URL.createObjectURL(new Blob([selectionCsv()], { type: "text/csv" }));
+  $("selection-csv").addEventListener("click", async () => {
+    const url = URL.createObjectURL(await selectionBlob());
     const a = document.createElement("a");
     a.href = url;
     a.download = "selection.csv";

@@ -1,5 +1,5 @@
-// tsnegrid viewer: "more like this": a click lights up an image's nearest neighbours (loaded
-// from neighbors.js on first use) wherever they sit. Runs after viewer.js, whose state
+// tsnegrid viewer: "more like this": a click lights up an image's nearest neighbours (from its
+// block's data/n*.js, loaded on first use) wherever they sit. Runs after viewer.js, whose state
 // (window.tsnegrid) it extends.
 (function () {
   "use strict";
@@ -8,7 +8,7 @@
   const state = window.tsnegrid;
   const viewer = state.viewer;
   const $ = (id) => document.getElementById(id);
-  const n = data.cells.length;
+  const n = data.n;
   const NEAR = 3; // "near": at most this many cells away in rows and in columns
   const MARK = 9; // smallest marker side in screen px, so look-alikes show at any zoom
 
@@ -27,37 +27,24 @@
   // ---- more like this -----------------------------------------------------------------------
   // box: nearBox(image); square: the dashed square as last drawn, {x0, y0, x1, y1} in
   // viewer-element pixels (null when none is).
-  const sim = { image: -1, list: [], near: 0, box: null, square: null, loading: null };
+  const sim = { image: -1, list: [], near: 0, box: null, square: null, pending: -1 };
   state.similar = sim;
 
-  // neighbors.js packs N x k indices, each in `bytes` little-endian bytes, base64.
-  function loadNeighbors() {
-    if (sim.loading) return sim.loading;
-    sim.loading = new Promise((resolve, reject) => {
-      if (!data.neighbors) {
-        reject(new Error("No neighbours are stored with this grid."));
-        return;
-      }
-      const tag = document.createElement("script");
-      tag.src = data.neighbors.script;
-      tag.onload = () => {
-        const packed = window.TSNEGRID_NEIGHBORS;
-        const raw = atob(packed.data);
-        const w = packed.bytes;
-        const idx = new Int32Array(raw.length / w);
-        for (let j = 0, b = 0; j < idx.length; j++, b += w) {
-          let v = 0;
-          for (let t = w - 1; t >= 0; t--) v = v * 256 + raw.charCodeAt(b + t);
-          idx[j] = v;
-        }
-        delete window.TSNEGRID_NEIGHBORS;
-        resolve({ k: packed.k, idx });
-      };
-      tag.onerror = () => reject(new Error(`Cannot load ${data.neighbors.script}.`));
-      document.head.append(tag);
-    });
-    return sim.loading;
+  // Each block's look-alikes sit in data/n*.js: k indices per image, in the block's order.
+  function neighborsOf(i) {
+    if (!data.neighbors) {
+      return Promise.reject(new Error("No neighbours are stored with this grid."));
+    }
+    const key = state.keyOf(i);
+    const k = data.neighbors.k;
+    return Promise.all([state.chunk(key), state.load("n", key, `${data.chunk.dir}/n${key}.js`,
+                                                     state.unpack)])
+      .then(([c, idx]) => {
+        const j = c.at.get(i);
+        return Array.from(idx.subarray(j * k, (j + 1) * k));
+      });
   }
+  state.neighborsOf = neighborsOf;
 
   function showSimilar(i) {
     if (!(i >= 0 && i < n)) {
@@ -66,13 +53,19 @@
     }
     sim.pending = i;
     $("similar").hidden = false;
-    $("similar-name").textContent = state.baseName(data.paths[i]);
+    $("similar-name").textContent = "";
     const open = $("similar-open");
-    open.href = data.hrefs[i];
-    return loadNeighbors().then(({ k, idx }) => {
+    open.removeAttribute("href");
+    state.info(i).then((info) => {
+      if (sim.pending !== i) return;
+      $("similar-name").textContent = state.baseName(info.path);
+      open.href = info.href;
+    }, () => {});
+    return neighborsOf(i).then((list) => {
       if (sim.pending !== i) return; // another image was picked meanwhile
+      const k = list.length;
       sim.image = i;
-      sim.list = Array.from(idx.subarray(i * k, (i + 1) * k));
+      sim.list = list;
       sim.box = nearBox(i);
       sim.near = sim.list.filter((j) => inBox(sim.box, j)).length;
       const space = data.neighbors.from === "coords" ? "in the 2-D points" : "in the embedding";
