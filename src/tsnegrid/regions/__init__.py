@@ -50,6 +50,8 @@ profile."""
 PCS = 32
 """Principal components of the vectors that the clustering sees."""
 _PLACEMENT_ROWS = 512  # region cells per block of the distance computation
+REPRESENTATIVES = 4
+"""Medoids kept per region (``Region.representatives``)."""
 SPATIAL = 0.3
 """Weight of the cell position (in units of a region's side) beside the content features,
 which have unit mean square norm."""
@@ -88,6 +90,9 @@ class Region:
     bbox: tuple[int, int, int, int]
     level: str = "fine"
     parent: int | None = None
+    representatives: tuple[int, ...] = ()
+    """Its images nearest the region's mean in the clustering's content features (medoids),
+    nearest first, at most ``REPRESENTATIVES``: what the viewer's overview shows for it."""
 
     def to_dict(self, index: int) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -99,6 +104,8 @@ class Region:
             out["path"] = self.detail
         if self.parent is not None:
             out["parent"] = self.parent
+        if self.representatives:
+            out["representatives"] = list(self.representatives)
         return out
 
 
@@ -252,16 +259,33 @@ def _ranked(labels: NDArray[np.int64]) -> tuple[NDArray[np.int64], NDArray[np.in
     return rank[labels], order
 
 
+def medoids(content: NDArray[np.floating], labels: NDArray[np.int64],
+            most: int = REPRESENTATIVES) -> list[list[int]]:
+    """Per label, the indices of its rows nearest the label's mean row (at most ``most``,
+    nearest first, ties by index)."""
+    k = int(labels.max()) + 1 if len(labels) else 0
+    x = np.asarray(content, dtype=np.float64)
+    counts = np.bincount(labels, minlength=k).astype(np.float64)
+    means = np.zeros((k, x.shape[1]))
+    np.add.at(means, labels, x)
+    means /= np.maximum(counts, 1)[:, None]
+    d = ((x - means[labels]) ** 2).sum(axis=1)
+    order = np.lexsort((np.arange(len(x)), d, labels))
+    starts = np.searchsorted(labels[order], np.arange(k + 1))
+    return [order[starts[j]:min(starts[j] + most, starts[j + 1])].tolist() for j in range(k)]
+
+
 def _regions(cells: NDArray[np.int64], cols: int, labels: NDArray[np.int64],
-             names: list[Name], level: str,
+             names: list[Name], level: str, content: NDArray[np.floating],
              parents: NDArray[np.int64] | None = None) -> tuple[Region, ...]:
     out = []
+    reps = medoids(content, labels)
     for k in range(int(labels.max()) + 1):
         anchor, radius, bbox = _placement(cells[labels == k], cols)
         n = names[k]
         out.append(Region(n.text, int((labels == k).sum()), n.score, n.source, n.candidate,
                           n.detail, anchor, radius, bbox, level,
-                          None if parents is None else int(parents[k])))
+                          None if parents is None else int(parents[k]), tuple(reps[k])))
     return tuple(out)
 
 
@@ -305,7 +329,8 @@ def find_regions(cells: NDArray[np.int64], rows: int, cols: int, concepts: Conce
         coarse_names = [Name(None, 0.0, "none", None) for _ in coarse_names]
     parent_of = np.zeros(int(fine.max()) + 1, dtype=np.int64)
     parent_of[fine] = coarse
+    content = x[:, :-2]  # without the cell position
     return Regions(fine.astype(np.int32),
-                   _regions(cells, cols, fine, fine_names, "fine", parent_of),
+                   _regions(cells, cols, fine, fine_names, "fine", content, parent_of),
                    coarse.astype(np.int32), _regions(cells, cols, coarse, coarse_names,
-                                                     "coarse"))
+                                                     "coarse", content))

@@ -6,6 +6,7 @@ this package costs little."""
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from collections.abc import Mapping
@@ -94,6 +95,8 @@ def render_outputs(layout: Layout, out: Path, config: RenderConfig | None = None
                             fit=c.fit, background=c.background, fmt=c.format,
                             max_image_pixels=c.max_image_pixels, progress=progress,
                             alpha=alpha if mosaic is None else None)
+        if c.html:
+            _overview(layout, out, c, written.levels, written.tile_format)
         timings["pyramid"] = round(time.perf_counter() - t0, 3)
         failed = failed if mosaic is not None else list(written.failed)
         if not picture:  # the overview level of at most 256 px is one tile
@@ -110,3 +113,34 @@ def render_outputs(layout: Layout, out: Path, config: RenderConfig | None = None
                      title=f"tsnegrid: {home.resolve().name}",
                      image_url=lambda p: relative_href(p, page_dir))
     return layout
+
+
+def _overview(layout: Layout, out: Path, c: RenderConfig, levels: int, fmt: str) -> None:
+    """Show each region's representatives (or each block's centre image) in the pyramid's
+    levels whose cells are too small to see (``tsnegrid.render.overview``)."""
+    from tsnegrid.load import open_image
+    from tsnegrid.render.mosaic import make_tile
+    from tsnegrid.render.overview import bake_overview, block_areas, region_areas
+    from tsnegrid.render.pyramid import TILE_SAVE_OPTIONS
+
+    if layout.regions is not None:
+        area_levels = [region_areas(layout.regions.regions),
+                       region_areas(layout.regions.coarse)]
+    else:
+        sides = [2 ** k for k in range(2, max(2, math.ceil(math.log2(max(layout.rows,
+                                                                           layout.cols)))))]
+        area_levels = [block_areas(layout.cells, layout.rows, layout.cols, side)
+                       for side in sides]
+
+    def load(i: int, side: int) -> Image.Image:
+        img = open_image(layout.paths[i], min_side=side, background=c.background,
+                         max_pixels=c.max_image_pixels)
+        return make_tile(img, side, c.fit, c.background)
+
+    pil_format, options = TILE_SAVE_OPTIONS[fmt]
+
+    def save(tile: Image.Image, path: Path) -> None:
+        tile.save(path, format=pil_format, **options)
+
+    bake_overview(out / "grid_files", fmt, layout.rows, layout.cols, c.tile, levels,
+                  [a for a in area_levels if a], load, save)
