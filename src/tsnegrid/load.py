@@ -33,6 +33,7 @@ from tsnegrid.decode import (
     check_cost,
     decode_cost,
     decode_limit,
+    frame_bytes,
     jpeg_coefficients,
     opened,
     reduction,
@@ -261,6 +262,15 @@ class AlphaTally:
                 self._faint_luma += float((rgb @ _LUMA).mean()) if len(rgb) else _luma(
                     self.background)
 
+    def add_verdict(self, transparent: bool, faint: bool, luma: float) -> None:
+        """One image counted earlier by a tally of its own (a cached tile's record)."""
+        if transparent:
+            with self._lock:
+                self.count += 1
+                if faint:
+                    self.faint += 1
+                    self._faint_luma += luma
+
     @property
     def luma(self) -> float:
         """Mean luminance (0-255) of the faint images' visible parts."""
@@ -406,7 +416,27 @@ def open_image(
     raises for one file (codecs raise ``RuntimeError``, ``struct.error``, ``IndexError``, even
     ``MemoryError``) becomes that file's ``ImageError``, so one bad file never stops a build.
     """
+    first = open_images(path, (min_side,), background=background, max_pixels=max_pixels,
+                        alpha=alpha, seconds=seconds)[0]
+    assert first is not None
+    return first
+
+
+def open_images(
+    path: str | Path,
+    sides: Sequence[int | None],
+    *,
+    background: tuple[int, int, int] = (255, 255, 255),
+    max_pixels: int = 178_956_970,
+    alpha: AlphaTally | None = None,
+    seconds: float = DECODE_SECONDS,
+) -> list[Image.Image | None]:
+    """One decode, one image per entry of ``sides``: each what ``open_image`` with that
+    ``min_side`` would give when the decode at the first side's scale has the pixels for it
+    (a JPEG decodes at the first side's DCT scale, exactly as for ``open_image``; then reduced
+    by integers per side), None for a side that needs more pixels than that decode holds."""
     _allow_in_pillow(max_pixels)
+    min_side = sides[0]
     try:
         with _opened(path) as fp, opened(fp, seconds=seconds) as im:
             w, h = im.size
@@ -418,16 +448,26 @@ def open_image(
                 scale = min(w, h) / min_side
                 if scale >= 2:
                     im.draft("RGB", (max(1, int(w / scale)), max(1, int(h / scale))))
-            cost = decode_cost(im.mode, *im.size, min_side=min_side, turned=_may_turn(im),
+            drafted = im.size != (w, h)
+            turned = _may_turn(im)
+            cost = decode_cost(im.mode, *im.size, min_side=min_side, turned=turned,
                                coefficients=coefficients)
+            cost += sum(decode_cost("RGB", *im.size, min_side=s, turned=turned)
+                        - frame_bytes("RGB", *im.size) for s in sides[1:])
             check_cost(cost, max_pixels, f"{w}x{h} {im.mode}")
             with DECODES.reserve(cost, decode_limit(max_pixels)):
                 im.load()
                 turn = _turn(im)
                 out = _to_rgb(im, background, alpha)
-                f = reduction(*out.size, min_side)
-                out = out.reduce(f) if f > 1 else out
-                return out.transpose(turn) if turn is not None else out
+                images: list[Image.Image | None] = []
+                for k, side in enumerate(sides):
+                    if k and drafted and (side is None or min(out.size) < side):
+                        images.append(None)  # the DCT-scaled decode is too small for it
+                        continue
+                    f = reduction(*out.size, side)
+                    small = out.reduce(f) if f > 1 else out
+                    images.append(small.transpose(turn) if turn is not None else small)
+                return images
     except ImageError as exc:
         if str(exc).startswith(f"{path}: "):  # open_regular's own words name the path
             raise

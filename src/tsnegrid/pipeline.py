@@ -94,8 +94,8 @@ def has_concepts(settings: Settings) -> bool:
 
 def _embedded(paths: list[Path], settings: Settings, progress: ProgressFn,
               timings: dict[str, float]) -> Embedded:
-    emb = _timed(timings, "embed", embed_files, paths, EmbedConfig.from_settings(settings),
-                 progress)
+    emb = _timed(timings, "embed", embed_files, paths,
+                 EmbedConfig.from_settings(settings, tiles=True), progress)
     if not len(emb.kept):
         raise NoImagesError("none of the images could be read; see the skipped files:\n"
                             + "\n".join(f"  {s.path}: {s.reason}" for s in emb.skipped))
@@ -233,9 +233,11 @@ def _write(layout: Layout, out: Path, s: Settings, progress: ProgressFn,
            meta: Metadata | None = None) -> Layout:
     """Draw the images, then write the text files (which list what failed to draw), all into a
     staging folder that is then published as one set (``tsnegrid.publish``)."""
-    with staged(out) as stage:
+    from tsnegrid.embed.thumbs import cached_tiles
+
+    with staged(out) as stage, cached_tiles(s) as tiles:  # the embed pass's tiles
         layout = render_outputs(layout, stage, RenderConfig.from_settings(s), progress,
-                                metadata=meta, home=out)
+                                metadata=meta, home=out, tiles=tiles)
         write_outputs(layout, stage)
     return layout
 
@@ -320,7 +322,7 @@ def _add(sources: Sequence[str | Path], out: Path, data: dict[str, Any], max_mov
 
     timings: dict[str, float] = {}
     emb = _timed(timings, "embed", embed_files, [Path(p) for p in old_paths] + new_paths,
-                 EmbedConfig.from_settings(s), progress)
+                 EmbedConfig.from_settings(s, tiles=True), progress)
     if emb.model_id != data["model"]:
         raise InputError(f"the layout was embedded with {data['model']}, this install gives "
                          f"{emb.model_id}; rebuild it with tsnegrid build")

@@ -7,6 +7,8 @@ and ``embed_images`` returns one vector per readable image and lists the others 
 reason; with a distributed executor, chunks of images are embedded on the cluster's workers.
 Where the image model ships a classifier head (lite0), each image's ImageNet concepts come with
 its vector, computed from the same cached vector (``tsnegrid.concepts``), so never by inference.
+With a tile side in the config (a build's), the decode that feeds the model also makes each
+image's tile for the render, kept in the cache beside the vectors (``tsnegrid.tiles``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import logging
 import os
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,14 +27,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tsnegrid.embed.base import Embedder, cache_key, finish, model_vectors
-from tsnegrid.embed.batches import embed_chunk, iter_vectors
-from tsnegrid.embed.cache import EmbeddingCache
+from tsnegrid.embed.batches import Done, embed_chunk, iter_outcomes
+from tsnegrid.embed.cache import EmbeddingCache, stat_key
 from tsnegrid.embed.config import EmbedConfig
 from tsnegrid.embed.executor import Executor, make_executor
 from tsnegrid.errors import ImageError, InputError, Interrupted
 from tsnegrid.load import Skipped, open_regular
 from tsnegrid.progress import ProgressFn, no_progress
 from tsnegrid.settings import Settings
+from tsnegrid.tiles import Thumb
 
 if TYPE_CHECKING:
     from tsnegrid.concepts import Concepts
@@ -40,6 +44,8 @@ log = logging.getLogger(__name__)
 
 MODELS = ("lite0", "pixels")
 CHUNK = 256
+HASH_CHUNK = 4096
+"""Files hashed (on every core) between two records of their digests."""
 
 
 def make_embedder(name: str, cache_dir: Path, threads: int = 0, features: str = "semantic",
@@ -101,6 +107,50 @@ def content_digest(path: Path) -> str:
             raise ImageError(f"{path}: cannot read ({exc.strerror or exc})") from exc
 
 
+def file_digests(paths: Sequence[Path], cache: EmbeddingCache | None,
+                 threads: int = 0) -> tuple[dict[int, str], dict[int, Skipped]]:
+    """Each readable path's content digest, by index, and the unreadable ones with their
+    reason. A file whose stat is the one recorded in the cache with its digest is not read
+    again; the others are hashed on ``threads`` threads (0: one per core), and recorded."""
+    stats: dict[int, tuple[str, str]] = {}
+    for i, p in enumerate(paths):
+        try:
+            stats[i] = (os.path.abspath(p), stat_key(os.stat(p)))
+        except OSError:
+            pass  # content_digest names the problem
+    known = cache.known_digests(dict(stats.values())) if cache is not None else {}
+    digests: dict[int, str] = {}
+    skipped: dict[int, Skipped] = {}
+    todo: list[int] = []
+    for i in range(len(paths)):
+        at = stats.get(i)
+        if at is not None and at[0] in known:
+            digests[i] = known[at[0]]
+        else:
+            todo.append(i)
+
+    def one(i: int) -> str | ImageError:
+        try:
+            return content_digest(paths[i])
+        except ImageError as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=threads or os.cpu_count() or 1) as pool:
+        for k in range(0, len(todo), HASH_CHUNK):
+            part = todo[k:k + HASH_CHUNK]
+            new: dict[str, tuple[str, str]] = {}
+            for i, r in zip(part, pool.map(one, part), strict=True):
+                if isinstance(r, ImageError):
+                    skipped[i] = Skipped(str(paths[i]), _reason(r))
+                    continue
+                digests[i] = r
+                if i in stats:
+                    new[stats[i][0]] = (stats[i][1], r)
+            if cache is not None:
+                cache.put_digests(new)
+    return dict(sorted(digests.items())), skipped
+
+
 def _gather(known: dict[str, NDArray[np.float32]], order: list[str]) -> NDArray[np.float32]:
     """Rows of ``known`` in ``order`` as one array, emptying ``known`` as it goes so that the
     vectors are held about once, not twice (they are most of the memory at large N)."""
@@ -123,10 +173,12 @@ Group = list[tuple[str, int]]
 """(content digest, index of its first path) of the images embedded together."""
 
 
-def _results(items: Group, paths: Sequence[Path], embedder: Embedder, config: EmbedConfig,
+def _results(items: Group, wants: list[bool], paths: Sequence[Path], embedder: Embedder,
+             config: EmbedConfig,
              executor: Executor | None) -> Iterator[tuple[Group, Sequence[object]]]:
     """Each group of items with its results, as groups finish: chunks of ``CHUNK`` images on a
-    distributed executor, inference batches in this process."""
+    distributed executor (vectors only), inference batches in this process. ``wants[k]``: item
+    k needs its vector (else only its tile)."""
     if executor is not None and executor.distributed:
         chunks = [items[k:k + CHUNK] for k in range(0, len(items), CHUNK)]
         done = executor.map(embed_chunk, [[paths[i] for _, i in c] for c in chunks], config)
@@ -137,7 +189,7 @@ def _results(items: Group, paths: Sequence[Path], embedder: Embedder, config: Em
             close_iterator(done)
         return
     size = config.batch_size
-    batches = iter_vectors([paths[i] for _, i in items], embedder, config)
+    batches = iter_outcomes([paths[i] for _, i in items], embedder, config, wants)
     try:
         for k, batch in enumerate(batches):
             yield items[k * size:(k + 1) * size], batch
@@ -150,13 +202,15 @@ class _Work:
     at once), so an interrupted or failed run keeps what it finished."""
 
     def __init__(self, model_id: str, cache: EmbeddingCache | None, progress: ProgressFn,
-                 files: Counter[str], total: int) -> None:
+                 files: Counter[str], total: int, tiles: str = "") -> None:
         """``files``: how many of the paths have each digest to compute; ``total``: all the
-        paths, so the bar counts images (cached and identical ones included), not vectors."""
+        paths, so the bar counts images (cached and identical ones included), not vectors;
+        ``tiles``: the key of the tile spec made (kept in the cache, never in memory)."""
         self.model_id, self.cache, self.progress = model_id, cache, progress
-        self.files, self.total = files, total
+        self.files, self.total, self.tiles = files, total, tiles
         self.vectors: dict[str, NDArray[np.float32]] = {}
         self.unsaved: dict[str, NDArray[np.float32]] = {}
+        self.thumbs: dict[str, Thumb] = {}
         self.failed: dict[str, str] = {}
         self.computed = 0
         self.done = total - sum(files.values())
@@ -167,11 +221,16 @@ class _Work:
                 for (d, _), r in zip(group, res, strict=True):
                     if isinstance(r, (ImageError, str)):
                         self.failed[d] = _reason(r)
-                    else:
+                        continue
+                    if isinstance(r, Done):
+                        if r.thumb is not None:
+                            self.thumbs[d] = r.thumb
+                        r = r.vector
+                    if r is not None:
                         self.vectors[d] = self.unsaved[d] = np.asarray(r, dtype=np.float32)
                         self.computed += 1
                 self.done += sum(self.files[d] for d, _ in group)
-                if len(self.unsaved) >= CHUNK:
+                if len(self.unsaved) + len(self.thumbs) >= CHUNK:
                     self.save()
                 self.progress("embed", self.done, self.total)
         finally:  # also on a lost cluster or Ctrl-C: keep what is done
@@ -181,7 +240,9 @@ class _Work:
     def save(self) -> None:
         if self.cache is not None and self.unsaved:
             self.cache.put_many(self.model_id, self.unsaved)
-        self.unsaved = {}
+        if self.cache is not None and self.thumbs:
+            self.cache.put_tiles(self.tiles, self.thumbs)
+        self.unsaved, self.thumbs = {}, {}
 
 
 def close_iterator(it: Iterator[object]) -> None:
@@ -202,35 +263,37 @@ def embed_images(
 ) -> Embedded:
     """Embed every readable image; unreadable ones are skipped with their reason.
 
-    Identical files are embedded once. Vectors reach the cache chunk by chunk, so an
-    interrupted run resumes where it stopped.
+    Identical files are embedded once. Vectors (and, with a tile side in ``config``, the
+    tiles) reach the cache chunk by chunk, so an interrupted run resumes where it stopped; an
+    image whose vector is cached but not its tile is decoded for the tile alone.
     """
     config = config or EmbedConfig(model=embedder.model_id, cache_dir=Path("."))
-    skipped: dict[int, Skipped] = {}
-    digests: dict[int, str] = {}
-    for i, p in enumerate(paths):
-        try:
-            digests[i] = content_digest(p)
-        except ImageError as exc:
-            skipped[i] = Skipped(str(p), _reason(exc))
+    digests, skipped = file_digests(paths, cache, config.threads)
     key = cache_key(embedder)
     known = cache.get_many(key, digests.values()) if cache else {}
-    todo: dict[str, int] = {}
+    distributed = executor is not None and executor.distributed  # its render makes the tiles
+    spec = config.tile_spec if cache is not None and cache.writable and not distributed else None
+    if spec is None:
+        config = replace(config, tile=0)
+    tiled = cache.tiles_present(spec.key, digests.values()) if cache and spec else set()
+    todo: dict[str, tuple[int, bool]] = {}  # digest: (its first path, whether it needs a vector)
     for i, d in digests.items():
-        if d not in known and d not in todo:
-            todo[d] = i
+        if d not in todo and (d not in known or spec is not None and d not in tiled):
+            todo[d] = (i, d not in known)
     distinct = len(set(digests.values()))
-    log.info("%d readable files, %d distinct, %d cached, %d to embed", len(digests), distinct,
-             distinct - len(todo), len(todo))
-    items = list(todo.items())
+    n_vectors = sum(w for _, w in todo.values())
+    log.info("%d readable files, %d distinct, %d cached, %d to embed, %d more to tile",
+             len(digests), distinct, distinct - n_vectors, n_vectors, len(todo) - n_vectors)
+    items = [(d, i) for d, (i, _) in todo.items()]
+    wants = [w for _, w in todo.values()]
     work = _Work(key, cache, progress, Counter(d for d in digests.values() if d in todo),
-                 len(paths))
+                 len(paths), spec.key if spec is not None else "")
     progress("embed", work.done, work.total)
     try:
-        work.run(_results(items, paths, embedder, config, executor))
+        work.run(_results(items, wants, paths, embedder, config, executor))
     except KeyboardInterrupt:
         where = f"are saved in {cache.path}" if cache else "are lost (no cache)"
-        raise Interrupted(f"{work.computed:,} of {len(items):,} vectors to compute were done "
+        raise Interrupted(f"{work.computed:,} of {n_vectors:,} vectors to compute were done "
                           f"and {where}; the same command resumes from there") from None
     known.update(work.vectors)
     failed = work.failed

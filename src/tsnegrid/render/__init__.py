@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from tsnegrid.load import Skipped
     from tsnegrid.metadata import Metadata
+    from tsnegrid.tiles import TileSource
 
 __all__ = ["PLAIN_MOSAIC", "RenderConfig", "render_outputs"]
 
@@ -38,16 +39,18 @@ log = logging.getLogger(__name__)
 def render_outputs(layout: Layout, out: Path, config: RenderConfig | None = None,
                    progress: ProgressFn = no_progress, *,
                    metadata: Metadata | Mapping[str, Mapping[str, object]] | None = None,
-                   home: Path | None = None) -> Layout:
+                   home: Path | None = None, tiles: TileSource | None = None) -> Layout:
     """Draw the mosaic (and, with ``tiles`` or a large ``html`` grid, the DZI pyramid; with
     ``html``, the viewer) into ``out``. The returned layout lists the placed images that could not
     be drawn (``undrawn``: their cells stay background) and counts the mostly transparent ones.
     ``config`` defaults to the layout's own settings. ``home``: the folder the files will be
     published to when ``out`` is a staging folder (the viewer's links and title, and the
-    layout's ``mosaic``, point there)."""
-    from tsnegrid.render.mosaic import check_size, render_mosaic, save_image
+    layout's ``mosaic``, point there). ``tiles``: the tiles the embed pass kept (the others are
+    decoded from the originals)."""
+    from tsnegrid.render.mosaic import check_size, render_mosaic, save_image, tile_loader
     from tsnegrid.render.pyramid import write_dzi
     from tsnegrid.render.viewer import needs_pyramid, write_viewer
+    from tsnegrid.tiles import TileSpec
 
     c = config or RenderConfig.from_settings(layout.settings)
     out.mkdir(parents=True, exist_ok=True)
@@ -58,6 +61,7 @@ def render_outputs(layout: Layout, out: Path, config: RenderConfig | None = None
     picture = ""  # the file that shows the whole grid (for Layout._repr_html_)
     failed: list[Skipped] = []
     alpha = AlphaTally(c.background)
+    spec = TileSpec(c.tile, c.fit, c.background)  # each image's tile
     try:
         check_size(layout.rows, layout.cols, c.tile, c.max_pixels, c.format)
         fits = True
@@ -72,7 +76,9 @@ def render_outputs(layout: Layout, out: Path, config: RenderConfig | None = None
                                        tile=c.tile, fit=c.fit, background=c.background,
                                        max_pixels=c.max_pixels,
                                        max_image_pixels=c.max_image_pixels, progress=progress,
-                                       alpha=alpha)
+                                       alpha=alpha, load_tile=tile_loader(
+                                           spec, max_image_pixels=c.max_image_pixels,
+                                           alpha=alpha, source=tiles))
         named = c.labels and layout.regions is not None
         # the viewer draws the names itself (zoom-dependent): it shows the mosaic without them
         plain = out / f"{PLAIN_MOSAIC}.{c.format}"
@@ -94,7 +100,9 @@ def render_outputs(layout: Layout, out: Path, config: RenderConfig | None = None
         written = write_dzi(paths, layout.cells, layout.rows, layout.cols, out, tile=c.tile,
                             fit=c.fit, background=c.background, fmt=c.format,
                             max_image_pixels=c.max_image_pixels, progress=progress,
-                            alpha=alpha if mosaic is None else None)
+                            alpha=alpha if mosaic is None else None, load_tile=tile_loader(
+                                spec, max_image_pixels=c.max_image_pixels,
+                                alpha=alpha if mosaic is None else None, source=tiles))
         if c.html:
             _overview(layout, out, c, written.levels, written.tile_format)
         timings["pyramid"] = round(time.perf_counter() - t0, 3)

@@ -1,17 +1,28 @@
-"""Rendering: paste one tile per placed image onto a rows x cols canvas; holes stay background."""
+"""Rendering: paste one tile per placed image onto a rows x cols canvas; holes stay background.
+
+A tile comes from ``load_tile`` (``tile_loader``: the one the embed pass kept, else the original
+decoded again and made into its tile, ``tsnegrid.tiles.make_tile``)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image, ImageOps
+from PIL import Image
 
 from tsnegrid.errors import ImageError, OutputTooLargeError
 from tsnegrid.load import AlphaTally, Skipped, open_image
 from tsnegrid.progress import ProgressFn, no_progress
+from tsnegrid.tiles import TileSource, TileSpec, make_tile
+
+__all__ = ["check_size", "make_tile", "render_mosaic", "save_image", "tile_loader"]
+
+log = logging.getLogger(__name__)
+
+LoadTile = Callable[[str | Path], Image.Image]
 
 MAX_SIDE = {"jpg": 65_535, "webp": 16_383, "png": 2**31 - 1}
 
@@ -30,15 +41,27 @@ def check_size(rows: int, cols: int, tile: int, max_pixels: int, fmt: str = "png
             f"{max_pixels:,}; use a smaller --tile or raise --max-pixels")
 
 
-def make_tile(image: Image.Image, tile: int, fit: bool,
-              background: tuple[int, int, int]) -> Image.Image:
-    """Centre-crop to a square (or, with ``fit``, letterbox) at tile x tile pixels."""
-    if not fit:
-        return ImageOps.fit(image, (tile, tile), Image.Resampling.LANCZOS)
-    inner = ImageOps.contain(image, (tile, tile), Image.Resampling.LANCZOS)
-    canvas = Image.new("RGB", (tile, tile), background)
-    canvas.paste(inner, ((tile - inner.width) // 2, (tile - inner.height) // 2))
-    return canvas
+def tile_loader(spec: TileSpec, *, max_image_pixels: int = 178_956_970,
+                alpha: AlphaTally | None = None, source: TileSource | None = None) -> LoadTile:
+    """A file's tile: ``source``'s (its alpha verdict counted in ``alpha``), else the original
+    decoded at the tile's scale and made into its tile; ``ImageError`` when it cannot be."""
+
+    def load(path: str | Path) -> Image.Image:
+        thumb = source.get(path) if source is not None else None
+        if thumb is not None:
+            try:
+                image = thumb.image()
+            except (OSError, SyntaxError, ValueError) as exc:  # a damaged blob: decode again
+                log.info("%s: its cached tile cannot be read (%s)", path, exc)
+            else:
+                if alpha is not None:
+                    alpha.add_verdict(thumb.transparent, thumb.faint, thumb.luma)
+                return image
+        img = open_image(path, min_side=spec.tile, background=spec.background,
+                         max_pixels=max_image_pixels, alpha=alpha)
+        return spec.make(img)
+
+    return load
 
 
 def render_mosaic(
@@ -54,9 +77,13 @@ def render_mosaic(
     max_image_pixels: int = 178_956_970,
     progress: ProgressFn = no_progress,
     alpha: AlphaTally | None = None,
+    load_tile: LoadTile | None = None,
 ) -> tuple[Image.Image, list[Skipped]]:
     """The mosaic, with every cell of the grid on the canvas, and the images that failed here
-    (``alpha`` counts the mostly transparent ones)."""
+    (``alpha`` counts the mostly transparent ones). ``load_tile`` replaces decoding plus
+    ``make_tile`` (``tile_loader`` with the tiles the embed pass kept)."""
+    load = load_tile or tile_loader(TileSpec(tile, fit, background),
+                                    max_image_pixels=max_image_pixels, alpha=alpha)
     check_size(rows, cols, tile, max_pixels)
     canvas = Image.new("RGB", (cols * tile, rows * tile), background)
     failed: list[Skipped] = []
@@ -64,9 +91,7 @@ def render_mosaic(
     for i, (path, cell) in enumerate(zip(paths, cells, strict=True)):
         r, c = divmod(int(cell), cols)
         try:
-            img = open_image(path, min_side=tile, background=background,
-                             max_pixels=max_image_pixels, alpha=alpha)
-            canvas.paste(make_tile(img, tile, fit, background), (c * tile, r * tile))
+            canvas.paste(load(path), (c * tile, r * tile))
         except ImageError as exc:
             failed.append(Skipped(str(path), str(exc).split(": ", 1)[-1]))
         progress("render", i + 1, len(paths))
