@@ -1055,3 +1055,93 @@ def test_coarse_names_zoomed_out_fine_names_zoomed_in(browser: Any, levels_site:
                            timeout=WAIT_MS)
     page.close()
     assert not errors
+
+
+# ---- a grid of many blocks: data on demand ----------------------------------------------------
+
+WIDE_ROWS, WIDE_COLS = 3, 150  # three blocks of 64 columns side by side
+
+
+def _wide_doc(tmp: Path) -> dict[str, Any]:
+    """450 images (paths img-0000 ... in folders a/ and b/) on a 3 x 150 grid, tile 4."""
+    Image.new("RGB", (WIDE_COLS * 4, WIDE_ROWS * 4), (90, 90, 90)).save(tmp / "grid.png")
+    n = WIDE_ROWS * WIDE_COLS
+    return {"grid": {"rows": WIDE_ROWS, "cols": WIDE_COLS},
+            "settings": {"tile": 4, "format": "png"},
+            "images": [{"path": f"/photos/{'ab'[i % 2]}/img-{i:04d}.png", "row": i // WIDE_COLS,
+                        "col": i % WIDE_COLS} for i in range(n)]}
+
+
+def _wide_meta(n: int) -> dict[str, dict[str, str]]:
+    return {f"img-{i:04d}.png": {"caption": f"caption {i}", "kind": "odd" if i % 2 else "even"}
+            for i in range(n)}
+
+
+def test_search_index_words_postings_and_what_it_leaves_out(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    doc = _wide_doc(tmp_path)
+    n = len(doc["images"])
+    write_viewer(doc, tmp_path, metadata=_wide_meta(n))
+    index = _call_args(tmp_path / "data" / "search.js", "tsnegridSearch")[0]
+    terms = dict(zip(index["terms"], index["postings"], strict=True))
+    assert not index["partial"]
+    assert viewer_data_mod.decode_postings(terms["/photos/b"]).tolist() == list(range(1, n, 2))
+    assert viewer_data_mod.decode_postings(terms["img-0007.png"]).tolist() == [7]
+    assert viewer_data_mod.decode_postings(terms["caption 12"]).tolist() == [12]
+    # many distinct values: the words in them; too many words: those of one image left out
+    monkeypatch.setattr(viewer_data_mod, "WHOLE_TERMS_MAX", 10)
+    monkeypatch.setattr(viewer_data_mod, "MAX_TERMS", 100)
+    write_viewer(doc, tmp_path, metadata=_wide_meta(n))
+    index = _call_args(tmp_path / "data" / "search.js", "tsnegridSearch")[0]
+    terms = dict(zip(index["terms"], index["postings"], strict=True))
+    assert index["partial"] and "img" in terms and "0007" not in terms
+    assert viewer_data_mod.decode_postings(terms["caption"]).tolist() == list(range(n))
+    assert viewer_data_mod.decode_postings(terms["odd"]).tolist() == list(range(1, n, 2))
+
+
+@needs_chromium
+def test_many_blocks_hover_search_and_csv(browser: Any, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three blocks; a wide field kept in the blocks; an index without single-image words, so
+    a query for one file name is answered by searching the blocks."""
+    monkeypatch.setattr(viewer_data_mod, "MAX_DICTIONARY", 10)  # captions: in the blocks
+    monkeypatch.setattr(viewer_data_mod, "WHOLE_TERMS_MAX", 10)
+    monkeypatch.setattr(viewer_data_mod, "MAX_TERMS", 5)
+    doc = _wide_doc(tmp_path)
+    n = len(doc["images"])
+    write_viewer(doc, tmp_path, metadata=_wide_meta(n))
+    assert len(list((tmp_path / "data").glob("c*.js"))) == 3
+    page = browser.new_page(viewport={"width": 1200, "height": 500})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto((tmp_path / "index.html").as_uri())
+    _wait_loaded(page)
+    assert page.evaluate("tsnegrid.chunksLoaded") == 0  # nothing per image read to open
+    i = 2 * WIDE_COLS + 140  # in the third block
+    page.evaluate("tsnegrid.viewer.viewport.zoomBy(4, null, true)")
+    page.evaluate(f"tsnegrid.viewer.viewport.panTo(tsnegrid.viewer.viewport"
+                  f".imageToViewportCoordinates({140.5 * 4}, {2.5 * 4}), true)")
+    page.mouse.move(*_cell_centre(page, 2, 140))
+    tip = page.locator("#tip")
+    tip.wait_for(state="visible", timeout=WAIT_MS)
+    assert tip.locator(".name").inner_text() == f"img-{i:04d}.png"
+    assert f"caption {i}" in tip.inner_text() and "even" in tip.inner_text()
+    assert page.evaluate("tsnegrid.chunksLoaded") == 1
+    page.evaluate("tsnegrid.search('img-0123')")  # in no index term: the blocks are searched
+    page.wait_for_function("tsnegrid.query === 'img-0123' && tsnegrid.rank !== null",
+                           timeout=WAIT_MS)
+    assert page.evaluate("tsnegrid.rank") == [123]
+    page.evaluate("tsnegrid.search('caption 44')")  # a wide field's values, in the blocks
+    page.wait_for_function("tsnegrid.query === 'caption 44' && tsnegrid.matchCount === 11",
+                           timeout=WAIT_MS)  # 44 and 440-449
+    assert page.evaluate("tsnegrid.rank") == [44, *range(440, 450)]
+    page.evaluate("tsnegrid.search('odd')")  # a word in the index
+    page.wait_for_function(f"tsnegrid.query === 'odd' && tsnegrid.matchCount === {n // 2}",
+                           timeout=WAIT_MS)
+    picked = [0, 70, 140, 151, 449]
+    csv_text = page.evaluate(f"tsnegrid.select({picked}); tsnegrid.selectionCsv()")
+    rows = list(csv.DictReader(csv_text.splitlines()))
+    assert [(r["path"], r["caption"]) for r in rows] == [
+        (f"/photos/{'ab'[j % 2]}/img-{j:04d}.png", f"caption {j}") for j in picked]
+    assert not errors
+    page.close()
