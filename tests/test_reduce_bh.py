@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tsnegrid.neighbors import knn_exact
 from tsnegrid.reduce import _kernels, bh
-from tsnegrid.reduce.neighbors import knn_exact
 from tsnegrid.reduce.pca import pca, top_directions
 
 

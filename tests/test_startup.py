@@ -105,7 +105,7 @@ def test_a_large_reduce_runs_on_its_own_kernels(tmp_path) -> None:
     points = np.load(tmp_path / "c.npy")
     assert points.shape == (2 * half, 2) and np.isfinite(points).all()
     # the two clusters stay apart: mapped neighbours come from the point's own cluster
-    from tsnegrid.reduce.neighbors import knn_of_rows
+    from tsnegrid.neighbors import knn_of_rows
 
     near, _ = knn_of_rows(points, np.arange(2 * half), 10)
     assert ((near < half) == (np.arange(2 * half) < half)[:, None]).mean() > 0.99

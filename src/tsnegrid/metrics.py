@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from tsnegrid.reduce.neighbors import knn_of_rows
+from tsnegrid.neighbors import knn_of_rows
 
 DPQ_MAX_ROWS = 2048
 #: Up to this many items the layout neighbours come from brute force (``knn_of_rows``; a

@@ -29,11 +29,11 @@ from tsnegrid.errors import InputError, NoImagesError
 from tsnegrid.layout import Layout
 from tsnegrid.load import Skipped, discover
 from tsnegrid.metadata import Metadata, load_metadata
+from tsnegrid.neighbors import similar_images
 from tsnegrid.output import write_outputs
 from tsnegrid.progress import ProgressFn, no_progress
 from tsnegrid.publish import locked, staged
 from tsnegrid.reduce import ReduceConfig, reduce_points
-from tsnegrid.reduce.neighbors import similar_images
 from tsnegrid.regions import Regions, RegionsConfig, find_regions, naming_for
 from tsnegrid.render import RenderConfig, render_outputs
 from tsnegrid.settings import Settings

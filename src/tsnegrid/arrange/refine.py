@@ -121,7 +121,7 @@ def refine(
         raise InputError("refine: cells must be distinct indices into the grid")
     if n < 3 or m < 4:
         return Refined(cells.copy(), 0, 0)
-    from tsnegrid.reduce.neighbors import nearest_neighbors
+    from tsnegrid.neighbors import nearest_neighbors
 
     x = reduce_for_refine(vectors, seed, dims)
     knn = np.ascontiguousarray(nearest_neighbors(x, KNN, seed=seed)[0], dtype=np.int64)

@@ -85,7 +85,7 @@ def solve_candidates(x: NDArray[np.float64], fmap: NDArray[np.float64], pos: NDA
     stay), each vector taking its current cell or one of the ``k`` occupied cells whose map
     vectors are nearest to it (``tsnegrid.arrange.sparse_lap``'s auction over those edges)."""
     from tsnegrid.arrange.sparse_lap import solve
-    from tsnegrid.reduce.neighbors import knn_between
+    from tsnegrid.neighbors import knn_between
 
     n = len(x)
     occupied = np.sort(pos)

@@ -38,7 +38,7 @@ def find_duplicates(vectors: NDArray[np.floating], threshold: float,
     rep = np.arange(n, dtype=np.int64)
     if threshold == 0 or n < 2:
         return rep
-    from tsnegrid.reduce.neighbors import nearest_neighbors
+    from tsnegrid.neighbors import nearest_neighbors
 
     x = np.asarray(vectors, dtype=np.float64)
     x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)

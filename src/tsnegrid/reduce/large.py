@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tsnegrid.errors import InputError
-from tsnegrid.reduce.neighbors import ivf_index, ivf_search
+from tsnegrid.neighbors import ivf_index, ivf_search
 from tsnegrid.reduce.pca import pca
 from tsnegrid.reduce.tsne import PCA_DIMS, embed, resolve_tsne_settings
 

@@ -45,7 +45,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tsnegrid.errors import InputError
-from tsnegrid.reduce.neighbors import nearest_neighbors, resolve_neighbor_method
+from tsnegrid.neighbors import nearest_neighbors, resolve_neighbor_method
 from tsnegrid.reduce.pca import pca
 
 log = logging.getLogger(__name__)
