@@ -161,8 +161,8 @@ def main() -> None:
         lines += [f"Builds {'with `--html --tiles`' if args.html else 'with `--tiles`'}, "
                   "tile 64; stage times in seconds.", "",
                   "| N | grid | wall (s) | peak RSS (GiB) | load | reduce | assign | refine | "
-                  "metrics | neighbors | render | pyramid | kNN-10 | DPQ16 |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "metrics | neighbors | render | pyramid | overview | kNN-10 | DPQ16 |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for n in sizes:
         r = whole_build(imgs, tmp, n, html=args.html)
         t = r["timings"]
@@ -171,7 +171,7 @@ def main() -> None:
             f"| {n:,} | {r['grid'][0]}x{r['grid'][1]} | {r['wall']:.0f} | {r['rss_gib']:.2f} | "
             + " | ".join(f"{t.get(k, 0):.0f}" for k in ("load", "reduce", "assign", "refine",
                                                           "metrics", "neighbors", "render",
-                                                          "pyramid"))
+                                                          "pyramid", "overview"))
             + f" | {m['knn10_preservation']:.3f} | {m['dpq16']:.3f} |")
         print(lines[-1], flush=True)
     if sizes:

@@ -314,21 +314,26 @@ def main() -> None:
         put("JS heap after the CSV", f"{res['heap_csv_mb']:.0f} MB")
     for name, values in rows.items():
         lines.append(f"| {name} | " + " | ".join(values) + " |")
+    load = (f"Load average (1 min) at the end: {os.getloadavg()[0]:.1f} (other jobs share "
+            "the 2 cores; times grow with it).")
+    if sizes:
+        lines += ["", load]
+        write_section("viewer", "\n".join(lines))
+        print("\n".join(lines))
     if args.overview:
         fashion_out, ft = fashion_site(tmp)
         drawn70 = screenshot(fashion_out, DOCS / "overview-70k.png")
         million_out, mt = million_site(fashion_out, tmp)
         drawn1m = screenshot(million_out, DOCS / "overview-1m.png")
-        lines += ["", "Overview (docs/overview-70k.png, docs/overview-1m.png): Fashion-MNIST "
-                  f"70,000 built from pixels with names from labels in {ft['build_s']:.0f} s "
-                  f"(pyramid and overview {ft.get('pyramid', 0):.1f} s), page drawn in "
-                  f"{drawn70:.2f} s; the 1,000,000-cell grid made from it (4 x 4 copies per "
-                  f"image, blocks for regions) rendered in {mt['render_s']:.0f} s, page drawn "
-                  f"in {drawn1m:.2f} s."]
-    lines += ["", f"Load average (1 min) at the end: {os.getloadavg()[0]:.1f} (other jobs "
-              "share the 2 cores; times grow with it)."]
-    write_section("viewer", "\n".join(lines))
-    print("\n".join(lines))
+        text = ["## The viewer's overview (`benchmarks/viewer.py --overview`)", "",
+                "Screenshots of the home view: docs/overview-70k.png, docs/overview-1m.png. "
+                f"Fashion-MNIST 70,000 built from pixels with names from labels in "
+                f"{ft['build_s']:.0f} s (pyramid and overview {ft.get('pyramid', 0):.1f} s), "
+                f"page drawn in {drawn70:.2f} s; the 1,000,000-cell grid made from it (4 x 4 "
+                f"copies per image, blocks for regions) rendered in {mt['render_s']:.0f} s, "
+                f"page drawn in {drawn1m:.2f} s.", "", load]
+        write_section("viewer-overview", "\n".join(text))
+        print("\n".join(text))
 
 
 if __name__ == "__main__":

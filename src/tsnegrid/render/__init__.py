@@ -103,9 +103,11 @@ def render_outputs(layout: Layout, out: Path, config: RenderConfig | None = None
                             alpha=alpha if mosaic is None else None, load_tile=tile_loader(
                                 spec, max_image_pixels=c.max_image_pixels,
                                 alpha=alpha if mosaic is None else None, source=tiles))
-        if c.html:
-            _overview(layout, out, c, written.levels, written.tile_format)
         timings["pyramid"] = round(time.perf_counter() - t0, 3)
+        if c.html:
+            t0 = time.perf_counter()
+            _overview(layout, out, c, written.levels, written.tile_format)
+            timings["overview"] = round(time.perf_counter() - t0, 3)
         failed = failed if mosaic is not None else list(written.failed)
         if not picture:  # the overview level of at most 256 px is one tile
             overview = max(0, min(written.levels - 1, 8))
