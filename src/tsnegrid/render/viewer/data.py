@@ -22,6 +22,7 @@ import os
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -59,11 +60,21 @@ def needs_pyramid(rows: int, cols: int, tile: int) -> bool:
 def relative_href(path: str, page_dir: str) -> str:
     """A link from the viewer page in ``page_dir`` (absolute) to an original image, relative
     when possible."""
-    target = os.path.abspath(path)
+    folder, name = os.path.split(os.path.abspath(path))
+    rel = _relative_folder(folder, page_dir)
+    if rel is None:  # another drive on Windows
+        return Path(folder, name).as_uri()
+    return quote(f"{rel}/{name}" if rel != "." else name)
+
+
+@lru_cache(maxsize=4096)
+def _relative_folder(folder: str, page_dir: str) -> str | None:
+    """``folder`` relative to ``page_dir`` in ``/`` form (None when there is no relative path):
+    computed once per folder, not once per image."""
     try:
-        return quote(Path(os.path.relpath(target, page_dir)).as_posix())
-    except ValueError:  # another drive on Windows
-        return Path(target).as_uri()
+        return Path(os.path.relpath(folder, page_dir)).as_posix()
+    except ValueError:
+        return None
 
 
 # ---- packing ---------------------------------------------------------------------------------
