@@ -257,3 +257,24 @@ def test_a_build_renders_from_the_tiles(images: list[Path], tmp_path: Path,
     b = np.asarray(Image.open(tmp_path / "two" / "grid.jpg"), dtype=np.int16)
     assert np.array_equal(a, b)
     assert os.path.isfile(tmp_path / "two" / "grid.dzi")
+
+
+def test_file_records_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tsnegrid.embed.cache as cache_mod
+
+    monkeypatch.setattr(cache_mod, "MAX_FILES", 8)
+    cache = EmbeddingCache(tmp_path / "e.sqlite")
+    try:
+        for i in range(20):
+            cache.put_digests({f"/f{i}": ("s", f"d{i}")})
+        kept = cache.known_digests({f"/f{i}": "s" for i in range(20)})
+    finally:
+        cache.close()
+    assert 0 < len(kept) <= 8 and "/f19" in kept and "/f0" not in kept
+
+
+def test_uploads_embedded_without_tiles_leave_no_file_records(images: list[Path],
+                                                              tmp_path: Path) -> None:
+    _embed(images, tmp_path / "c", tile=0)  # as the service embeds its temporary files
+    with sqlite3.connect(tmp_path / "c" / "embeddings.sqlite") as conn:
+        assert conn.execute("SELECT count(*) FROM files").fetchone()[0] == 0

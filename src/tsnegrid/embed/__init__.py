@@ -107,11 +107,12 @@ def content_digest(path: Path) -> str:
             raise ImageError(f"{path}: cannot read ({exc.strerror or exc})") from exc
 
 
-def file_digests(paths: Sequence[Path], cache: EmbeddingCache | None,
-                 threads: int = 0) -> tuple[dict[int, str], dict[int, Skipped]]:
+def file_digests(paths: Sequence[Path], cache: EmbeddingCache | None, threads: int = 0,
+                 record: bool = True) -> tuple[dict[int, str], dict[int, Skipped]]:
     """Each readable path's content digest, by index, and the unreadable ones with their
     reason. A file whose stat is the one recorded in the cache with its digest is not read
-    again; the others are hashed on ``threads`` threads (0: one per core), and recorded."""
+    again; the others are hashed on ``threads`` threads (0: one per core) and, with
+    ``record``, recorded."""
     stats: dict[int, tuple[str, str]] = {}
     for i, p in enumerate(paths):
         try:
@@ -146,7 +147,7 @@ def file_digests(paths: Sequence[Path], cache: EmbeddingCache | None,
                 digests[i] = r
                 if i in stats:
                     new[stats[i][0]] = (stats[i][1], r)
-            if cache is not None:
+            if cache is not None and record:
                 cache.put_digests(new)
     return dict(sorted(digests.items())), skipped
 
@@ -268,7 +269,9 @@ def embed_images(
     image whose vector is cached but not its tile is decoded for the tile alone.
     """
     config = config or EmbedConfig(model=embedder.model_id, cache_dir=Path("."))
-    digests, skipped = file_digests(paths, cache, config.threads)
+    # a build's files are recorded (its render finds their tiles by them); the service's
+    # uploads, embedded from temporary files, are not
+    digests, skipped = file_digests(paths, cache, config.threads, record=config.tile > 0)
     key = cache_key(embedder)
     known = cache.get_many(key, digests.values()) if cache else {}
     distributed = executor is not None and executor.distributed  # its render makes the tiles

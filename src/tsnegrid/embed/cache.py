@@ -40,6 +40,10 @@ _TABLES = (
 )
 
 
+MAX_FILES = 2_000_000
+"""Most files whose digests are recorded (about 300 MB); a replaced record is the newest."""
+
+
 def stat_key(st: os.stat_result) -> str:
     """What identifies a file's version without reading it: device, inode, size, modification
     and change times (any write changes the change time, which no program can set back)."""
@@ -167,9 +171,13 @@ class EmbeddingCache:
         return out
 
     def put_digests(self, rows: Mapping[str, tuple[str, str]]) -> None:
-        """Record files' digests: absolute path -> (stat key, digest)."""
+        """Record files' digests: absolute path -> (stat key, digest). Past ``MAX_FILES``
+        records, the oldest quarter goes (a folder built once and deleted leaves its rows)."""
         self._put("INSERT OR REPLACE INTO files (path, stat, digest) VALUES (?, ?, ?)",
                   [(p, st, d) for p, (st, d) in rows.items()])
+        span = self._select("SELECT max(rowid) - min(rowid), max(rowid) FROM files", [])
+        if span and span[0][0] is not None and span[0][0] >= MAX_FILES:
+            self._put("DELETE FROM files WHERE rowid <= ?", [(span[0][1] - MAX_FILES * 3 // 4,)])
 
     def close(self) -> None:
         if self.conn is not None:
