@@ -57,8 +57,10 @@ def _chunks(items: list[str], size: int = 500) -> Iterable[list[str]]:
 class EmbeddingCache:
     """Vectors stored as float32 blobs; a re-run embeds only files it has not seen."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path, *, quiet: bool = False) -> None:
+        """``quiet``: a cache that cannot be used is logged at info level, not warned about
+        (the render's second look into a cache the embed stage has already warned about)."""
+        self.path, self.quiet = path, quiet
         self.conn: sqlite3.Connection | None = None
         self.writable = True
         self.lock = threading.Lock()
@@ -85,9 +87,10 @@ class EmbeddingCache:
         if not self.problem:
             reason = getattr(exc, "strerror", None) or str(exc)
             self.problem = reason
-            log.warning("the embedding cache %s cannot be %s (%s); going on without caching: "
-                        "this run's vectors are not kept", self.path,
-                        "used" if read else "written", reason)
+            log.log(logging.INFO if self.quiet else logging.WARNING,
+                    "the embedding cache %s cannot be %s (%s); going on without caching: "
+                    "this run's vectors are not kept", self.path,
+                    "used" if read else "written", reason)
         self.writable = False
         if read and self.conn is not None:
             self.conn.close()

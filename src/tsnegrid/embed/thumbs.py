@@ -18,11 +18,15 @@ class CachedTiles:
 
     def __init__(self, cache_dir: Path, spec: TileSpec) -> None:
         self.spec = spec
-        self.cache = EmbeddingCache(cache_dir / "embeddings.sqlite")
+        path = cache_dir / "embeddings.sqlite"
+        # never made here, and its problems were told by the embed stage
+        self.cache = EmbeddingCache(path, quiet=True) if path.is_file() else None
 
     def get(self, path: str | Path) -> Thumb | None:
         """The tile of the file as it is now; None when it changed since it was hashed, or has
         no tile of this spec."""
+        if self.cache is None:
+            return None
         try:
             key = stat_key(os.stat(path))
         except OSError:
@@ -32,7 +36,8 @@ class CachedTiles:
         return None if digest is None else self.cache.get_tile(self.spec.key, digest)
 
     def close(self) -> None:
-        self.cache.close()
+        if self.cache is not None:
+            self.cache.close()
 
 
 @contextmanager
