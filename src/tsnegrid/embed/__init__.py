@@ -50,7 +50,8 @@ HASH_CHUNK = 4096
 
 def make_embedder(name: str, cache_dir: Path, threads: int = 0, features: str = "semantic",
                   colour_weight: float = Settings.colour_weight) -> Embedder:
-    """Build the named embedder: ``lite0``, ``pixels`` or a path ending in ``.onnx``; with
+    """Build the named embedder: ``lite0``, ``lite0-int8``, ``pixels`` or a path ending in
+    ``.onnx``; with
     ``features`` ``colour`` or ``both``, the colour descriptor alone or mixed in
     (see ``tsnegrid.embed.features``)."""
     if features != "semantic":
@@ -63,6 +64,10 @@ def make_embedder(name: str, cache_dir: Path, threads: int = 0, features: str = 
         from tsnegrid.embed.lite0 import load_lite0
 
         return load_lite0(cache_dir, threads)
+    if name == "lite0-int8":
+        from tsnegrid.embed.lite0 import load_lite0_int8
+
+        return load_lite0_int8(threads)
     if name == "pixels":
         from tsnegrid.embed.pixels import PixelEmbedder
 
@@ -71,7 +76,8 @@ def make_embedder(name: str, cache_dir: Path, threads: int = 0, features: str = 
         from tsnegrid.embed.onnx_model import OnnxEmbedder
 
         return OnnxEmbedder(name, threads=threads)
-    raise InputError(f"unknown model {name!r}; choose lite0, pixels or a path to an .onnx file")
+    raise InputError(f"unknown model {name!r}; choose lite0, lite0-int8, pixels or a path to an "
+                     f".onnx file")
 
 
 def embedder_for(config: EmbedConfig) -> Embedder:
