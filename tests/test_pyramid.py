@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -141,3 +142,110 @@ def test_rejected_inputs(tmp_path: Path, kwargs: dict[str, object], message: str
     args.update(kwargs)
     with pytest.raises(InputError, match=message):
         write_dzi(["a", "b"], args.pop("cells"), 3, 3, tmp_path, **args)  # type: ignore[arg-type]
+
+
+def _smooth(path: Path, seed: int, size: tuple[int, int]) -> Path:
+    """A colour gradient (JPEG keeps it within a few levels, unlike noise)."""
+    rng = np.random.default_rng(seed)
+    lo, hi = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
+    ramp = np.linspace(0.0, 1.0, size[0])[None, :, None]
+    arr = lo + (hi - lo) * np.broadcast_to(ramp, (size[1], size[0], 3))
+    Image.fromarray(arr.astype(np.uint8)).save(path)
+    return path
+
+
+def _jpeg_tiles(level: Image.Image) -> Image.Image:
+    """The reference: ``level`` cut into DZI tiles, each through Pillow's JPEG at quality 85."""
+    out = Image.new("RGB", level.size)
+    for y in range(0, level.height, DZI_TILE):
+        for x in range(0, level.width, DZI_TILE):
+            buf = io.BytesIO()
+            level.crop((x, y, min(x + DZI_TILE, level.width),
+                        min(y + DZI_TILE, level.height))).save(buf, "JPEG", quality=85)
+            with Image.open(buf) as t:
+                out.paste(t.convert("RGB"), (x, y))
+    return out
+
+
+def test_jpeg_tiles_match_a_pillow_reference_with_holes_and_failures(tmp_path: Path) -> None:
+    """Layout and (within JPEG's error) pixels of every level against the in-memory mosaic,
+    halved by Pillow: cells straddle band edges, four cells are holes, two images fail."""
+    rows, cols, tile = 6, 5, 56  # 280 x 336 px: 2 x 2 tiles at the top, bands cut cell rows
+    folder = tmp_path / "img"
+    folder.mkdir()
+    paths = [_smooth(folder / f"g{i:02d}.png", i, (50 + i % 9, 60)) for i in range(24)]
+    for name in ("bad1.png", "bad2.png"):
+        (folder / name).write_bytes(b"not a png")
+        paths.append(folder / name)
+    cells = np.random.default_rng(3).permutation(rows * cols)[:len(paths)].astype(np.int64)
+    background = (30, 60, 90)
+    result = write_dzi(paths, cells, rows, cols, tmp_path / "out", tile=tile,
+                       background=background, fmt="jpg")
+
+    mosaic, failed = render_mosaic(paths, cells, rows, cols, tile=tile, background=background)
+    assert [s.path for s in result.failed] == [s.path for s in failed] == [str(p) for p in
+                                                                          paths[-2:]]
+    files = tmp_path / "out" / "grid_files"
+    top = result.levels - 1
+    want_names = set()
+    for level in range(result.levels):
+        w, h = level_size(result.width, result.height, level, top)
+        want_names |= {f"{level}/{c}_{r}.jpg" for c in range(-(-w // DZI_TILE))
+                       for r in range(-(-h // DZI_TILE))}
+    got_names = {p.relative_to(files).as_posix() for p in files.rglob("*") if p.is_file()}
+    assert got_names == want_names
+    for level in range(result.levels):
+        size_l = level_size(result.width, result.height, level, top)
+        got = np.asarray(_stitch(files / str(level), size_l, "jpg"), np.int16)
+        want = _halve(mosaic, top - level)
+        ref = np.asarray(_jpeg_tiles(want), np.int16)
+        assert np.abs(got - ref).mean() < 1.0, f"level {level}"
+        if min(size_l) >= 128:  # chroma subsampling blurs the small levels' 1-2 px cells
+            assert np.abs(got - np.asarray(want, np.int16)).mean() < 3.5, f"level {level}"
+    # a hole and a failed image are background at full resolution
+    full = _stitch(files / str(top), (result.width, result.height), "jpg")
+    for cell in range(rows * cols):
+        if cell not in cells[:24]:
+            r, c = divmod(cell, cols)
+            centre = np.asarray(full.getpixel((c * tile + tile // 2, r * tile + tile // 2)))
+            assert np.abs(centre - background).max() <= 6
+
+
+def test_every_image_is_loaded_once_in_chunks(tmp_path: Path) -> None:
+    calls: list[str] = []
+    thumb = Image.new("RGB", (48, 48), (200, 10, 10))
+
+    def load(path: str | Path) -> Image.Image:
+        calls.append(str(path))
+        return thumb
+
+    n, side = 600, 25  # 1,200 px: 48 px rows straddle the 256 px bands
+    cells = np.random.default_rng(0).permutation(side * side)[:n].astype(np.int64)
+    write_dzi([f"p{i}" for i in range(n)], cells, side, side, tmp_path, tile=48, load_tile=load,
+              workers=3)
+    assert sorted(calls) == sorted(f"p{i}" for i in range(n))
+
+
+def test_a_failing_load_publishes_no_dzi(tmp_path: Path) -> None:
+    def load(path: str | Path) -> Image.Image:
+        if path == "p40":
+            raise RuntimeError("disk gone")
+        return Image.new("RGB", (32, 32))
+
+    with pytest.raises(RuntimeError, match="disk gone"):
+        write_dzi([f"p{i}" for i in range(64)], np.arange(64), 8, 8, tmp_path, tile=32,
+                  load_tile=load)
+    assert not (tmp_path / "grid.dzi").exists()
+
+
+def test_a_failing_tile_write_publishes_no_dzi(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    def full_disk(self: object, band: Image.Image) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pyramid._LevelWriter, "_write_tiles", full_disk)
+    tile_img = Image.new("RGB", (32, 32))
+    with pytest.raises(OSError, match="No space"):
+        write_dzi(["a"] * 64, np.arange(64), 8, 8, tmp_path, tile=32,
+                  load_tile=lambda p: tile_img)
+    assert not (tmp_path / "grid.dzi").exists()
