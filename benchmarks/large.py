@@ -5,8 +5,8 @@ Usage: python benchmarks/large.py [--embed 10000] [--sizes 100000,1000000] [--ht
 Images are Fashion-MNIST (../shared/datasets/fashion-mnist) written as PNG files; above 70,000
 images the files are hard links cycling over the 70,000. Vectors are the images' raw pixels
 (784-d), each copy's its image's pixels plus Gaussian noise (sigma 0.02).
-Writes the "large" section of benchmarks/RESULTS.md. Each build runs in a child process so that
-its peak RSS is its own.
+Writes the "large" section of benchmarks/RESULTS.md ("large-html" with --html). Each build runs
+in a child process so that its peak RSS is its own.
 """
 
 from __future__ import annotations
@@ -179,7 +179,7 @@ def main() -> None:
                   "above 2,048 images are estimated from a fixed sample of rows. Above 70,000 "
                   "the extra vectors are copies with a little noise, whose nearest neighbours "
                   "are mostly their own copies."]
-    write_section("large", "\n".join(lines))
+    write_section("large-html" if args.html else "large", "\n".join(lines))
     print("\n".join(lines))
     if tmp_ctx is not None:
         tmp_ctx.cleanup()
