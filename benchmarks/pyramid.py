@@ -228,6 +228,7 @@ def median_run(trials: list[dict[str, Any]]) -> dict[str, Any]:
     """Median wall and CPU seconds of repeated runs, the largest peak RSS, the loads' range."""
     loads = [x for t in trials for x in t["load"]]
     return {**trials[0], "seconds": float(np.median([t["seconds"] for t in trials])),
+            "range": (min(t["seconds"] for t in trials), max(t["seconds"] for t in trials)),
             "cpu": float(np.median([t["cpu"] for t in trials])),
             "rss_mib": max(t["rss_mib"] for t in trials), "load": [min(loads), max(loads)]}
 
@@ -338,7 +339,8 @@ def main() -> None:
             same = "yes" if c["same_names"] and c["same_dzi"] else "NO"
             lines.append(
                 f"| {n:,} {mode} ({side}x{side}, {side * args.tile:,} px, {r['levels']} levels) "
-                f"| {label} | {r['seconds']:.1f} | {r['seconds'] / p['seconds']:.2f}x "
+                f"| {label} | {r['seconds']:.1f} ({r['range'][0]:.0f}-{r['range'][1]:.0f}) "
+                f"| {r['seconds'] / p['seconds']:.2f}x "
                 f"| {r['cpu']:.1f} | {r['cpu'] / p['cpu']:.2f}x | {r['rss_mib']:.0f} "
                 f"| {c['bytes'] / 2**20:.1f} | {c['tiles']:,} | {same} "
                 f"| {c['mean_abs']:.3f} / {c['max_abs']} "
@@ -355,9 +357,10 @@ def main() -> None:
         f"({THUMBS:,} Fashion-MNIST images, cycled), so decoding is not measured; decoded: PNG "
         f"files decoded on the writer's thread pool. Each writer ran {args.repeat} times per "
         f"case, round robin: wall and CPU (user + system seconds of the run's process) are the "
-        f"medians, peak RSS the largest, ratios to the Pillow writer; layout: the same file "
-        f"names and .dzi as the Pillow writer's; pixels: the worst level's mean absolute "
-        f"difference from the Pillow writer's tiles, and the largest; load: the lowest / "
+        f"medians (wall's range in brackets), peak RSS the largest, ratios to the Pillow "
+        f"writer; layout: the same file names and .dzi as the Pillow writer's; pixels: the "
+        f"worst level's mean absolute difference from the Pillow writer's tiles, and the "
+        f"largest; load: the lowest / "
         f"highest 1-minute load average at the runs' starts and ends (other jobs shared the "
         f"2 cores).",
         "",
