@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import gzip
 import json
 import math
 import os
@@ -40,7 +39,6 @@ from _results import write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "demo" / "emoji-1024"
-FMNIST = ROOT.parent / "shared" / "datasets" / "fashion-mnist"
 DOCS = ROOT / "docs"
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -179,24 +177,15 @@ def page_times(out: Path, doc: dict[str, Any], n: int) -> dict[str, float]:
 
 # ---- the overview -----------------------------------------------------------------------------
 
-def load_fashion() -> tuple[np.ndarray, np.ndarray]:
-    imgs, labels = [], []
-    for part in ("train", "t10k"):
-        with gzip.open(FMNIST / f"{part}-images-idx3-ubyte.gz") as f:
-            imgs.append(np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28))
-        with gzip.open(FMNIST / f"{part}-labels-idx1-ubyte.gz") as f:
-            labels.append(np.frombuffer(f.read(), np.uint8, offset=8))
-    return np.concatenate(imgs), np.concatenate(labels)
-
-
 def fashion_site(tmp: Path) -> tuple[Path, dict[str, float]]:
     """Fashion-MNIST 70k built from its pixels, names from its labels, with the overview."""
     from PIL import Image
 
+    from large import load_fmnist
     from tsnegrid.pipeline import build
     from tsnegrid.settings import Settings
 
-    imgs, labels = load_fashion()
+    imgs, labels = load_fmnist()
     folder = tmp / "fashion"
     folder.mkdir(parents=True, exist_ok=True)
     with open(tmp / "fashion.csv", "w", newline="") as f:
