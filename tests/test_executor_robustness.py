@@ -150,9 +150,13 @@ def test_ctrl_c_exits_130_and_keeps_finished_vectors(tmp_path: Path) -> None:
     src = images(tmp_path / "src", 40)
     cache = tmp_path / "cache"
     build = start_build(src, tmp_path / "o", cache, "--batch-size", "4",
-                        env={**ENV, "TSNEGRID_TEST_MARKS": str(tmp_path / "marks")})
+                        env={**ENV, "TSNEGRID_TEST_MARKS": str(tmp_path / "marks"),
+                             # 1 s per batch: on a loaded machine the test may not look for a
+                             # while, and the build must still be running when it does
+                             "TSNEGRID_TEST_DELAY": "1.0"})
     wait_for(lambda: marks(tmp_path / "marks") >= 3 or build.poll() is not None, 90,
              "third batch")
+    assert build.poll() is None, "the build ended before it could be interrupted"
     build.send_signal(signal.SIGINT)
     code, lines = finish(build, 30)
     assert code == 130, lines
