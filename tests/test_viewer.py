@@ -352,8 +352,12 @@ def test_search_filters(demo_page: Any) -> None:
 @needs_chromium
 def test_colour_by_category_legend(demo_page: Any) -> None:
     demo_page.select_option("#colour-by", "category")
-    counts = demo_page.locator("#legend .count").all_inner_texts()
     categories = {r["category"] for r in csv.DictReader(open(DEMO / "labels.csv"))}
+    # the field's codes load from data/f*.js: the legend follows
+    demo_page.wait_for_function(
+        f"document.querySelectorAll('#legend .count').length === {len(categories)}",
+        timeout=WAIT_MS)
+    counts = demo_page.locator("#legend .count").all_inner_texts()
     assert len(counts) == len(categories) and sum(int(c.replace(",", "")) for c in counts) == 1024
 
 
