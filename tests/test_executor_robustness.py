@@ -94,7 +94,14 @@ def start_build(src: Path, out: Path, cache: Path, *extra: str,
     return subprocess.Popen(
         [sys.executable, "-m", "slow_pixels", "build", str(src), "--out", str(out),
          "--cache-dir", str(cache), *FAST, *extra, "--quiet"],
-        env=env or ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        env=env or ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # as from a shell: Ctrl-C's default action, even if something in this test process
+        # (a library's server or pool) has set SIGINT to be ignored, which a child inherits
+        preexec_fn=_default_sigint)
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def finish(proc: subprocess.Popen[str], seconds: float) -> tuple[int, list[str]]:
